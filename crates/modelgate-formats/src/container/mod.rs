@@ -1,0 +1,88 @@
+//! Archives and compression wrappers. Members are scanned through the driver like files; nothing
+//! is ever extracted to disk.
+
+pub(crate) mod compress;
+pub(crate) mod sevenz;
+pub(crate) mod tar;
+pub(crate) mod zip;
+
+use crate::scan::Ctx;
+use std::io::{self, Read};
+
+/// Limits on what one decompressing reader may produce: a ratio to its compressed size (beyond a
+/// floor) and what is left of the scan's total.
+pub(crate) struct ExpansionBudget {
+    allowed: u64,
+    produced: u64,
+    exceeded: bool,
+    compressed: u64,
+}
+
+impl ExpansionBudget {
+    pub(crate) fn new(ctx: &Ctx<'_>, compressed: u64) -> ExpansionBudget {
+        let by_ratio = compressed
+            .saturating_mul(ctx.limits.max_ratio)
+            .max(ctx.limits.ratio_floor);
+        let left = ctx.limits.max_expanded_bytes.saturating_sub(ctx.expanded);
+        ExpansionBudget {
+            allowed: by_ratio.min(left),
+            produced: 0,
+            exceeded: false,
+            compressed,
+        }
+    }
+
+    pub(crate) fn exceeded(&self) -> bool {
+        self.exceeded
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "decompression stopped after {} bytes from {} compressed bytes (ratio or total expansion limit; a decompression bomb, or a model too large for the configured limits); the rest was not inspected",
+            self.produced, self.compressed
+        )
+    }
+}
+
+/// A reader that feeds a CRC-32 and enforces an expansion budget on the bytes passing through.
+pub(crate) struct Tap<'a, R> {
+    inner: R,
+    crc: &'a mut flate2::Crc,
+    budget: Option<&'a mut ExpansionBudget>,
+}
+
+impl<'a, R: Read> Tap<'a, R> {
+    pub(crate) fn new(
+        inner: R,
+        crc: &'a mut flate2::Crc,
+        budget: Option<&'a mut ExpansionBudget>,
+    ) -> Tap<'a, R> {
+        Tap { inner, crc, budget }
+    }
+}
+
+impl<R: Read> Read for Tap<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut max = buf.len();
+        if let Some(b) = self.budget.as_deref_mut() {
+            if b.produced >= b.allowed {
+                // Probe one byte: only an actual excess is a finding.
+                let mut probe = [0u8; 1];
+                return match self.inner.read(&mut probe)? {
+                    0 => Ok(0),
+                    _ => {
+                        b.exceeded = true;
+                        Err(io::Error::other("expansion limit reached"))
+                    }
+                };
+            }
+            max = max.min(usize::try_from(b.allowed - b.produced).unwrap_or(usize::MAX));
+        }
+        let n = self.inner.read(&mut buf[..max])?;
+        self.crc.update(&buf[..n]);
+        if let Some(b) = self.budget.as_deref_mut() {
+            b.produced += n as u64;
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,229 @@
+//! The pickle engine.
+//!
+//! [`vm::Machine`] runs one pickle stream symbolically; a [`Session`] runs the streams of one
+//! byte stream in turn (legacy torch files stack five pickles, joblib interleaves array bytes,
+//! attackers concatenate) and accumulates a single [`PickleInventory`]: every global imported,
+//! every call site, every stream. What a global *means* is the policy's business.
+
+mod compat;
+mod opcodes;
+pub(crate) mod value;
+pub(crate) mod vm;
+
+use crate::inventory::{Detail, Node};
+use crate::scan::{Ctx, Rest};
+use crate::stream::Stream;
+use serde::Serialize;
+use std::collections::HashMap;
+pub(crate) use value::Value;
+pub(crate) use vm::{End, Loader, Machine, PlainLoader};
+
+/// Which loader's semantics the engine applied to a pickle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PickleLoader {
+    /// `pickle.load`.
+    #[default]
+    Pickle,
+    /// `joblib.load` (array bytes follow each `NumpyArrayWrapper`).
+    Joblib,
+    /// `torch.load` on a zip archive (`persistent_load` returns storages).
+    TorchZip,
+    /// `torch.jit.load` (globals may name TorchScript classes, `__torch__.*`).
+    Torchscript,
+    /// `torch.load` on a pre-1.6 stacked-pickle file.
+    TorchLegacy,
+    /// `numpy.load(allow_pickle=True)` on an object array.
+    NumpyObject,
+}
+
+/// What the pickle engine saw in one byte stream.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PickleInventory {
+    /// The loader semantics applied.
+    pub loader: PickleLoader,
+    /// Each pickle stream, in order.
+    pub streams: Vec<PickleStreamInfo>,
+    /// Every distinct global imported, in order of first appearance.
+    pub globals: Vec<GlobalRef>,
+    /// Every distinct call site (by opcode and callee), in order of first appearance.
+    pub calls: Vec<CallSite>,
+}
+
+/// One pickle stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct PickleStreamInfo {
+    /// Offset of its first opcode.
+    pub offset: u64,
+    /// The protocol its PROTO opcode declared (0 without one).
+    pub protocol: u8,
+    /// Opcodes executed.
+    pub opcodes: u64,
+    /// Offset of its STOP, if it reached one.
+    pub stop: Option<u64>,
+}
+
+/// A global the unpickler imports (`find_class(module, name)`).
+#[derive(Debug, Clone, Serialize)]
+pub struct GlobalRef {
+    /// The module, after CPython's protocol-2 renaming.
+    pub module: String,
+    /// The name, possibly dotted (`find_class` follows attributes).
+    pub name: String,
+    /// The `module.name` as written in the stream, when renaming changed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_as: Option<String>,
+    /// GLOBAL, INST or STACK_GLOBAL.
+    pub opcode: &'static str,
+    /// Offset of the first opcode that imported it.
+    pub offset: u64,
+    /// How many times it was imported.
+    pub count: u64,
+}
+
+impl GlobalRef {
+    /// `module.name`.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.module, self.name)
+    }
+}
+
+/// A place where the unpickler calls something.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallSite {
+    /// REDUCE, NEWOBJ, NEWOBJ_EX, OBJ, INST, or the container opcode that calls a method.
+    pub opcode: &'static str,
+    /// Offset of the first such call.
+    pub offset: u64,
+    /// What is called.
+    pub callee: Callee,
+    /// How many times.
+    pub count: u64,
+}
+
+/// What a call site calls.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Callee {
+    /// A global: index into [`PickleInventory::globals`].
+    Global {
+        /// The index.
+        index: usize,
+    },
+    /// Something computed (the result of another call, a method of an object…).
+    Value {
+        /// What it is, as far as the engine can tell.
+        description: String,
+    },
+}
+
+/// Runs the pickle streams of one byte stream and accumulates their inventory.
+pub(crate) struct Session {
+    inv: PickleInventory,
+    globals: HashMap<(String, String), u32>,
+    calls: HashMap<(String, String), usize>,
+}
+
+impl Session {
+    pub(crate) fn new(loader: PickleLoader) -> Session {
+        Session {
+            inv: PickleInventory {
+                loader,
+                ..Default::default()
+            },
+            globals: HashMap::new(),
+            calls: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn set_loader(&mut self, loader: PickleLoader) {
+        self.inv.loader = loader;
+    }
+
+    /// Runs one stream; `at_stop` sees the value `load()` would return while the machine that
+    /// built it is still alive.
+    pub(crate) fn run<R>(
+        &mut self,
+        node: &mut Node,
+        s: &mut Stream<'_>,
+        ctx: &mut Ctx<'_>,
+        loader: &mut dyn Loader,
+        at_stop: impl FnOnce(&Machine<'_>, &Value) -> R,
+    ) -> (End, Option<R>) {
+        let mut m = Machine::new(node, &mut self.inv, &mut self.globals, &mut self.calls, ctx);
+        let end = m.run(s, ctx, loader);
+        let inspected = match &end {
+            End::Stop(v) => Some(at_stop(&m, v)),
+            _ => None,
+        };
+        (end, inspected)
+    }
+
+    /// Stores the inventory in the node.
+    pub(crate) fn finish(self, node: &mut Node) {
+        node.detail = Detail::Pickle(Box::new(self.inv));
+    }
+
+    pub(crate) fn inventory(&self) -> &PickleInventory {
+        &self.inv
+    }
+}
+
+/// True for a byte that is a pickle opcode.
+pub(crate) fn opcode_byte(b: u8) -> bool {
+    opcodes::Op::from_byte(b).is_some()
+}
+
+/// The value of `torch.serialization.MAGIC_NUMBER`, which a legacy torch file pickles first.
+const TORCH_LEGACY_MAGIC: u128 = 0x1950_a86a_20f9_469c_fc6c;
+
+fn is_torch_magic(v: &Value) -> bool {
+    match v {
+        Value::BigInt(Some(bytes)) if bytes.len() == 10 => {
+            let mut buf = [0u8; 16];
+            buf[..10].copy_from_slice(bytes);
+            u128::from_le_bytes(buf) == TORCH_LEGACY_MAGIC
+        }
+        _ => false,
+    }
+}
+
+/// Scans a byte stream that starts with a pickle: every stream to the end, as `pickle.load`
+/// called in a loop would, switching to torch's legacy layout or joblib's interleaved arrays when
+/// the content says so.
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+    let mut session = Session::new(PickleLoader::Pickle);
+    let mut loader = crate::joblib::JoblibLoader::default();
+    let (end, magic) = session.run(node, s, ctx, &mut loader, |_, v| is_torch_magic(v));
+    if magic == Some(true) {
+        return crate::torch::scan_legacy_after_magic(s, ctx, node, session);
+    }
+    if matches!(end, End::Stop(_)) {
+        while matches!(s.at_eof(), Ok(false)) {
+            let (end, _) = session.run(node, s, ctx, &mut loader, |_, _| ());
+            if !matches!(end, End::Stop(_)) {
+                break;
+            }
+        }
+    }
+    if loader.saw_wrapper() {
+        session.set_loader(PickleLoader::Joblib);
+        node.format = crate::inventory::Format::Joblib;
+    }
+    session.finish(node);
+    Rest::Drain
+}
+
+/// Scans exactly one pickle stream (what `pickle.load` reads once), e.g. after a NumPy header.
+/// Returns true if it reached STOP.
+pub(crate) fn scan_one(
+    s: &mut Stream<'_>,
+    ctx: &mut Ctx<'_>,
+    node: &mut Node,
+    loader_kind: PickleLoader,
+) -> bool {
+    let mut session = Session::new(loader_kind);
+    let (end, _) = session.run(node, s, ctx, &mut PlainLoader, |_, _| ());
+    session.finish(node);
+    matches!(end, End::Stop(_))
+}

@@ -1,0 +1,161 @@
+//! Symbolic values of the pickle machine.
+//!
+//! The machine keeps just enough of each value to resolve globals, follow calls and let loaders
+//! (torch, joblib) read their own metadata: small scalars exactly, strings and bytes as a bounded
+//! prefix plus their full length, containers as their first few items. Mutable containers and
+//! call results live in a heap so that BUILD, SETITEM and APPEND see the same object the memo
+//! holds.
+
+use std::rc::Rc;
+
+/// How many items of a container are kept (the rest are counted, not stored).
+pub(crate) const CONTAINER_KEEP: usize = 64;
+/// How many bytes of a string are kept.
+pub(crate) const TEXT_KEEP: usize = 4096;
+/// How many bytes of a bytes value are kept.
+pub(crate) const BLOB_KEEP: usize = 64;
+
+/// A string value: a bounded prefix and the full length in bytes (UTF-8).
+#[derive(Debug)]
+pub(crate) struct Text {
+    pub(crate) text: Box<str>,
+    pub(crate) len: u64,
+}
+
+impl Text {
+    pub(crate) fn is_complete(&self) -> bool {
+        self.text.len() as u64 == self.len
+    }
+}
+
+/// A bytes value: a bounded prefix and the full length.
+#[derive(Debug)]
+pub(crate) struct Blob {
+    pub(crate) prefix: Box<[u8]>,
+    pub(crate) len: u64,
+    /// Index of the child node the bytes were scanned as, if they looked like a model file.
+    pub(crate) embedded: Option<usize>,
+}
+
+/// A value on the stack or in the memo.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    None,
+    Bool(bool),
+    Int(i64),
+    /// An integer too wide for `i64`, kept as little-endian two's-complement bytes when short.
+    BigInt(Option<Rc<[u8]>>),
+    Float(f64),
+    Str(Rc<Text>),
+    Bytes(Rc<Blob>),
+    Tuple(Rc<[Value]>),
+    /// A list, dict, set or object in the heap.
+    Heap(u32),
+    /// A global resolved by GLOBAL/INST/STACK_GLOBAL: index into the inventory's globals.
+    Global(u32),
+    /// Something the machine cannot know statically (the reason says why).
+    Unknown(&'static str),
+}
+
+impl Value {
+    pub(crate) fn str(s: &str) -> Value {
+        Value::Str(Rc::new(Text {
+            text: s.into(),
+            len: s.len() as u64,
+        }))
+    }
+
+    /// The string, when it is a complete `str`.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(t) if t.is_complete() => Some(&t.text),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            Value::Bool(b) => Some(i64::from(*b)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_tuple(&self) -> Option<&[Value]> {
+        match self {
+            Value::Tuple(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// True for values whose retention costs nothing worth budgeting.
+    pub(crate) fn is_small(&self) -> bool {
+        match self {
+            Value::Str(t) => t.len <= 256,
+            Value::Tuple(items) => items.is_empty(),
+            Value::Bytes(_) | Value::Heap(_) => false,
+            _ => true,
+        }
+    }
+}
+
+/// What kind of heap object.
+#[derive(Debug)]
+pub(crate) enum Obj {
+    List {
+        items: Vec<Value>,
+        dropped: u64,
+    },
+    Dict {
+        items: Vec<(Value, Value)>,
+        dropped: u64,
+    },
+    Set {
+        items: Vec<Value>,
+        dropped: u64,
+        frozen: bool,
+    },
+    /// The result of a call (REDUCE, NEWOBJ, NEWOBJ_EX, OBJ, INST), a persistent load or an
+    /// extension lookup.
+    Instance {
+        callee: Value,
+        args: Value,
+        opcode: &'static str,
+        offset: u64,
+        state: Option<Value>,
+    },
+}
+
+impl Obj {
+    pub(crate) fn push_item(&mut self, value: Value) {
+        match self {
+            Obj::List { items, dropped } | Obj::Set { items, dropped, .. } => {
+                if items.len() < CONTAINER_KEEP {
+                    items.push(value);
+                } else {
+                    *dropped += 1;
+                }
+            }
+            Obj::Dict { .. } | Obj::Instance { .. } => {}
+        }
+    }
+
+    pub(crate) fn set_item(&mut self, key: Value, value: Value) {
+        if let Obj::Dict { items, dropped } = self {
+            if let Some(k) = key.as_str() {
+                if let Some(slot) = items
+                    .iter_mut()
+                    .find(|(existing, _)| existing.as_str() == Some(k))
+                {
+                    slot.1 = value;
+                    return;
+                }
+            }
+            if items.len() < CONTAINER_KEEP {
+                items.push((key, value));
+            } else {
+                *dropped += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! Format detection by content. File names are never consulted.
+//!
+//! Most formats announce themselves with magic bytes at a fixed place. Pickles of protocol 0 and
+//! 1 do not (they are plain ASCII opcodes), so a stream that starts with a valid opcode is
+//! trial-parsed: if the symbolic machine reaches STOP, imports something, or runs through the
+//! whole look-ahead window without an error, it is a pickle (this is what picklescan's maintainer
+//! calls the only reliable test, and what CVE-2025-10155 exploited).
+
+use crate::inventory::{Detail, Format, Node, Note, NoteKind};
+use crate::pickle::{End, PickleLoader, PlainLoader, Session};
+use crate::scan::Ctx;
+use crate::stream::{HashMode, MAX_PEEK, Stream};
+
+/// Bytes looked at to decide a format.
+pub const WINDOW: usize = MAX_PEEK;
+
+/// Detects the format of the stream from its first bytes (and, for zips with data in front, its
+/// end).
+pub(crate) fn sniff(s: &mut Stream<'_>, ctx: &mut Ctx<'_>) -> Format {
+    let head = match s.peek(WINDOW) {
+        Ok(h) => h.to_vec(),
+        Err(_) => return Format::Unknown,
+    };
+    let by_magic = sniff_bytes(&head, ctx);
+    if matches!(
+        by_magic,
+        Format::Unknown | Format::Text | Format::Json | Format::Image
+    ) && has_zip_tail(s)
+    {
+        return Format::Zip;
+    }
+    by_magic
+}
+
+/// Detects a format from the first bytes alone.
+pub(crate) fn sniff_bytes(head: &[u8], ctx: &mut Ctx<'_>) -> Format {
+    if head.is_empty() {
+        return Format::Empty;
+    }
+    if head.starts_with(b"PK\x03\x04")
+        || head.starts_with(b"PK\x05\x06")
+        || head.starts_with(b"PK\x07\x08PK\x03\x04")
+    {
+        return Format::Zip;
+    }
+    if head.starts_with(b"\x93NUMPY") {
+        return Format::Numpy;
+    }
+    if head.len() >= 2 && head[0] == 0x80 && head[1] <= 5 {
+        return Format::Pickle;
+    }
+    if head.starts_with(b"\x1f\x8b") {
+        return Format::Gzip;
+    }
+    if head.len() >= 10
+        && head.starts_with(b"BZh")
+        && (b'1'..=b'9').contains(&head[3])
+        && (&head[4..10] == b"1AY&SY" || &head[4..10] == b"\x17\x72\x45\x38\x50\x90")
+    {
+        return Format::Bzip2;
+    }
+    if head.starts_with(b"\xfd7zXZ\x00") {
+        return Format::Xz;
+    }
+    if head.starts_with(b"7z\xbc\xaf\x27\x1c") {
+        return Format::SevenZip;
+    }
+    if is_zlib(head) {
+        return Format::Zlib;
+    }
+    if is_lzma_alone(head) {
+        return Format::Lzma;
+    }
+    if is_hdf5(head) {
+        return Format::Hdf5;
+    }
+    if head.starts_with(b"GGUF") {
+        return Format::Gguf;
+    }
+    if head.len() >= 8 && &head[4..8] == b"TFL3" {
+        return Format::Tflite;
+    }
+    if is_safetensors(head) {
+        return Format::Safetensors;
+    }
+    if head.starts_with(b"\x7fELF") {
+        return Format::Elf;
+    }
+    if is_macho(head) {
+        return Format::MachO;
+    }
+    if is_pe(head) {
+        return Format::Pe;
+    }
+    if head.starts_with(b"version https://git-lfs.github.com/spec/") {
+        return Format::GitLfsPointer;
+    }
+    if head.starts_with(b"#!") {
+        return Format::Script;
+    }
+    if is_tar(head) {
+        return Format::Tar;
+    }
+    if is_image(head) {
+        return Format::Image;
+    }
+    if crate::pickle::opcode_byte(head[0]) && trial_parse_pickle(head, ctx) {
+        return Format::Pickle;
+    }
+    if let Some(f) = sniff_protobuf(head) {
+        return f;
+    }
+    if is_text(head) {
+        let trimmed = head
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .map(|i| head[i]);
+        return match trimmed {
+            Some(b'{') | Some(b'[') => Format::Json,
+            _ => Format::Text,
+        };
+    }
+    Format::Unknown
+}
+
+fn is_zlib(h: &[u8]) -> bool {
+    h.len() >= 2
+        && h[0] == 0x78
+        && (u16::from(h[0]) << 8 | u16::from(h[1])) % 31 == 0
+        && h[1] & 0x20 == 0
+}
+
+/// `lzma.FORMAT_ALONE` (what joblib's `compress=('lzma', …)` writes): a properties byte, a
+/// dictionary size, and an uncompressed size that is either unknown (all ones) or sane.
+fn is_lzma_alone(h: &[u8]) -> bool {
+    if h.len() < 13 || h[0] >= 225 {
+        return false;
+    }
+    let dict = u32::from_le_bytes([h[1], h[2], h[3], h[4]]);
+    let size = u64::from_le_bytes([h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12]]);
+    let dict_ok =
+        dict >= 4096 && (dict.is_power_of_two() || (dict % 3 == 0 && (dict / 3).is_power_of_two()));
+    h[0] == 0x5d && dict_ok && (size == u64::MAX || size < 1 << 48)
+}
+
+fn is_hdf5(h: &[u8]) -> bool {
+    const SIG: &[u8] = b"\x89HDF\r\n\x1a\n";
+    // The superblock may follow a user block of 512, 1024, 2048… bytes.
+    let mut at = 0usize;
+    while at + SIG.len() <= h.len() {
+        if &h[at..at + SIG.len()] == SIG {
+            return true;
+        }
+        at = if at == 0 { 512 } else { at * 2 };
+    }
+    false
+}
+
+fn is_safetensors(h: &[u8]) -> bool {
+    if h.len() < 10 {
+        return false;
+    }
+    let n = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    n >= 2 && n < 100 << 20 && h[8] == b'{'
+}
+
+fn is_macho(h: &[u8]) -> bool {
+    const MAGICS: [[u8; 4]; 5] = [
+        [0xfe, 0xed, 0xfa, 0xce],
+        [0xce, 0xfa, 0xed, 0xfe],
+        [0xfe, 0xed, 0xfa, 0xcf],
+        [0xcf, 0xfa, 0xed, 0xfe],
+        [0xca, 0xfe, 0xba, 0xbe],
+    ];
+    h.len() >= 8 && MAGICS.iter().any(|m| h.starts_with(m))
+}
+
+fn is_pe(h: &[u8]) -> bool {
+    if !h.starts_with(b"MZ") || h.len() < 0x40 {
+        return false;
+    }
+    let at = u32::from_le_bytes([h[0x3c], h[0x3d], h[0x3e], h[0x3f]]) as usize;
+    match h.get(at..at + 4) {
+        Some(sig) => sig == b"PE\0\0",
+        // The PE header lies beyond the window: an MZ stub with a plausible pointer is enough.
+        None => at > h.len() && at < 1 << 20,
+    }
+}
+
+fn is_tar(h: &[u8]) -> bool {
+    if h.len() < 512 {
+        return false;
+    }
+    if &h[257..262] == b"ustar" {
+        return true;
+    }
+    // Old (v7) tar: no magic, so check the header checksum.
+    let field = &h[148..156];
+    let digits: Vec<u8> = field
+        .iter()
+        .copied()
+        .filter(|b| (b'0'..=b'7').contains(b))
+        .collect();
+    let Ok(text) = std::str::from_utf8(&digits) else {
+        return false;
+    };
+    let Ok(stored) = u32::from_str_radix(text, 8) else {
+        return false;
+    };
+    let sum: u32 = h[..512]
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    stored == sum && h[0] != 0 && sum > 8 * 32
+}
+
+fn is_image(h: &[u8]) -> bool {
+    h.starts_with(b"\x89PNG\r\n\x1a\n")
+        || h.starts_with(b"\xff\xd8\xff")
+        || h.starts_with(b"GIF87a")
+        || h.starts_with(b"GIF89a")
+        || (h.len() >= 12 && h.starts_with(b"RIFF") && &h[8..12] == b"WEBP")
+}
+
+/// Text: valid UTF-8 (a character cut by the window end is fine) without NULs or most control
+/// bytes.
+fn is_text(h: &[u8]) -> bool {
+    let valid_len = match std::str::from_utf8(h) {
+        Ok(_) => h.len(),
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        Err(_) => return false,
+    };
+    let controls = h[..valid_len]
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x0c))
+        .count();
+    controls * 100 <= valid_len.max(1)
+}
+
+/// Protobuf messages have no magic; recognise ONNX and SavedModel by their first fields.
+fn sniff_protobuf(h: &[u8]) -> Option<Format> {
+    let mut fields = Vec::new();
+    let mut i = 0usize;
+    while i < h.len() && fields.len() < 16 {
+        let (tag, n) = varint(&h[i..])?;
+        i += n;
+        let (field, wire) = (tag >> 3, tag & 7);
+        if field == 0 {
+            return None;
+        }
+        match wire {
+            0 => {
+                let (v, n) = varint(&h[i..])?;
+                i += n;
+                fields.push((field, wire, v));
+            }
+            2 => {
+                let (len, n) = varint(&h[i..])?;
+                i += n;
+                fields.push((field, wire, len));
+                i = i.saturating_add(usize::try_from(len).ok()?);
+            }
+            1 => i += 8,
+            5 => i += 4,
+            _ => return None,
+        }
+    }
+    let first = *fields.first()?;
+    // SavedModel: saved_model_schema_version = 1, then meta_graphs.
+    if first == (1, 0, 1) && fields.get(1).is_some_and(|f| f.0 == 2 && f.1 == 2) {
+        return Some(Format::TfSavedmodel);
+    }
+    // ONNX ModelProto: ir_version first, then only ModelProto fields with their wire types.
+    const ONNX: &[(u64, u64)] = &[
+        (1, 0),
+        (2, 2),
+        (3, 2),
+        (4, 2),
+        (5, 0),
+        (6, 2),
+        (7, 2),
+        (8, 2),
+        (14, 2),
+        (20, 2),
+        (25, 2),
+        (26, 2),
+    ];
+    if first.0 == 1
+        && first.1 == 0
+        && (3..=20).contains(&first.2)
+        && fields.len() >= 2
+        && fields.iter().all(|(f, w, _)| ONNX.contains(&(*f, *w)))
+    {
+        return Some(Format::Onnx);
+    }
+    None
+}
+
+fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// Runs the pickle machine over the window, quietly. A pickle if it reaches STOP, imports or
+/// calls something before failing, or is still going at the end of the window.
+fn trial_parse_pickle(head: &[u8], ctx: &mut Ctx<'_>) -> bool {
+    let saved_trace = ctx.trace.take();
+    let was_trial = std::mem::replace(&mut ctx.trial, true);
+    let mut node = Node::new("", None);
+    let mut session = Session::new(PickleLoader::Pickle);
+    let mut s = Stream::new(head, HashMode::None);
+    let (end, _) = session.run(&mut node, &mut s, ctx, &mut PlainLoader, |_, _| ());
+    let inv = session.inventory();
+    let imports = !inv.globals.is_empty() || !inv.calls.is_empty();
+    let ran_out = node.notes.iter().any(|n| {
+        n.kind == NoteKind::PickleMalformed
+            && n.offset.is_some_and(|o| o + 256 >= head.len() as u64)
+    }) && head.len() >= WINDOW;
+    ctx.trial = was_trial;
+    ctx.trace = saved_trace;
+    match end {
+        End::Stop(_) => true,
+        End::Error => imports || ran_out,
+        End::Empty => false,
+    }
+}
+
+/// True if the stream ends with a zip end-of-central-directory record (a zip with other data in
+/// front of it, which Python's zipfile and many loaders accept).
+fn has_zip_tail(s: &Stream<'_>) -> bool {
+    let Some(window) = s.window() else {
+        return false;
+    };
+    crate::container::zip::find_eocd(&window).is_some()
+}
+
+/// Parses a Git LFS pointer into the node's detail.
+pub(crate) fn parse_lfs_pointer(s: &mut Stream<'_>, node: &mut Node) {
+    let text = match s.peek(1024) {
+        Ok(b) => String::from_utf8_lossy(b).into_owned(),
+        Err(_) => String::new(),
+    };
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+    };
+    let oid = field("oid ").unwrap_or_default();
+    let size = field("size ").and_then(|v| v.parse().ok());
+    node.note(
+        Note::new(
+            NoteKind::LfsPointer,
+            format!(
+                "Git LFS pointer instead of the model content (object {oid}{}); the real file was never fetched",
+                size.map(|s| format!(", {s} bytes")).unwrap_or_default()
+            ),
+        )
+        .evidence(oid.clone()),
+    );
+    node.detail = Detail::LfsPointer { oid, size };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::Limits;
+
+    fn detect(bytes: &[u8]) -> Format {
+        let mut ctx = Ctx::new(Limits::default(), None);
+        sniff_bytes(bytes, &mut ctx)
+    }
+
+    #[test]
+    fn magic_formats() {
+        assert_eq!(detect(b""), Format::Empty);
+        assert_eq!(detect(b"PK\x03\x04rest"), Format::Zip);
+        assert_eq!(detect(b"\x80\x04\x95"), Format::Pickle);
+        assert_eq!(detect(b"\x93NUMPY\x01\x00"), Format::Numpy);
+        assert_eq!(detect(b"\x1f\x8b\x08\x00"), Format::Gzip);
+        assert_eq!(detect(b"\x78\x9c\x00\x00"), Format::Zlib);
+        assert_eq!(detect(b"7z\xbc\xaf\x27\x1c\x00\x04"), Format::SevenZip);
+        assert_eq!(detect(b"\x89HDF\r\n\x1a\n\x00"), Format::Hdf5);
+        assert_eq!(detect(b"GGUF\x03\x00\x00\x00"), Format::Gguf);
+        assert_eq!(detect(b"\x1c\x00\x00\x00TFL3\x00\x00"), Format::Tflite);
+        assert_eq!(detect(b"\x7fELF\x02\x01\x01"), Format::Elf);
+        assert_eq!(detect(b"#!/bin/sh\necho hi\n"), Format::Script);
+        assert_eq!(detect(b"{\"a\": 1}\n"), Format::Json);
+        assert_eq!(detect(b"hello world\n"), Format::Text);
+        assert_eq!(detect(b"\x00\x01\x02\x03\xfe\xff"), Format::Unknown);
+        let mut st = 12u64.to_le_bytes().to_vec();
+        st.extend_from_slice(b"{\"a\":{}}    ");
+        assert_eq!(detect(&st), Format::Safetensors);
+        assert_eq!(
+            detect(b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 3\n"),
+            Format::GitLfsPointer
+        );
+    }
+
+    #[test]
+    fn protocol_zero_pickles_are_found_by_trial_parse() {
+        assert_eq!(
+            detect(b"cposix\nsystem\n(S'echo pwned'\ntR."),
+            Format::Pickle
+        );
+        assert_eq!(detect(b"(dp0\nS'a'\np1\nI1\ns."), Format::Pickle);
+        // Payload, then garbage without STOP: still a pickle because it imported something.
+        assert_eq!(detect(b"cos\nsystem\n(S'id'\ntR\xff\xfe"), Format::Pickle);
+        // Ordinary text is not.
+        assert_eq!(detect(b"Notes about the model\n"), Format::Text);
+        assert_eq!(detect(b"README\n"), Format::Text);
+    }
+
+    #[test]
+    fn protobuf_models() {
+        // ONNX: ir_version 8, producer_name "x", graph.
+        assert_eq!(detect(b"\x08\x08\x12\x01x\x3a\x00"), Format::Onnx);
+        // SavedModel: schema version 1, meta_graphs.
+        assert_eq!(detect(b"\x08\x01\x12\x02\x0a\x00"), Format::TfSavedmodel);
+    }
+}

@@ -472,3 +472,17 @@ impl Node {
         go(self, &mut Vec::new(), visit);
     }
 }
+
+/// How findings and reports name a node below the scanned file: member names from the file down,
+/// nested archives joined with `!`, and streams that are not archive members (decompressed
+/// content, embedded pickles, trailing data) in angle brackets.
+pub fn member_path(trail: &[&Node]) -> String {
+    let parts: Vec<String> = trail
+        .iter()
+        .map(|n| match n.relation {
+            Some(Relation::Member) => n.name.clone(),
+            _ => format!("<{}>", n.name),
+        })
+        .collect();
+    parts.join("!")
+}

@@ -22,7 +22,9 @@ pub mod sniff;
 pub mod stream;
 mod torch;
 
-pub use inventory::{Detail, Format, Node, Note, NoteKind, NumpyHeader, Relation, Role};
+pub use inventory::{
+    Detail, Format, Node, Note, NoteKind, NumpyHeader, Relation, Role, member_path,
+};
 pub use scan::{Limits, Trace, TraceEvent};
 
 use std::cell::RefCell;

@@ -1,1 +1,49 @@
-//! placeholder
+//! Policy: turns a scan's neutral inventory into findings and a verdict.
+//!
+//! The [`Catalogue`] (`data/rules.toml`) defines every rule: a stable id, a default severity, and
+//! the text that explains it. [`PickleLists`] holds the pickle allow-list and deny-list
+//! (`data/pickle-allow.toml`, `data/pickle-deny.toml`), each entry with its reason. A [`Policy`]
+//! is the built-in defaults plus a team's `modelgate.toml`. [`evaluate`] walks a scanned file's
+//! inventory and produces [`Finding`]s; [`Verdict::of`] decides pass or fail. No code here reads
+//! model bytes.
+
+mod catalogue;
+mod config;
+mod evaluate;
+pub mod pickle_lists;
+mod severity;
+
+pub use catalogue::{Catalogue, RULES_TOML, Rule};
+pub use config::{Policy, PolicyError, RuleSetting};
+pub use evaluate::{Finding, Location, evaluate};
+pub use pickle_lists::PickleLists;
+pub use severity::{FailOn, Severity};
+
+/// The gate's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// No finding at or above the threshold.
+    Pass,
+    /// At least one finding at or above the threshold.
+    Fail,
+}
+
+impl Verdict {
+    /// The verdict for a set of findings under a threshold.
+    pub fn of<'f>(findings: impl IntoIterator<Item = &'f Finding>, fail_on: FailOn) -> Verdict {
+        if findings.into_iter().any(|f| fail_on.fails(f.severity)) {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    /// `pass` or `fail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+        }
+    }
+}

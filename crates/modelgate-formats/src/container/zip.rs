@@ -17,7 +17,6 @@ use crate::pickle::PickleLoader;
 use crate::scan::{Ctx, How, Rest, child_node, scan_node, scan_node_with};
 use crate::stream::{HashMode, Stream, Window};
 use std::collections::HashMap;
-use std::io::Read;
 
 const EOCD_SIG: &[u8; 4] = b"PK\x05\x06";
 const EOCD64_LOCATOR_SIG: &[u8; 4] = b"PK\x06\x07";

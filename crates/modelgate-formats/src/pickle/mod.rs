@@ -37,6 +37,20 @@ pub enum PickleLoader {
     NumpyObject,
 }
 
+impl PickleLoader {
+    /// The kebab-case name (as in reports and allow-list `loaders`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PickleLoader::Pickle => "pickle",
+            PickleLoader::Joblib => "joblib",
+            PickleLoader::TorchZip => "torch-zip",
+            PickleLoader::Torchscript => "torchscript",
+            PickleLoader::TorchLegacy => "torch-legacy",
+            PickleLoader::NumpyObject => "numpy-object",
+        }
+    }
+}
+
 /// What the pickle engine saw in one byte stream.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PickleInventory {

@@ -1,0 +1,271 @@
+//! Inventory in, findings out. This is the only place where an observation becomes a finding.
+
+use crate::Severity;
+use crate::catalogue::{Catalogue, Rule, ids};
+use crate::config::Policy;
+use crate::pickle_lists::Class;
+use modelgate_formats::pickle::{Callee, PickleInventory};
+use modelgate_formats::{Node, NoteKind, Relation};
+use serde::Serialize;
+
+/// Where a finding is: the archive member (nested members joined with `!`) and the byte offset
+/// within it. The file itself is the artifact the finding belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Location {
+    /// Member path inside the file; `None` for the file itself.
+    pub member: Option<String>,
+    /// Offset within the member (or file), where known.
+    pub offset: Option<u64>,
+}
+
+/// One finding.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The rule.
+    pub rule: &'static Rule,
+    /// Effective severity (after policy overrides).
+    pub severity: Severity,
+    /// What exactly was found, in one line.
+    pub message: String,
+    /// Where.
+    pub location: Location,
+    /// The exact thing seen (a global, a member name).
+    pub evidence: Option<String>,
+}
+
+/// File extensions that make unrecognised content count as a model (the content still decides
+/// the format; a name only makes an unknown file stricter, never laxer).
+const MODEL_EXTENSIONS: &[&str] = &[
+    "pt",
+    "pth",
+    "bin",
+    "ckpt",
+    "pkl",
+    "pickle",
+    "joblib",
+    "dill",
+    "npy",
+    "npz",
+    "h5",
+    "hdf5",
+    "keras",
+    "onnx",
+    "pb",
+    "tflite",
+    "lite",
+    "gguf",
+    "ggml",
+    "safetensors",
+    "msgpack",
+    "model",
+    "mar",
+    "nemo",
+    "mlmodel",
+    "pdparams",
+    "pdmodel",
+    "weights",
+    "sav",
+    "dat",
+];
+
+fn looks_like_model(name: &str) -> bool {
+    let file = name.rsplit(['/', '\\', '!']).next().unwrap_or(name);
+    file.rsplit_once('.')
+        .is_some_and(|(_, ext)| MODEL_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
+/// Evaluates one scanned file (`path` as it will be reported) against the policy.
+pub fn evaluate(root: &Node, path: &str, policy: &Policy) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut trail = Vec::new();
+    visit(root, path, policy, &mut trail, &mut out);
+    out.sort_by(|a, b| {
+        (&a.location, a.rule.id.as_str(), &a.message).cmp(&(
+            &b.location,
+            b.rule.id.as_str(),
+            &b.message,
+        ))
+    });
+    out
+}
+
+fn visit<'n>(
+    node: &'n Node,
+    path: &str,
+    policy: &Policy,
+    trail: &mut Vec<&'n Node>,
+    out: &mut Vec<Finding>,
+) {
+    let member = member_path(trail);
+    let named = trail
+        .iter()
+        .rev()
+        .find(|n| n.relation == Some(Relation::Member))
+        .map(|n| n.name.as_str())
+        .unwrap_or(path);
+    let catalogue = Catalogue::builtin();
+    for note in &node.notes {
+        let rule = match note.kind {
+            NoteKind::UnrecognisedBinary if looks_like_model(named) => {
+                catalogue.get(ids::UNRECOGNISED_MODEL)
+            }
+            NoteKind::UnrecognisedBinary => catalogue.get(ids::UNRECOGNISED_BINARY),
+            kind => catalogue.for_note(kind),
+        };
+        push(
+            out,
+            policy,
+            rule,
+            note.detail.clone(),
+            Location {
+                member: member.clone(),
+                offset: note.offset,
+            },
+            note.evidence.clone(),
+        );
+    }
+    if let Some(pickle) = node.pickle() {
+        pickle_findings(pickle, policy, &member, out);
+    }
+    for child in &node.children {
+        trail.push(child);
+        visit(child, path, policy, trail, out);
+        trail.pop();
+    }
+}
+
+fn member_path(trail: &[&Node]) -> Option<String> {
+    (!trail.is_empty()).then(|| modelgate_formats::member_path(trail))
+}
+
+fn push(
+    out: &mut Vec<Finding>,
+    policy: &Policy,
+    rule: &'static Rule,
+    message: String,
+    location: Location,
+    evidence: Option<String>,
+) {
+    if let Some(severity) = policy.severity_of(&rule.id, rule.severity) {
+        out.push(Finding {
+            rule,
+            severity,
+            message,
+            location,
+            evidence,
+        });
+    }
+}
+
+fn pickle_findings(
+    p: &PickleInventory,
+    policy: &Policy,
+    member: &Option<String>,
+    out: &mut Vec<Finding>,
+) {
+    let catalogue = Catalogue::builtin();
+    let loader = p.loader.as_str();
+    for (index, g) in p.globals.iter().enumerate() {
+        let qualified = g.qualified();
+        let (rule, what) = match policy.pickle.classify(&g.module, &g.name, loader) {
+            Class::Allowed(_) => continue,
+            Class::Denied(entry) => (
+                catalogue.get(ids::PICKLE_DENIED),
+                format!("which is denied: {}", one_line(&entry.reason)),
+            ),
+            Class::Traversal {
+                why,
+                target: Some((entry, resolved)),
+            } => (
+                catalogue.get(ids::PICKLE_TRAVERSAL),
+                format!("{why}; {resolved} is denied: {}", one_line(&entry.reason)),
+            ),
+            Class::Traversal { why, target: None } => (catalogue.get(ids::PICKLE_TRAVERSAL), why),
+            Class::Unlisted => {
+                if policy.extra_trust(&g.module, &g.name).is_some() {
+                    continue;
+                }
+                (
+                    catalogue.get(ids::PICKLE_UNLISTED),
+                    "which is not on the allow-list".to_string(),
+                )
+            }
+        };
+        let written = g
+            .written_as
+            .as_ref()
+            .map(|w| format!(" (written as {w})"))
+            .unwrap_or_default();
+        let calls = calls_of(p, index);
+        let message = format!(
+            "{} imports {qualified}{written}, {what}{calls}",
+            p.loader.as_str_pretty()
+        );
+        push(
+            out,
+            policy,
+            rule,
+            message,
+            Location {
+                member: member.clone(),
+                offset: Some(g.offset),
+            },
+            Some(qualified),
+        );
+    }
+}
+
+fn calls_of(p: &PickleInventory, index: usize) -> String {
+    let sites: Vec<String> = p
+        .calls
+        .iter()
+        .filter(|c| matches!(c.callee, Callee::Global { index: i } if i == index))
+        .map(|c| {
+            if c.count > 1 {
+                format!("{} ×{} (first at offset {})", c.opcode, c.count, c.offset)
+            } else {
+                format!("{} at offset {}", c.opcode, c.offset)
+            }
+        })
+        .collect();
+    if sites.is_empty() {
+        String::new()
+    } else {
+        format!("; called by {}", sites.join(", "))
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+trait PrettyLoader {
+    fn as_str_pretty(&self) -> &'static str;
+}
+
+impl PrettyLoader for modelgate_formats::pickle::PickleLoader {
+    fn as_str_pretty(&self) -> &'static str {
+        use modelgate_formats::pickle::PickleLoader as L;
+        match self {
+            L::Pickle => "the pickle",
+            L::Joblib => "the joblib pickle",
+            L::TorchZip => "the PyTorch pickle",
+            L::Torchscript => "the TorchScript pickle",
+            L::TorchLegacy => "the legacy PyTorch pickle",
+            L::NumpyObject => "the NumPy object-array pickle",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names() {
+        assert!(looks_like_model("models/pytorch_model.bin"));
+        assert!(looks_like_model("X.PT"));
+        assert!(!looks_like_model("README.md"));
+        assert!(!looks_like_model("archive/data/0"));
+    }
+}

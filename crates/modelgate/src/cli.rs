@@ -1,0 +1,70 @@
+//! Command-line interface.
+
+use clap::{Args, Parser, Subcommand};
+use modelgate_policy::FailOn;
+use std::path::PathBuf;
+
+/// A CI/CD gate for ML model files: static scan, full hashes, policy verdict.
+#[derive(Debug, Parser)]
+#[command(name = "modelgate", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan model files and directories; exit 0 on pass, 1 on a policy violation, 2 on error.
+    Scan(ScanArgs),
+    /// Show what the parser saw in one file: members, formats, pickle opcodes, globals, calls.
+    Inspect(InspectArgs),
+    /// Explain a rule (by id such as MG101 or by name); without one, list every rule.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files or directories to scan (directories recursively).
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Policy file (default: ./modelgate.toml if it exists, else the built-in policy).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Fail on findings at or above this severity (overrides the policy).
+    #[arg(long, value_name = "LEVEL", value_parser = parse_fail_on)]
+    pub fail_on: Option<FailOn>,
+    /// Write the JSON report to FILE ("-" for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Print only the verdict line.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Files scanned in parallel (default: number of CPUs).
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The file to inspect.
+    pub file: PathBuf,
+    /// Print the full inventory as JSON instead of the opcode listing.
+    #[arg(long)]
+    pub json: bool,
+    /// Opcodes listed per pickle stream before the listing is cut short (0 = all).
+    #[arg(long, value_name = "N", default_value_t = 5000)]
+    pub max_opcodes: u64,
+    /// Policy used to classify globals and list findings.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Rule id (MG101) or name (pickle-denied-global).
+    pub rule: Option<String>,
+}
+
+fn parse_fail_on(s: &str) -> Result<FailOn, String> {
+    s.parse()
+}

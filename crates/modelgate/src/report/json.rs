@@ -1,0 +1,134 @@
+//! The JSON report, version 1 (`docs/report-format.md`).
+
+use super::{Run, one_line};
+use modelgate_formats::Node;
+use modelgate_formats::stream::hex;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Bumped on any incompatible change to the report's shape.
+pub const REPORT_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    report_version: u32,
+    modelgate_version: &'static str,
+    verdict: &'static str,
+    fail_on: String,
+    artifacts: Vec<Artifact<'a>>,
+    summary: Summary,
+}
+
+#[derive(Serialize)]
+struct Artifact<'a> {
+    path: &'a str,
+    size: u64,
+    sha256: String,
+    format: &'static str,
+    members: Vec<Member>,
+    findings: Vec<Finding<'a>>,
+}
+
+#[derive(Serialize)]
+struct Member {
+    name: String,
+    size: u64,
+    sha256: String,
+    format: &'static str,
+}
+
+#[derive(Serialize)]
+struct Finding<'a> {
+    rule: &'a str,
+    name: &'a str,
+    severity: &'static str,
+    message: &'a str,
+    location: Location<'a>,
+    evidence: Option<&'a str>,
+    fix: String,
+}
+
+#[derive(Serialize)]
+struct Location<'a> {
+    member: Option<&'a str>,
+    offset: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    artifacts: usize,
+    bytes: u64,
+    findings: usize,
+    failing: usize,
+    by_severity: BTreeMap<&'static str, usize>,
+}
+
+/// Renders the report.
+pub fn render(run: &Run<'_>) -> String {
+    let artifacts = run
+        .artifacts
+        .iter()
+        .map(|a| Artifact {
+            path: &a.path,
+            size: a.node.size,
+            sha256: hex(&a.node.sha256),
+            format: a.node.format.as_str(),
+            members: members(&a.node),
+            findings: a
+                .findings
+                .iter()
+                .map(|f| Finding {
+                    rule: &f.rule.id,
+                    name: &f.rule.name,
+                    severity: f.severity.as_str(),
+                    message: &f.message,
+                    location: Location {
+                        member: f.location.member.as_deref(),
+                        offset: f.location.offset,
+                    },
+                    evidence: f.evidence.as_deref(),
+                    fix: one_line(&f.rule.fix),
+                })
+                .collect(),
+        })
+        .collect();
+    let report = Report {
+        report_version: REPORT_VERSION,
+        modelgate_version: env!("CARGO_PKG_VERSION"),
+        verdict: run.verdict.as_str(),
+        fail_on: run.fail_on.to_string(),
+        artifacts,
+        summary: Summary {
+            artifacts: run.artifacts.len(),
+            bytes: run.bytes(),
+            findings: run.artifacts.iter().map(|a| a.findings.len()).sum(),
+            failing: run.failing(),
+            by_severity: run.counts().iter().map(|(s, n)| (s.as_str(), *n)).collect(),
+        },
+    };
+    let mut out =
+        serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    out.push('\n');
+    out
+}
+
+/// Every node below the file, with the same member paths findings use.
+fn members(root: &Node) -> Vec<Member> {
+    let mut out = Vec::new();
+    let mut trail: Vec<&Node> = Vec::new();
+    fn go<'n>(node: &'n Node, trail: &mut Vec<&'n Node>, out: &mut Vec<Member>) {
+        for child in &node.children {
+            trail.push(child);
+            out.push(Member {
+                name: modelgate_formats::member_path(trail),
+                size: child.size,
+                sha256: hex(&child.sha256),
+                format: child.format.as_str(),
+            });
+            go(child, trail, out);
+            trail.pop();
+        }
+    }
+    go(root, &mut trail, &mut out);
+    out
+}

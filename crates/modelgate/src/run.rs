@@ -1,0 +1,84 @@
+//! Scans the files to check, in parallel, and evaluates each against the policy.
+
+use crate::error::GateError;
+use crate::walk::Target;
+use modelgate_formats::{Node, Options};
+use modelgate_policy::{Finding, Policy, evaluate};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// One scanned file and what the policy found in it.
+pub struct Artifact {
+    /// The path as reported.
+    pub path: String,
+    /// The inventory.
+    pub node: Node,
+    /// Findings, sorted.
+    pub findings: Vec<Finding>,
+}
+
+/// Scans every target with `jobs` worker threads. Results come back in target order; the first
+/// file that cannot be read makes the whole run an error (after the others finish).
+pub fn scan_all(
+    targets: &[Target],
+    policy: &Policy,
+    jobs: usize,
+) -> Result<Vec<Artifact>, Vec<GateError>> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<Artifact, GateError>>>> =
+        targets.iter().map(|_| Mutex::new(None)).collect();
+    let workers = jobs.clamp(1, targets.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(target) = targets.get(i) else { break };
+                    let result = scan_one(target, policy);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    let mut artifacts = Vec::with_capacity(targets.len());
+    let mut errors = Vec::new();
+    for (slot, target) in slots.into_iter().zip(targets) {
+        match slot.into_inner().ok().flatten() {
+            Some(Ok(a)) => artifacts.push(a),
+            Some(Err(e)) => errors.push(e),
+            None => errors.push(GateError::Input {
+                path: target.path.clone(),
+                why: "the scan did not complete".into(),
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(artifacts)
+    } else {
+        Err(errors)
+    }
+}
+
+fn scan_one(target: &Target, policy: &Policy) -> Result<Artifact, GateError> {
+    let node = modelgate_formats::scan_file(&target.path, Options::default()).map_err(|e| {
+        GateError::Input {
+            path: target.path.clone(),
+            why: e.to_string(),
+        }
+    })?;
+    let findings = evaluate(&node, &target.display, policy);
+    Ok(Artifact {
+        path: target.display.clone(),
+        node,
+        findings,
+    })
+}
+
+/// Number of worker threads to use by default.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

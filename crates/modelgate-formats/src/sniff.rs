@@ -22,11 +22,9 @@ pub(crate) fn sniff(s: &mut Stream<'_>, ctx: &mut Ctx<'_>) -> Format {
         Err(_) => return Format::Unknown,
     };
     let by_magic = sniff_bytes(&head, ctx);
-    if matches!(
-        by_magic,
-        Format::Unknown | Format::Text | Format::Json | Format::Image
-    ) && has_zip_tail(s)
-    {
+    // A zip with something in front of it: torch reads the front (a legacy pickle, say),
+    // zipfile-based loaders read the zip. Scan it as a zip; the front becomes a scanned prefix.
+    if by_magic != Format::Zip && by_magic != Format::Empty && has_zip_tail(s) {
         return Format::Zip;
     }
     by_magic

@@ -5,7 +5,7 @@ use crate::catalogue::{Catalogue, Rule, ids};
 use crate::config::Policy;
 use crate::pickle_lists::Class;
 use modelgate_formats::pickle::{Callee, PickleInventory};
-use modelgate_formats::{Node, NoteKind, Relation};
+use modelgate_formats::{Format, Node, NoteKind, Relation};
 use serde::Serialize;
 
 /// Where a finding is: the archive member (nested members joined with `!`) and the byte offset
@@ -35,37 +35,10 @@ pub struct Finding {
 
 /// File extensions that make unrecognised content count as a model (the content still decides
 /// the format; a name only makes an unknown file stricter, never laxer).
+#[rustfmt::skip]
 const MODEL_EXTENSIONS: &[&str] = &[
-    "pt",
-    "pth",
-    "bin",
-    "ckpt",
-    "pkl",
-    "pickle",
-    "joblib",
-    "dill",
-    "npy",
-    "npz",
-    "h5",
-    "hdf5",
-    "keras",
-    "onnx",
-    "pb",
-    "tflite",
-    "lite",
-    "gguf",
-    "ggml",
-    "safetensors",
-    "msgpack",
-    "model",
-    "mar",
-    "nemo",
-    "mlmodel",
-    "pdparams",
-    "pdmodel",
-    "weights",
-    "sav",
-    "dat",
+    "pt", "pth", "bin", "ckpt", "pkl", "pickle", "joblib", "dill", "npy", "npz", "h5", "hdf5", "keras", "onnx",
+    "tflite", "gguf", "ggml", "safetensors", "mar", "nemo", "pdparams", "sav",
 ];
 
 fn looks_like_model(name: &str) -> bool {
@@ -122,6 +95,32 @@ fn visit<'n>(
                 offset: note.offset,
             },
             note.evidence.clone(),
+        );
+    }
+    let is_file = trail
+        .last()
+        .is_none_or(|n| n.relation == Some(Relation::Member));
+    if is_file
+        && matches!(
+            node.format,
+            Format::Text | Format::Json | Format::Empty | Format::Image
+        )
+        && looks_like_model(named)
+    {
+        let what = match node.format {
+            Format::Empty => "is empty".to_string(),
+            other => format!("holds {other} data, not a model format"),
+        };
+        push(
+            out,
+            policy,
+            catalogue.get(ids::UNRECOGNISED_MODEL),
+            format!("{named} is named like a model but {what}"),
+            Location {
+                member: member.clone(),
+                offset: None,
+            },
+            None,
         );
     }
     if let Some(pickle) = node.pickle() {

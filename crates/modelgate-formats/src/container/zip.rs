@@ -73,7 +73,7 @@ pub(crate) fn find_eocd(w: &Window<'_>) -> Option<Eocd> {
                 cd_end: base + i as u64,
             };
             read_zip64(w, &mut eocd);
-            if eocd.cd_size <= len && eocd.cd_offset <= len {
+            if eocd.cd_size <= len && eocd.cd_offset <= len && directory_starts_right(w, &eocd) {
                 return Some(eocd);
             }
         }
@@ -84,6 +84,19 @@ pub(crate) fn find_eocd(w: &Window<'_>) -> Option<Eocd> {
     }
 }
 
+/// The central directory ends where the end records begin; a candidate end record is only
+/// believed if a central-directory entry starts where it says (random data rarely does that).
+fn directory_starts_right(w: &Window<'_>, eocd: &Eocd) -> bool {
+    if eocd.entries == 0 && eocd.cd_size == 0 {
+        return true;
+    }
+    let Some(cd_at) = eocd.cd_end.checked_sub(eocd.cd_size) else {
+        return false;
+    };
+    let mut sig = [0u8; 4];
+    w.read_exact_at(cd_at, &mut sig).is_ok() && &sig == CDH_SIG
+}
+
 fn read_zip64(w: &Window<'_>, eocd: &mut Eocd) {
     let Some(loc_at) = eocd.offset.checked_sub(20) else {
         return;
@@ -92,7 +105,11 @@ fn read_zip64(w: &Window<'_>, eocd: &mut Eocd) {
     if w.read_exact_at(loc_at, &mut loc).is_err() || &loc[..4] != EOCD64_LOCATOR_SIG {
         return;
     }
-    let rec_at = u64::from_le_bytes(loc[8..16].try_into().unwrap_or_default());
+    // Like zipfile, expect the ZIP64 record right before its locator rather than trusting the
+    // locator's offset, which is relative to an archive start that may have moved.
+    let Some(rec_at) = loc_at.checked_sub(56) else {
+        return;
+    };
     let mut rec = [0u8; 56];
     if w.read_exact_at(rec_at, &mut rec).is_err() || &rec[..4] != EOCD64_SIG {
         return;
@@ -367,7 +384,7 @@ fn gap(
             Relation::Prefix,
             format!("data before the archive ({n} bytes)"),
             format!(
-                "{n} bytes precede the first zip entry; torch.load reads such a file as a legacy pickle, zipfile-based loaders as a zip"
+                "{n} bytes precede the first zip entry; loaders disagree on where such an archive starts (torch reads a file that does not begin with a zip header as a legacy pickle, zipfile shifts every offset)"
             ),
         )
     } else {

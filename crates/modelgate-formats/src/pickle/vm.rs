@@ -615,20 +615,8 @@ impl<'n> Machine<'n> {
                 Ok(None) => {}
                 Err(Stop) => break End::Error,
             }
-            if let Some(frame_end) = self.frame_end {
-                if s.position() > frame_end && op != Op::FRAME {
-                    self.note(
-                        Note::new(
-                            NoteKind::PickleFrameViolation,
-                            format!(
-                                "{} at offset {offset} runs past the end of its FRAME (offset {frame_end}); older CPython executes different opcodes here than a linear reader shows, newer CPython rejects the stream",
-                                op.name()
-                            ),
-                        )
-                        .at(offset),
-                    );
-                    break End::Error;
-                }
+            if op != Op::FRAME && op != Op::BUILD && self.check_frame(op, offset, s.position()).is_err() {
+                break End::Error;
             }
         };
         info.protocol = self.proto;
@@ -1166,7 +1154,13 @@ impl<'n> Machine<'n> {
                     }
                 }
                 self.trace(ctx, offset, op, &trace_arg, &trace_note);
+                // joblib reads array bytes right after BUILD, outside any frame (its pickler
+                // commits the frame first): check BUILD's own end before the loader reads on.
+                self.check_frame(op, offset, s.position())?;
                 loader.after_build(self, s, ctx)?;
+                if self.frame_end.is_some_and(|end| s.position() >= end) {
+                    self.frame_end = None;
+                }
                 return Ok(None);
             }
             Op::PERSID | Op::BINPERSID => {
@@ -1252,6 +1246,21 @@ impl<'n> Machine<'n> {
         }
         self.trace(ctx, offset, op, &trace_arg, &trace_note);
         Ok(None)
+    }
+
+    /// An opcode (with its argument) must end inside the frame it starts in.
+    fn check_frame(&mut self, op: Op, offset: u64, end: u64) -> Result<(), Stop> {
+        match self.frame_end {
+            Some(frame_end) if end > frame_end => Err(self.fatal(
+                NoteKind::PickleFrameViolation,
+                offset,
+                format!(
+                    "{} at offset {offset} runs past the end of its FRAME (offset {frame_end}); older CPython executes different opcodes here than a linear reader shows, newer CPython rejects the stream",
+                    op.name()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn add_items(

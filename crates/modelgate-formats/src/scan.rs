@@ -267,12 +267,16 @@ fn dispatch(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut No
 /// (polyglots hide payloads there).
 fn trailing(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) {
     let offset = s.position();
-    match s.at_eof() {
-        Ok(false) => {}
-        _ => return,
+    if matches!(s.at_eof(), Ok(false)) {
+        scan_trailing(s.take_next(u64::MAX), offset, ctx, node);
     }
+}
+
+/// Scans bytes that follow the structure `node` describes as a child of their own, and notes
+/// them; `offset` is where they start in `node`'s bytes. Nothing is noted if there are none.
+pub(crate) fn scan_trailing(reader: impl Read, offset: u64, ctx: &mut Ctx<'_>, node: &mut Node) {
     let child = scan_node(
-        Stream::new(s.take_next(u64::MAX), HashMode::Inline),
+        Stream::new(reader, HashMode::Inline),
         ctx,
         child_node(
             format!("data after offset {offset}"),
@@ -281,10 +285,16 @@ fn trailing(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) {
         ),
         How::Sniff,
     );
+    if child.size == 0 {
+        return;
+    }
     node.note(
         Note::new(
             NoteKind::TrailingData,
-            format!("{} bytes follow the end of the {} structure at offset {offset}; the loader never reads them", child.size, node.format),
+            format!(
+                "{} bytes follow the end of the {} structure at offset {offset}; the loader never reads them",
+                child.size, node.format
+            ),
         )
         .at(offset),
     );

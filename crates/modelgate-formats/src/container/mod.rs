@@ -4,10 +4,45 @@
 pub(crate) mod compress;
 pub(crate) mod sevenz;
 pub(crate) mod tar;
+pub(crate) mod torch_tar;
 pub(crate) mod zip;
 
+use crate::inventory::{Node, Note, NoteKind};
 use crate::scan::Ctx;
+use crate::stream::Stream;
 use std::io::{self, Read};
+
+/// Reads the rest of a forward-only stream into memory so an archive that keeps its index at the
+/// end (zip, 7z) can be opened, up to `max_in_memory` bytes; beyond that the archive cannot be
+/// inspected, which is noted as a limit (never a silent skip).
+pub(crate) fn buffer_for_random_access(
+    s: &mut Stream<'_>,
+    ctx: &Ctx<'_>,
+    node: &mut Node,
+    what: &str,
+) -> Option<Vec<u8>> {
+    let limit = ctx.limits.max_in_memory;
+    let data = match s.read_vec(usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX)) {
+        Ok(d) => d,
+        Err(e) => {
+            node.note(Note::new(
+                NoteKind::ArchiveMalformed,
+                format!("read error: {e}"),
+            ));
+            return None;
+        }
+    };
+    if data.len() as u64 > limit {
+        node.note(Note::new(
+            NoteKind::LimitExceeded,
+            format!(
+                "{what} larger than {limit} bytes inside a compressed stream cannot be opened without holding it in memory; its members were not inspected"
+            ),
+        ));
+        return None;
+    }
+    Some(data)
+}
 
 /// Limits on what one decompressing reader may produce: a ratio to its compressed size (beyond a
 /// floor) and what is left of the scan's total.

@@ -11,10 +11,10 @@
 //! The central directory is read through random access; member data is then read front to back
 //! in offset order through the stream, so every byte is read (and hashed) once.
 
-use crate::container::{ExpansionBudget, Tap};
+use crate::container::{ExpansionBudget, Tap, buffer_for_random_access};
 use crate::inventory::{Format, Node, Note, NoteKind, Relation, Role};
 use crate::pickle::PickleLoader;
-use crate::scan::{Ctx, How, Rest, child_node, scan_node, scan_node_with};
+use crate::scan::{Ctx, How, Rest, child_node, scan_node, scan_node_with, scan_trailing};
 use crate::stream::{HashMode, Stream, Window};
 use std::collections::HashMap;
 
@@ -149,46 +149,14 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
 /// A zip inside a compressed member or other forward-only stream: held in memory (bounded) to
 /// reach its central directory.
 fn scan_buffered(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
-    let limit = ctx.limits.max_in_memory;
-    let data = match s.read_vec(usize::try_from(limit + 1).unwrap_or(usize::MAX)) {
-        Ok(d) => d,
-        Err(e) => {
-            node.note(Note::new(
-                NoteKind::ArchiveMalformed,
-                format!("read error: {e}"),
-            ));
-            return Rest::Drain;
-        }
-    };
-    if data.len() as u64 > limit {
-        node.note(Note::new(
-            NoteKind::LimitExceeded,
-            format!("a nested zip larger than {limit} bytes inside a compressed stream cannot be indexed without holding it in memory; its members were not inspected"),
-        ));
+    let Some(data) = buffer_for_random_access(s, ctx, node, "a nested zip") else {
         return Rest::Drain;
-    }
+    };
     let window = Window::from_slice(&data);
     let mut inner = Stream::new(&data[..], HashMode::None).with_window(window);
-    let rest = scan_with_window(&mut inner, window, ctx, node);
-    if rest == Rest::Trailing {
-        // Trailing bytes of an in-memory copy: scan them from the copy.
+    if scan_with_window(&mut inner, window, ctx, node) == Rest::Trailing {
         let at = inner.position();
-        if !matches!(inner.at_eof(), Ok(true)) {
-            let child = scan_node(
-                Stream::new(inner.take_next(u64::MAX), HashMode::Inline),
-                ctx,
-                child_node(format!("data after offset {at}"), Relation::Trailing, at),
-                How::Sniff,
-            );
-            node.note(
-                Note::new(
-                    NoteKind::TrailingData,
-                    format!("{} bytes follow the end of the zip archive", child.size),
-                )
-                .at(at),
-            );
-            node.children.push(child);
-        }
+        scan_trailing(inner.take_next(u64::MAX), at, ctx, node);
     }
     Rest::Drain
 }
@@ -652,7 +620,12 @@ impl Layout {
         let rel = lower.strip_prefix(prefix.as_str())?;
         Some(match rel {
             "data.pkl" | "constants.pkl" => Role::LoaderPickle,
+            // torch.jit.load reads every pickle of a TorchScript archive with its own unpickler
+            // (debug info, traced_inputs.pkl, …).
             r if r.ends_with(".debug_pkl") => Role::LoaderPickle,
+            r if self.torchscript && r.ends_with(".pkl") && !r.starts_with("code/") => {
+                Role::LoaderPickle
+            }
             r if r.starts_with("data/") => Role::TensorStorage,
             r if r.starts_with("code/") => Role::TorchscriptCode,
             "version"

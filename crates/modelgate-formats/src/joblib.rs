@@ -159,7 +159,9 @@ fn dtype_layout(m: &Machine<'_>, dtype: &Value) -> Result<(u64, bool), String> {
         return Err("dtype is not a reconstructed numpy.dtype".into());
     };
     let class = m.global(callee).ok_or("dtype is not built from a global")?;
-    if !(class.module == "numpy" && class.name == "dtype") && !class.name.ends_with("DType") {
+    let numpy_dtype =
+        (class.module == "numpy" && class.name == "dtype") || class.name.ends_with("DType");
+    if !numpy_dtype {
         return Err(format!("dtype is built by {}", class.qualified()));
     }
     let code = args
@@ -169,10 +171,10 @@ fn dtype_layout(m: &Machine<'_>, dtype: &Value) -> Result<(u64, bool), String> {
         .ok_or("dtype code is not a string")?;
     let (mut itemsize, mut object) = crate::numpy::typestr_size(code)?;
     if let Some(st) = state.as_ref().and_then(Value::as_tuple) {
-        if let Some(elsize) = st.get(5).and_then(Value::as_int) {
-            if elsize > 0 {
-                itemsize = elsize as u64;
-            }
+        if let Some(elsize) = st.get(5).and_then(Value::as_int)
+            && elsize > 0
+        {
+            itemsize = elsize as u64;
         }
         if let Some(flags) = st.get(7).and_then(Value::as_int) {
             // NPY_ITEM_REFCOUNT: the dtype holds Python objects.

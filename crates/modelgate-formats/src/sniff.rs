@@ -136,8 +136,8 @@ fn is_lzma_alone(h: &[u8]) -> bool {
     }
     let dict = u32::from_le_bytes([h[1], h[2], h[3], h[4]]);
     let size = u64::from_le_bytes([h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12]]);
-    let dict_ok =
-        dict >= 4096 && (dict.is_power_of_two() || (dict % 3 == 0 && (dict / 3).is_power_of_two()));
+    let dict_ok = dict >= 4096
+        && (dict.is_power_of_two() || (dict.is_multiple_of(3) && (dict / 3).is_power_of_two()));
     h[0] == 0x5d && dict_ok && (size == u64::MAX || size < 1 << 48)
 }
 
@@ -159,7 +159,7 @@ fn is_safetensors(h: &[u8]) -> bool {
         return false;
     }
     let n = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
-    n >= 2 && n < 100 << 20 && h[8] == b'{'
+    (2..100 << 20).contains(&n) && h[8] == b'{'
 }
 
 fn is_macho(h: &[u8]) -> bool {
@@ -186,11 +186,13 @@ fn is_pe(h: &[u8]) -> bool {
 }
 
 fn is_tar(h: &[u8]) -> bool {
+    // The ustar magic decides even when the header block is cut short (a truncated archive is
+    // still an archive, and a broken one).
+    if h.len() >= 262 && &h[257..262] == b"ustar" {
+        return true;
+    }
     if h.len() < 512 {
         return false;
-    }
-    if &h[257..262] == b"ustar" {
-        return true;
     }
     // Old (v7) tar: no magic, so check the header checksum.
     let field = &h[148..156];
@@ -322,7 +324,12 @@ fn trial_parse_pickle(head: &[u8], ctx: &mut Ctx<'_>) -> bool {
     let mut s = Stream::new(head, HashMode::None);
     let (end, _) = session.run(&mut node, &mut s, ctx, &mut PlainLoader, |_, _| ());
     let inv = session.inventory();
-    let imports = !inv.globals.is_empty() || !inv.calls.is_empty();
+    // Only an import of something that could exist counts: text such as Python source
+    // ("class Net(Module):") parses as a GLOBAL of a name no import system would accept.
+    let imports = inv
+        .globals
+        .iter()
+        .any(|g| is_dotted_identifier(&g.module) && is_dotted_identifier(&g.name));
     let ran_out = node.notes.iter().any(|n| {
         n.kind == NoteKind::PickleMalformed
             && n.offset.is_some_and(|o| o + 256 >= head.len() as u64)
@@ -334,6 +341,16 @@ fn trial_parse_pickle(head: &[u8], ctx: &mut Ctx<'_>) -> bool {
         End::Error => imports || ran_out,
         End::Empty => false,
     }
+}
+
+/// `a.b.c` where each part is a Python identifier.
+fn is_dotted_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+                && chars.all(|c| c == '_' || c.is_alphanumeric())
+        })
 }
 
 /// True if the stream ends with a zip end-of-central-directory record (a zip with other data in
@@ -415,8 +432,12 @@ mod tests {
         assert_eq!(detect(b"(dp0\nS'a'\np1\nI1\ns."), Format::Pickle);
         // Payload, then garbage without STOP: still a pickle because it imported something.
         assert_eq!(detect(b"cos\nsystem\n(S'id'\ntR\xff\xfe"), Format::Pickle);
-        // Ordinary text is not.
+        // Ordinary text is not, Python source included.
         assert_eq!(detect(b"Notes about the model\n"), Format::Text);
+        assert_eq!(
+            detect(b"class TinyNet(Module):\n    def forward(self, x):\n        return x\n"),
+            Format::Text
+        );
         assert_eq!(detect(b"README\n"), Format::Text);
     }
 

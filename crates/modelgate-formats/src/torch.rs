@@ -193,8 +193,11 @@ impl Loader for TorchLoader {
         ) else {
             return;
         };
-        if let Some(problem) = tensor_bounds_problem(storage_offset, &size, &stride, storage.numel)
-        {
+        // Sub-byte quantized types pack several elements into each storage byte.
+        let capacity = storage
+            .numel
+            .saturating_mul(packed_elements(&storage.storage_type));
+        if let Some(problem) = tensor_bounds_problem(storage_offset, &size, &stride, capacity) {
             let name = m.describe(callee);
             m.note(
                 Note::new(
@@ -205,6 +208,15 @@ impl Loader for TorchLoader {
                 .evidence(format!("storage {} size {size:?} stride {stride:?} offset {storage_offset}", storage.key)),
             );
         }
+    }
+}
+
+/// Elements stored per storage element: 2 for `quint4x2`, 4 for `quint2x4`, else 1.
+fn packed_elements(storage_type: &str) -> u64 {
+    match storage_type.rsplit('.').next().unwrap_or(storage_type) {
+        "QUInt4x2Storage" => 2,
+        "QUInt2x4Storage" => 4,
+        _ => 1,
     }
 }
 
@@ -285,7 +297,7 @@ pub(crate) fn scan_legacy_after_magic(
         session.finish(node);
         return Rest::Drain;
     }
-    let (end, keys) = session.run(node, s, ctx, &mut plain, |m, v| string_list(m, v));
+    let (end, keys) = session.run(node, s, ctx, &mut plain, string_list);
     let keys = match (end, keys.flatten()) {
         (End::Stop(_), Some(keys)) => keys,
         (End::Stop(_), None) => {

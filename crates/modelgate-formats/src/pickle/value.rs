@@ -142,14 +142,13 @@ impl Obj {
 
     pub(crate) fn set_item(&mut self, key: Value, value: Value) {
         if let Obj::Dict { items, dropped } = self {
-            if let Some(k) = key.as_str() {
-                if let Some(slot) = items
+            if let Some(k) = key.as_str()
+                && let Some(slot) = items
                     .iter_mut()
                     .find(|(existing, _)| existing.as_str() == Some(k))
-                {
-                    slot.1 = value;
-                    return;
-                }
+            {
+                slot.1 = value;
+                return;
             }
             if items.len() < CONTAINER_KEEP {
                 items.push((key, value));

@@ -273,7 +273,10 @@ impl<'n> Machine<'n> {
                     format!("{shown:?}")
                 }
             }
-            Value::Bytes(b) => format!("<{} bytes>", b.len),
+            Value::Bytes(b) => match b.embedded.and_then(|i| self.node.children.get(i)) {
+                Some(child) => format!("<{} bytes: embedded {}>", b.len, child.format),
+                None => format!("<{} bytes>", b.len),
+            },
             Value::Tuple(items) => {
                 let inner: Vec<String> = items
                     .iter()
@@ -552,10 +555,10 @@ impl<'n> Machine<'n> {
         let mut seen_proto: Option<u64> = None;
         let end = loop {
             let offset = s.position();
-            if let Some(frame_end) = self.frame_end {
-                if offset >= frame_end {
-                    self.frame_end = None;
-                }
+            if let Some(frame_end) = self.frame_end
+                && offset >= frame_end
+            {
+                self.frame_end = None;
             }
             let byte = match s.read_u8() {
                 Ok(Some(b)) => b,
@@ -615,7 +618,10 @@ impl<'n> Machine<'n> {
                 Ok(None) => {}
                 Err(Stop) => break End::Error,
             }
-            if op != Op::FRAME && op != Op::BUILD && self.check_frame(op, offset, s.position()).is_err() {
+            if op != Op::FRAME
+                && op != Op::BUILD
+                && self.check_frame(op, offset, s.position()).is_err()
+            {
                 break End::Error;
             }
         };
@@ -1199,10 +1205,12 @@ impl<'n> Machine<'n> {
             Op::PROTO => {
                 let b = self.read_fixed::<1>(s, op, offset)?[0];
                 if b > 5 {
+                    // CPython stops here: the rest of the stream is never loaded, and the file is
+                    // not a usable pickle.
                     return Err(self.fatal(
-                        NoteKind::PickleProtocolAnomaly,
+                        NoteKind::PickleMalformed,
                         offset,
-                        format!("unsupported pickle protocol {b} (the unpickler raises)"),
+                        format!("unsupported pickle protocol {b} (the unpickler raises 'unsupported pickle protocol')"),
                     ));
                 }
                 self.proto = b;
@@ -1212,14 +1220,14 @@ impl<'n> Machine<'n> {
             }
             Op::FRAME => {
                 let n = u64::from_le_bytes(self.read_fixed::<8>(s, op, offset)?);
-                if let Some(end) = self.frame_end {
-                    if offset < end {
-                        return Err(self.fatal(
+                if let Some(end) = self.frame_end
+                    && offset < end
+                {
+                    return Err(self.fatal(
                             NoteKind::PickleFrameViolation,
                             offset,
                             format!("a FRAME opens at offset {offset} before the previous frame ends at offset {end}"),
                         ));
-                    }
                 }
                 self.frame_end = s.position().checked_add(n);
                 if trace_on {
@@ -1443,14 +1451,13 @@ impl<'n> Machine<'n> {
     /// A complete str. Protocol 2 pickles bytes as `_codecs.encode(str, 'latin1')`, so a str whose
     /// code points spell a pickle is scanned as one.
     fn text_value(&mut self, text: String, offset: u64, ctx: &mut Ctx<'_>) -> Result<Value, Stop> {
-        if text.starts_with('\u{80}') {
-            if let Some(latin1) = text
+        if text.starts_with('\u{80}')
+            && let Some(latin1) = text
                 .chars()
                 .map(|c| u8::try_from(u32::from(c)).ok())
                 .collect::<Option<Vec<u8>>>()
-            {
-                self.embed_from_memory(&latin1, offset, ctx);
-            }
+        {
+            self.embed_from_memory(&latin1, offset, ctx);
         }
         let len = text.len() as u64;
         Ok(Value::Str(Rc::new(Text {
@@ -1657,16 +1664,15 @@ fn decode_raw_unicode_escape(bytes: &[u8]) -> String {
         let b = bytes[i];
         if b == b'\\' && i + 1 < bytes.len() && (bytes[i + 1] == b'u' || bytes[i + 1] == b'U') {
             let width = if bytes[i + 1] == b'u' { 4 } else { 8 };
-            if let Some(hex) = bytes.get(i + 2..i + 2 + width) {
-                if let Some(c) = std::str::from_utf8(hex)
+            if let Some(hex) = bytes.get(i + 2..i + 2 + width)
+                && let Some(c) = std::str::from_utf8(hex)
                     .ok()
                     .and_then(|h| u32::from_str_radix(h, 16).ok())
                     .and_then(char::from_u32)
-                {
-                    out.push(c);
-                    i += 2 + width;
-                    continue;
-                }
+            {
+                out.push(c);
+                i += 2 + width;
+                continue;
             }
         }
         out.push(char::from(b));

@@ -234,8 +234,13 @@ fn calls_of(p: &PickleInventory, index: usize) -> String {
     }
 }
 
+/// A reason as one line without its final full stop (it is embedded in a longer message).
 fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_end_matches('.')
+        .to_string()
 }
 
 trait PrettyLoader {

@@ -178,7 +178,7 @@ impl PickleLists {
 
     /// No global may be both allowed and denied: an allow entry would silently win.
     fn check(&self) -> Result<(), String> {
-        for ((module, name), _) in &self.exact {
+        for (module, name) in self.exact.keys() {
             if let Some(d) = self.denied(module, name) {
                 return Err(format!(
                     "{module}.{name} is on the allow-list but denied by the {} entry",

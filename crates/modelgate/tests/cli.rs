@@ -1,5 +1,7 @@
 //! The command-line contract: exit codes, the JSON report, explain and inspect.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -18,6 +20,8 @@ fn code(out: &Output) -> i32 {
 
 /// `posix.system("echo pwned")` as a protocol-0 pickle (threats.md P-02).
 const EVIL_P0: &[u8] = b"cposix\nsystem\n(S'echo pwned'\ntR.";
+/// `mylab.models.Net()`: a class no allow-list knows (high, not critical).
+const UNLISTED: &[u8] = b"\x80\x04\x8c\x0cmylab.models\x8c\x03Net\x93)R.";
 /// `{"a": [1, 2]}` pickled with protocol 4.
 const BENIGN_P4: &[u8] =
     b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94]\x94(K\x01K\x02es.";
@@ -91,20 +95,16 @@ fn fail_on_moves_the_threshold() {
         )),
         1
     );
-    // An unlisted (high) global passes at fail-on critical, fails at high.
-    std::fs::write(
-        dir.path().join("smtp.pkl"),
-        b"\x80\x04\x8c\x07smtplib\x8c\x04SMTP\x93)R.",
-    )
-    .unwrap();
+    // An unlisted global (high) passes at fail-on critical, fails at high.
+    std::fs::write(dir.path().join("unlisted.pkl"), UNLISTED).unwrap();
     assert_eq!(
         code(&modelgate(
-            &["scan", "--fail-on", "critical", "smtp.pkl"],
+            &["scan", "--fail-on", "critical", "unlisted.pkl"],
             dir.path()
         )),
         0
     );
-    assert_eq!(code(&modelgate(&["scan", "smtp.pkl"], dir.path())), 1);
+    assert_eq!(code(&modelgate(&["scan", "unlisted.pkl"], dir.path())), 1);
     let bad = modelgate(&["scan", "--fail-on", "severe", "evil.pkl"], dir.path());
     assert_eq!(code(&bad), 2);
 }
@@ -164,7 +164,7 @@ fn directories_are_scanned_by_content_in_a_stable_order() {
     let mut npy = b"\x93NUMPY\x01\x00".to_vec();
     let header = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }";
     let mut h = header.to_vec();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(b' ');
     }
     h.push(b'\n');
@@ -222,18 +222,14 @@ fn an_empty_directory_passes_with_a_warning() {
 #[test]
 fn a_policy_file_in_the_working_directory_is_used() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("smtp.pkl"),
-        b"\x80\x04\x8c\x07smtplib\x8c\x04SMTP\x93)R.",
-    )
-    .unwrap();
-    assert_eq!(code(&modelgate(&["scan", "smtp.pkl"], dir.path())), 1);
+    std::fs::write(dir.path().join("unlisted.pkl"), UNLISTED).unwrap();
+    assert_eq!(code(&modelgate(&["scan", "unlisted.pkl"], dir.path())), 1);
     std::fs::write(
         dir.path().join("modelgate.toml"),
-        "[[allow.pickle]]\nglobal = \"smtplib.SMTP\"\nreason = \"test: our own mail-sending model\"\n",
+        "[[allow.pickle]]\nglobal = \"mylab.models.Net\"\nreason = \"test: our own model class\"\n",
     )
     .unwrap();
-    assert_eq!(code(&modelgate(&["scan", "smtp.pkl"], dir.path())), 0);
+    assert_eq!(code(&modelgate(&["scan", "unlisted.pkl"], dir.path())), 0);
     // The command line still wins over the file's threshold.
     std::fs::write(dir.path().join("evil.pkl"), EVIL_P0).unwrap();
     assert_eq!(
@@ -283,4 +279,29 @@ fn inspect_lists_opcodes_globals_and_calls() {
     let v: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["inventory"]["detail"]["globals"][0]["module"], "posix");
     assert_eq!(v["findings"][0]["rule"], "MG101");
+}
+
+#[test]
+fn the_readme_examples_behave_as_documented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = modelgate(&["scan", "examples", "--json", "-"], &root);
+    assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for a in r["artifacts"].as_array().unwrap() {
+        let path = a["path"].as_str().unwrap();
+        let rules: Vec<&str> = a["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap())
+            .collect();
+        if path.starts_with("examples/benign-model/") {
+            assert!(rules.is_empty(), "{path}: {rules:?}");
+        } else {
+            assert!(path.starts_with("examples/malicious-model/"), "{path}");
+            if path.ends_with(".bin") {
+                assert_eq!(rules, ["MG101"], "{path}");
+            }
+        }
+    }
 }

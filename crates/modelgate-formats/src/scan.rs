@@ -35,6 +35,9 @@ pub struct Limits {
     pub pickle_memo: usize,
     /// Objects tracked per pickle stream.
     pub pickle_heap: usize,
+    /// Opcodes executed per pickle stream (a stream cannot hold more opcodes than bytes; this
+    /// bounds the time one stream may take).
+    pub pickle_opcodes: u64,
 }
 
 impl Default for Limits {
@@ -51,6 +54,7 @@ impl Default for Limits {
             pickle_marks: 1 << 16,
             pickle_memo: 1 << 20,
             pickle_heap: 1 << 20,
+            pickle_opcodes: 1 << 32,
         }
     }
 }

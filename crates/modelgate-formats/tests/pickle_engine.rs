@@ -343,3 +343,37 @@ fn plain_numpy_arrays_are_sized_and_trailing_data_is_scanned() {
     let short = &npy[..npy.len() - 4];
     assert!(kinds(&scan(short)).contains(&NoteKind::Malformed));
 }
+
+#[test]
+fn resource_limits_stop_a_stream_with_a_note() {
+    use modelgate_formats::Limits;
+    let long = b"\x80\x04]\x94(K\x01K\x02K\x03K\x04K\x05K\x06e.";
+    let limited = |limits: Limits| {
+        scan_bytes(
+            long,
+            Options {
+                limits,
+                ..Options::default()
+            },
+        )
+    };
+    let n = limited(Limits {
+        pickle_opcodes: 5,
+        ..Limits::default()
+    });
+    assert!(
+        kinds(&n).contains(&NoteKind::LimitExceeded),
+        "{:?}",
+        n.notes
+    );
+    let n = limited(Limits {
+        pickle_stack: 3,
+        ..Limits::default()
+    });
+    assert!(
+        kinds(&n).contains(&NoteKind::LimitExceeded),
+        "{:?}",
+        n.notes
+    );
+    assert!(limited(Limits::default()).notes.is_empty());
+}

@@ -105,6 +105,7 @@ struct MachineLimits {
     marks: usize,
     memo: usize,
     heap: usize,
+    opcodes: u64,
 }
 
 /// At most this many notes of one kind are kept per node.
@@ -140,6 +141,7 @@ impl<'n> Machine<'n> {
                 marks: ctx.limits.pickle_marks,
                 memo: ctx.limits.pickle_memo,
                 heap: ctx.limits.pickle_heap,
+                opcodes: ctx.limits.pickle_opcodes,
             },
         }
     }
@@ -580,6 +582,19 @@ impl<'n> Machine<'n> {
                 }
             };
             info.opcodes += 1;
+            if info.opcodes > self.limits.opcodes {
+                self.note(
+                    Note::new(
+                        NoteKind::LimitExceeded,
+                        format!(
+                            "more than {} opcodes in one pickle stream; the rest was not inspected",
+                            self.limits.opcodes
+                        ),
+                    )
+                    .at(offset),
+                );
+                break End::Error;
+            }
             let Some(op) = Op::from_byte(byte) else {
                 self.note(
                     Note::new(

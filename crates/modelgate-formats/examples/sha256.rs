@@ -20,9 +20,6 @@ fn main() -> std::io::Result<()> {
         }
         hasher.update(&buf[..n]);
     }
-    println!(
-        "{}",
-        modelgate_formats::stream::hex(&hasher.finalize().into())
-    );
+    println!("{}", modelgate_formats::stream::hex(&hasher.finalize().into()));
     Ok(())
 }

@@ -193,12 +193,7 @@ pub struct Note {
 impl Note {
     /// A note without an offset or evidence.
     pub fn new(kind: NoteKind, detail: impl Into<String>) -> Note {
-        Note {
-            kind,
-            offset: None,
-            detail: detail.into(),
-            evidence: None,
-        }
+        Note { kind, offset: None, detail: detail.into(), evidence: None }
     }
 
     /// Sets the offset.
@@ -457,11 +452,7 @@ impl Node {
     /// Visits this node and every descendant, depth first, with the path of member names from
     /// the scanned file down to the node (empty for the file itself).
     pub fn walk<'n>(&'n self, visit: &mut dyn FnMut(&[&'n str], &'n Node)) {
-        fn go<'n>(
-            node: &'n Node,
-            path: &mut Vec<&'n str>,
-            visit: &mut dyn FnMut(&[&'n str], &'n Node),
-        ) {
+        fn go<'n>(node: &'n Node, path: &mut Vec<&'n str>, visit: &mut dyn FnMut(&[&'n str], &'n Node)) {
             visit(path, node);
             for child in &node.children {
                 path.push(&child.name);

@@ -50,9 +50,7 @@ impl Loader for JoblibLoader {
             return Ok(());
         };
         let is_wrapper = m.instance_class(&top).is_some_and(|g| {
-            WRAPPER_CLASSES
-                .iter()
-                .any(|(module, name)| g.module == *module && g.name == *name)
+            WRAPPER_CLASSES.iter().any(|(module, name)| g.module == *module && g.name == *name)
         });
         if !is_wrapper {
             return Ok(());
@@ -92,9 +90,7 @@ impl Loader for JoblibLoader {
             }
         }
         let Some(bytes) = layout.count.checked_mul(layout.itemsize) else {
-            m.note(
-                Note::new(NoteKind::Malformed, "joblib array size overflows 64 bits").at(offset),
-            );
+            m.note(Note::new(NoteKind::Malformed, "joblib array size overflows 64 bits").at(offset));
             return Err(crate::pickle::vm::Stop);
         };
         if s.skip(bytes).ok() != Some(bytes) {
@@ -107,60 +103,37 @@ impl Loader for JoblibLoader {
 
 fn truncated(m: &mut Machine<'_>, offset: u64) -> crate::pickle::vm::Stop {
     m.note(
-        Note::new(
-            NoteKind::Malformed,
-            "the file ends inside the array data of a joblib array wrapper",
-        )
-        .at(offset),
+        Note::new(NoteKind::Malformed, "the file ends inside the array data of a joblib array wrapper")
+            .at(offset),
     );
     crate::pickle::vm::Stop
 }
 
 fn layout(m: &Machine<'_>, wrapper: &Value) -> Result<ArrayLayout, String> {
-    let Some(Obj::Instance {
-        state: Some(state), ..
-    }) = m.obj(wrapper)
-    else {
+    let Some(Obj::Instance { state: Some(state), .. }) = m.obj(wrapper) else {
         return Err("no state".into());
     };
     let shape = m.dict_get(state, "shape").ok_or("no shape")?;
     let dims = shape.as_tuple().ok_or("shape is not a tuple")?;
     let mut count = 1u64;
     for d in dims {
-        let n = d
-            .as_int()
-            .filter(|n| *n >= 0)
-            .ok_or("shape holds a non-integer")?;
-        count = count
-            .checked_mul(n as u64)
-            .ok_or("element count overflows")?;
+        let n = d.as_int().filter(|n| *n >= 0).ok_or("shape holds a non-integer")?;
+        count = count.checked_mul(n as u64).ok_or("element count overflows")?;
     }
     let dtype = m.dict_get(state, "dtype").ok_or("no dtype")?;
     let (itemsize, object) = dtype_layout(m, dtype)?;
     let aligned = m.dict_get(state, "numpy_array_alignment_bytes").is_some();
-    Ok(ArrayLayout {
-        count,
-        itemsize,
-        object,
-        aligned,
-    })
+    Ok(ArrayLayout { count, itemsize, object, aligned })
 }
 
 /// Item size and object-ness of a pickled `numpy.dtype(code, False, True)` with its BUILD state
 /// `(version, byteorder, subarray, names, fields, elsize, alignment, flags, …)`.
 fn dtype_layout(m: &Machine<'_>, dtype: &Value) -> Result<(u64, bool), String> {
-    let Some(Obj::Instance {
-        callee,
-        args,
-        state,
-        ..
-    }) = m.obj(dtype)
-    else {
+    let Some(Obj::Instance { callee, args, state, .. }) = m.obj(dtype) else {
         return Err("dtype is not a reconstructed numpy.dtype".into());
     };
     let class = m.global(callee).ok_or("dtype is not built from a global")?;
-    let numpy_dtype =
-        (class.module == "numpy" && class.name == "dtype") || class.name.ends_with("DType");
+    let numpy_dtype = (class.module == "numpy" && class.name == "dtype") || class.name.ends_with("DType");
     if !numpy_dtype {
         return Err(format!("dtype is built by {}", class.qualified()));
     }

@@ -22,9 +22,7 @@ pub mod sniff;
 pub mod stream;
 mod torch;
 
-pub use inventory::{
-    Detail, Format, Node, Note, NoteKind, NumpyHeader, Relation, Role, member_path,
-};
+pub use inventory::{Detail, Format, Node, Note, NoteKind, NumpyHeader, Relation, Role, member_path};
 pub use scan::{Limits, Trace, TraceEvent};
 
 use std::cell::RefCell;
@@ -58,23 +56,13 @@ pub struct Options<'t> {
 
 /// Scans a file: reads every byte once, hashes it, and inventories its content.
 pub fn scan_file(path: &Path, options: Options<'_>) -> Result<Node, ScanError> {
-    let io_err = |source| ScanError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io_err = |source| ScanError::Io { path: path.display().to_string(), source };
     let file = std::fs::File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
     let random = FileRandomAccess::new(std::fs::File::open(path).map_err(io_err)?, len);
     let failure = Rc::new(RefCell::new(None));
-    let guarded = Guarded {
-        inner: file,
-        failure: Rc::clone(&failure),
-    };
-    let mode = if len >= THREADED_HASH_THRESHOLD {
-        HashMode::Threaded
-    } else {
-        HashMode::Inline
-    };
+    let guarded = Guarded { inner: file, failure: Rc::clone(&failure) };
+    let mode = if len >= THREADED_HASH_THRESHOLD { HashMode::Threaded } else { HashMode::Inline };
     let stream = Stream::new(guarded, mode).with_window(Window::new(&random));
     let node = run(stream, options);
     if let Some(source) = failure.borrow_mut().take() {
@@ -87,10 +75,7 @@ pub fn scan_file(path: &Path, options: Options<'_>) -> Result<Node, ScanError> {
 /// access are held in memory up to the configured limit.
 pub fn scan_reader(reader: impl Read, options: Options<'_>) -> Result<Node, io::Error> {
     let failure = Rc::new(RefCell::new(None));
-    let guarded = Guarded {
-        inner: reader,
-        failure: Rc::clone(&failure),
-    };
+    let guarded = Guarded { inner: reader, failure: Rc::clone(&failure) };
     let node = run(Stream::new(guarded, HashMode::Threaded), options);
     match failure.borrow_mut().take() {
         Some(e) => Err(e),

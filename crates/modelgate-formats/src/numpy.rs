@@ -22,16 +22,8 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
     };
     let (major, minor) = (preamble[6], preamble[7]);
     let header_len = match major {
-        1 => s
-            .read_array::<2>()
-            .ok()
-            .flatten()
-            .map(|b| u64::from(u16::from_le_bytes(b))),
-        2 | 3 => s
-            .read_array::<4>()
-            .ok()
-            .flatten()
-            .map(|b| u64::from(u32::from_le_bytes(b))),
+        1 => s.read_array::<2>().ok().flatten().map(|b| u64::from(u16::from_le_bytes(b))),
+        2 | 3 => s.read_array::<4>().ok().flatten().map(|b| u64::from(u32::from_le_bytes(b))),
         _ => {
             node.note(
                 Note::new(
@@ -48,11 +40,27 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
         return Rest::Drain;
     };
     if header_len > HARD_MAX_HEADER {
-        node.note(Note::new(NoteKind::Malformed, format!(".npy header of {header_len} bytes is far beyond numpy's limit of {NUMPY_MAX_HEADER}")).at(8));
+        node.note(
+            Note::new(
+                NoteKind::Malformed,
+                format!(
+                    ".npy header of {header_len} bytes is far beyond numpy's limit of {NUMPY_MAX_HEADER}"
+                ),
+            )
+            .at(8),
+        );
         return Rest::Drain;
     }
     if header_len > NUMPY_MAX_HEADER {
-        node.note(Note::new(NoteKind::Malformed, format!(".npy header of {header_len} bytes exceeds numpy's default limit of {NUMPY_MAX_HEADER}")).at(8));
+        node.note(
+            Note::new(
+                NoteKind::Malformed,
+                format!(
+                    ".npy header of {header_len} bytes exceeds numpy's default limit of {NUMPY_MAX_HEADER}"
+                ),
+            )
+            .at(8),
+        );
     }
     let header_at = s.position();
     let raw = match s.read_vec(header_len as usize) {
@@ -89,19 +97,12 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
             Stream::new(s.take_next(u64::MAX), HashMode::Inline),
             ctx,
             child_node("object array pickle".into(), Relation::Embedded, data_at),
-            How::Pickle {
-                loader: PickleLoader::NumpyObject,
-                single: true,
-            },
+            How::Pickle { loader: PickleLoader::NumpyObject, single: true },
         );
         node.children.push(child);
         return Rest::Drain;
     }
-    let Some(bytes) = parsed
-        .shape
-        .iter()
-        .try_fold(parsed.itemsize, |acc, &d| acc.checked_mul(d))
-    else {
+    let Some(bytes) = parsed.shape.iter().try_fold(parsed.itemsize, |acc, &d| acc.checked_mul(d)) else {
         node.note(Note::new(NoteKind::Malformed, "the array size overflows 64 bits").at(header_at));
         return Rest::Drain;
     };
@@ -111,22 +112,14 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
             node.note(
                 Note::new(
                     NoteKind::Malformed,
-                    format!(
-                        "the header promises {bytes} bytes of array data but only {got} follow"
-                    ),
+                    format!("the header promises {bytes} bytes of array data but only {got} follow"),
                 )
                 .at(data_at),
             );
             Rest::Drain
         }
         Err(e) => {
-            node.note(
-                Note::new(
-                    NoteKind::Malformed,
-                    format!("read error in array data: {e}"),
-                )
-                .at(data_at),
-            );
+            node.note(Note::new(NoteKind::Malformed, format!("read error in array data: {e}")).at(data_at));
             Rest::Drain
         }
     }
@@ -145,11 +138,7 @@ pub(crate) struct Header {
 /// Parses the header dict the way `numpy.lib.format` does: exactly the keys `descr`,
 /// `fortran_order` and `shape`.
 pub(crate) fn parse_header(text: &str) -> Result<Header, String> {
-    let mut p = Lit {
-        s: text.as_bytes(),
-        i: 0,
-        depth: 0,
-    };
+    let mut p = Lit { s: text.as_bytes(), i: 0, depth: 0 };
     let value = p.value()?;
     p.ws();
     if p.i != p.s.len() {
@@ -190,13 +179,7 @@ pub(crate) fn parse_header(text: &str) -> Result<Header, String> {
         })
         .collect::<Result<Vec<u64>, String>>()?;
     let (itemsize, object) = dtype_of(&descr)?;
-    Ok(Header {
-        descr_text: descr.render(),
-        object,
-        itemsize,
-        shape,
-        fortran_order,
-    })
+    Ok(Header { descr_text: descr.render(), object, itemsize, shape, fortran_order })
 }
 
 /// Item size and whether the dtype holds Python objects, from a `descr` value.
@@ -218,11 +201,7 @@ fn dtype_of(descr: &Py) -> Result<(u64, bool), String> {
                             Py::Int(n) if *n >= 0 => acc.checked_mul(*n as u64),
                             _ => None,
                         });
-                        (
-                            s.checked_mul(n.ok_or("bad subarray shape")?)
-                                .ok_or("dtype size overflows")?,
-                            o,
-                        )
+                        (s.checked_mul(n.ok_or("bad subarray shape")?).ok_or("dtype size overflows")?, o)
                     }
                     _ => return Err("a structured dtype field has the wrong arity".into()),
                 };
@@ -278,14 +257,8 @@ impl Py {
             Py::Int(i) => i.to_string(),
             Py::Bool(b) => if *b { "True" } else { "False" }.into(),
             Py::None => "None".into(),
-            Py::Tuple(v) => format!(
-                "({})",
-                v.iter().map(Py::render).collect::<Vec<_>>().join(", ")
-            ),
-            Py::List(v) => format!(
-                "[{}]",
-                v.iter().map(Py::render).collect::<Vec<_>>().join(", ")
-            ),
+            Py::Tuple(v) => format!("({})", v.iter().map(Py::render).collect::<Vec<_>>().join(", ")),
+            Py::List(v) => format!("[{}]", v.iter().map(Py::render).collect::<Vec<_>>().join(", ")),
             Py::Dict(v) => format!(
                 "{{{}}}",
                 v.iter()
@@ -318,12 +291,12 @@ impl Lit<'_> {
         }
         let v = match self.s.get(self.i) {
             Some(b'{') => self.seq(b'}', true).map(|items| Py::Dict(pairs(items))),
-            Some(b'(') => self
-                .seq(b')', false)
-                .map(|items| Py::Tuple(items.into_iter().map(|(k, _)| k).collect())),
-            Some(b'[') => self
-                .seq(b']', false)
-                .map(|items| Py::List(items.into_iter().map(|(k, _)| k).collect())),
+            Some(b'(') => {
+                self.seq(b')', false).map(|items| Py::Tuple(items.into_iter().map(|(k, _)| k).collect()))
+            }
+            Some(b'[') => {
+                self.seq(b']', false).map(|items| Py::List(items.into_iter().map(|(k, _)| k).collect()))
+            }
             Some(b'\'') | Some(b'"') => self.string(),
             Some(c) if c.is_ascii_digit() || *c == b'-' || *c == b'+' => self.int(),
             Some(_) => self.word(),
@@ -370,9 +343,7 @@ impl Lit<'_> {
         while let Some(&c) = self.s.get(self.i) {
             self.i += 1;
             if c == q {
-                return String::from_utf8(out)
-                    .map(Py::Str)
-                    .map_err(|_| "string is not UTF-8".to_string());
+                return String::from_utf8(out).map(Py::Str).map_err(|_| "string is not UTF-8".to_string());
             }
             if c == b'\\' {
                 let e = *self.s.get(self.i).ok_or("unterminated escape")?;
@@ -395,12 +366,9 @@ impl Lit<'_> {
         while self.i < self.s.len() && (self.s[self.i].is_ascii_digit() || self.s[self.i] == b'L') {
             self.i += 1;
         }
-        let text = std::str::from_utf8(&self.s[start..self.i])
-            .map_err(|e| e.to_string())?
-            .trim_end_matches('L');
-        text.parse::<i64>()
-            .map(Py::Int)
-            .map_err(|_| format!("bad integer {text:?}"))
+        let text =
+            std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?.trim_end_matches('L');
+        text.parse::<i64>().map(Py::Int).map_err(|_| format!("bad integer {text:?}"))
     }
 
     fn word(&mut self) -> Result<Py, String> {
@@ -428,30 +396,18 @@ mod tests {
     #[test]
     fn headers_parse_like_numpy() {
         let h =
-            parse_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }          \n")
-                .unwrap();
-        assert_eq!(
-            (h.itemsize, h.object, h.shape.clone()),
-            (4, false, vec![3, 4])
-        );
+            parse_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }          \n").unwrap();
+        assert_eq!((h.itemsize, h.object, h.shape.clone()), (4, false, vec![3, 4]));
         let h = parse_header("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }").unwrap();
         assert!(h.object);
         let h = parse_header("{'descr': [('a', '<f4'), ('o', '|O'), ('s', '<i2', (3,))], 'fortran_order': True, 'shape': (), }").unwrap();
+        assert_eq!((h.itemsize, h.object, h.fortran_order), (4 + 8 + 6, true, true));
         assert_eq!(
-            (h.itemsize, h.object, h.fortran_order),
-            (4 + 8 + 6, true, true)
-        );
-        assert_eq!(
-            parse_header("{'descr': '<U5', 'fortran_order': False, 'shape': (1,)}")
-                .unwrap()
-                .itemsize,
+            parse_header("{'descr': '<U5', 'fortran_order': False, 'shape': (1,)}").unwrap().itemsize,
             20
         );
         assert!(parse_header("{'descr': '<f4', 'shape': (1,)}").is_err());
-        assert!(
-            parse_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}")
-                .is_err()
-        );
+        assert!(parse_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}").is_err());
         assert!(parse_header("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}").is_err());
         assert!(parse_header(&"(".repeat(100)).is_err());
     }

@@ -105,13 +105,7 @@ pub(crate) struct Ctx<'t> {
 
 impl<'t> Ctx<'t> {
     pub(crate) fn new(limits: Limits, trace: Option<&'t mut dyn Trace>) -> Ctx<'t> {
-        Ctx {
-            limits,
-            depth: 0,
-            trace,
-            expanded: 0,
-            trial: false,
-        }
+        Ctx { limits, depth: 0, trace, expanded: 0, trial: false }
     }
 
     fn trace(&mut self, event: TraceEvent<'_>) {
@@ -155,10 +149,7 @@ pub(crate) fn scan_node(s: Stream<'_>, ctx: &mut Ctx<'_>, node: Node, how: How) 
             How::Sniff | How::Data => sniff::sniff(s, ctx),
         },
         |format, s, ctx, node| match how {
-            How::Pickle {
-                loader,
-                single: true,
-            } => {
+            How::Pickle { loader, single: true } => {
                 crate::pickle::scan_one(s, ctx, node, loader);
                 Rest::Trailing
             }
@@ -167,9 +158,7 @@ pub(crate) fn scan_node(s: Stream<'_>, ctx: &mut Ctx<'_>, node: Node, how: How) 
         },
     );
     if quiet {
-        let imports = node
-            .pickle()
-            .is_some_and(|p| !p.globals.is_empty() || !p.calls.is_empty());
+        let imports = node.pickle().is_some_and(|p| !p.globals.is_empty() || !p.calls.is_empty());
         node.notes.retain(|n| match n.kind {
             NoteKind::UnrecognisedBinary => false,
             NoteKind::PickleMalformed | NoteKind::TrailingData => imports,
@@ -208,11 +197,7 @@ pub(crate) fn scan_node_with(
     ctx.depth += 1;
     let format = detect(&mut s, ctx);
     node.format = format;
-    ctx.trace(TraceEvent::Enter {
-        name: &node.name,
-        relation: node.relation,
-        format,
-    });
+    ctx.trace(TraceEvent::Enter { name: &node.name, relation: node.relation, format });
     let rest = parse(format, &mut s, ctx, &mut node);
     if rest == Rest::Trailing {
         trailing(&mut s, ctx, &mut node);
@@ -250,17 +235,11 @@ fn dispatch(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut No
             Rest::Drain
         }
         Format::Elf | Format::Pe | Format::MachO | Format::Script => {
-            node.note(Note::new(
-                NoteKind::Executable,
-                format!("{format} executable content"),
-            ));
+            node.note(Note::new(NoteKind::Executable, format!("{format} executable content")));
             Rest::Drain
         }
         Format::Unknown => {
-            node.note(Note::new(
-                NoteKind::UnrecognisedBinary,
-                "binary data of no recognised format",
-            ));
+            node.note(Note::new(NoteKind::UnrecognisedBinary, "binary data of no recognised format"));
             Rest::Drain
         }
         _ => Rest::Drain,
@@ -282,11 +261,7 @@ pub(crate) fn scan_trailing(reader: impl Read, offset: u64, ctx: &mut Ctx<'_>, n
     let child = scan_node(
         Stream::new(reader, HashMode::Inline),
         ctx,
-        child_node(
-            format!("data after offset {offset}"),
-            Relation::Trailing,
-            offset,
-        ),
+        child_node(format!("data after offset {offset}"), Relation::Trailing, offset),
         How::Sniff,
     );
     if child.size == 0 {
@@ -312,10 +287,7 @@ fn finish(s: Stream<'_>, node: &mut Node) {
             node.sha256 = digest;
         }
         Err(e) => {
-            node.note(Note::new(
-                NoteKind::Malformed,
-                format!("the data could not be read to the end: {e}"),
-            ));
+            node.note(Note::new(NoteKind::Malformed, format!("the data could not be read to the end: {e}")));
         }
     }
 }
@@ -330,12 +302,7 @@ pub(crate) fn child_node(name: String, relation: Relation, parent_offset: u64) -
 /// Scans bytes embedded in a pickle (a bytes value that looks like a pickle or a zip). The
 /// result is kept only if it says something: data that merely starts like a pickle and fails to
 /// parse without importing anything is just data.
-pub(crate) fn scan_embedded(
-    reader: impl Read,
-    ctx: &mut Ctx<'_>,
-    name: String,
-    offset: u64,
-) -> Option<Node> {
+pub(crate) fn scan_embedded(reader: impl Read, ctx: &mut Ctx<'_>, name: String, offset: u64) -> Option<Node> {
     if ctx.trial {
         let mut s = Stream::new(reader, HashMode::None);
         let _ = s.skip(u64::MAX);
@@ -347,16 +314,12 @@ pub(crate) fn scan_embedded(
         child_node(name, Relation::Embedded, offset),
         How::Sniff,
     );
-    let imports = node
-        .pickle()
-        .is_some_and(|p| !p.globals.is_empty() || !p.calls.is_empty());
+    let imports = node.pickle().is_some_and(|p| !p.globals.is_empty() || !p.calls.is_empty());
     let says_something = imports
         || !node.children.is_empty()
-        || node.notes.iter().any(|n| {
-            !matches!(
-                n.kind,
-                NoteKind::PickleMalformed | NoteKind::UnrecognisedBinary
-            )
-        });
+        || node
+            .notes
+            .iter()
+            .any(|n| !matches!(n.kind, NoteKind::PickleMalformed | NoteKind::UnrecognisedBinary));
     says_something.then_some(node)
 }

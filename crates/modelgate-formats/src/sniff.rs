@@ -109,10 +109,7 @@ pub(crate) fn sniff_bytes(head: &[u8], ctx: &mut Ctx<'_>) -> Format {
         return f;
     }
     if is_text(head) {
-        let trimmed = head
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .map(|i| head[i]);
+        let trimmed = head.iter().position(|b| !b.is_ascii_whitespace()).map(|i| head[i]);
         return match trimmed {
             Some(b'{') | Some(b'[') => Format::Json,
             _ => Format::Text,
@@ -122,10 +119,7 @@ pub(crate) fn sniff_bytes(head: &[u8], ctx: &mut Ctx<'_>) -> Format {
 }
 
 fn is_zlib(h: &[u8]) -> bool {
-    h.len() >= 2
-        && h[0] == 0x78
-        && (u16::from(h[0]) << 8 | u16::from(h[1])) % 31 == 0
-        && h[1] & 0x20 == 0
+    h.len() >= 2 && h[0] == 0x78 && (u16::from(h[0]) << 8 | u16::from(h[1])) % 31 == 0 && h[1] & 0x20 == 0
 }
 
 /// `lzma.FORMAT_ALONE` (what joblib's `compress=('lzma', …)` writes): a properties byte, a
@@ -136,8 +130,8 @@ fn is_lzma_alone(h: &[u8]) -> bool {
     }
     let dict = u32::from_le_bytes([h[1], h[2], h[3], h[4]]);
     let size = u64::from_le_bytes([h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12]]);
-    let dict_ok = dict >= 4096
-        && (dict.is_power_of_two() || (dict.is_multiple_of(3) && (dict / 3).is_power_of_two()));
+    let dict_ok =
+        dict >= 4096 && (dict.is_power_of_two() || (dict.is_multiple_of(3) && (dict / 3).is_power_of_two()));
     h[0] == 0x5d && dict_ok && (size == u64::MAX || size < 1 << 48)
 }
 
@@ -196,11 +190,7 @@ fn is_tar(h: &[u8]) -> bool {
     }
     // Old (v7) tar: no magic, so check the header checksum.
     let field = &h[148..156];
-    let digits: Vec<u8> = field
-        .iter()
-        .copied()
-        .filter(|b| (b'0'..=b'7').contains(b))
-        .collect();
+    let digits: Vec<u8> = field.iter().copied().filter(|b| (b'0'..=b'7').contains(b)).collect();
     let Ok(text) = std::str::from_utf8(&digits) else {
         return false;
     };
@@ -210,13 +200,7 @@ fn is_tar(h: &[u8]) -> bool {
     let sum: u32 = h[..512]
         .iter()
         .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u32::from(b)
-            }
-        })
+        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) })
         .sum();
     stored == sum && h[0] != 0 && sum > 8 * 32
 }
@@ -237,10 +221,8 @@ fn is_text(h: &[u8]) -> bool {
         Err(e) if e.error_len().is_none() => e.valid_up_to(),
         Err(_) => return false,
     };
-    let controls = h[..valid_len]
-        .iter()
-        .filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x0c))
-        .count();
+    let controls =
+        h[..valid_len].iter().filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x0c)).count();
     controls * 100 <= valid_len.max(1)
 }
 
@@ -278,20 +260,8 @@ fn sniff_protobuf(h: &[u8]) -> Option<Format> {
         return Some(Format::TfSavedmodel);
     }
     // ONNX ModelProto: ir_version first, then only ModelProto fields with their wire types.
-    const ONNX: &[(u64, u64)] = &[
-        (1, 0),
-        (2, 2),
-        (3, 2),
-        (4, 2),
-        (5, 0),
-        (6, 2),
-        (7, 2),
-        (8, 2),
-        (14, 2),
-        (20, 2),
-        (25, 2),
-        (26, 2),
-    ];
+    const ONNX: &[(u64, u64)] =
+        &[(1, 0), (2, 2), (3, 2), (4, 2), (5, 0), (6, 2), (7, 2), (8, 2), (14, 2), (20, 2), (25, 2), (26, 2)];
     if first.0 == 1
         && first.1 == 0
         && (3..=20).contains(&first.2)
@@ -326,13 +296,10 @@ fn trial_parse_pickle(head: &[u8], ctx: &mut Ctx<'_>) -> bool {
     let inv = session.inventory();
     // Only an import of something that could exist counts: text such as Python source
     // ("class Net(Module):") parses as a GLOBAL of a name no import system would accept.
-    let imports = inv
-        .globals
-        .iter()
-        .any(|g| is_dotted_identifier(&g.module) && is_dotted_identifier(&g.name));
+    let imports =
+        inv.globals.iter().any(|g| is_dotted_identifier(&g.module) && is_dotted_identifier(&g.name));
     let ran_out = node.notes.iter().any(|n| {
-        n.kind == NoteKind::PickleMalformed
-            && n.offset.is_some_and(|o| o + 256 >= head.len() as u64)
+        n.kind == NoteKind::PickleMalformed && n.offset.is_some_and(|o| o + 256 >= head.len() as u64)
     }) && head.len() >= WINDOW;
     ctx.trial = was_trial;
     ctx.trace = saved_trace;
@@ -368,10 +335,7 @@ pub(crate) fn parse_lfs_pointer(s: &mut Stream<'_>, node: &mut Node) {
         Ok(b) => String::from_utf8_lossy(b).into_owned(),
         Err(_) => String::new(),
     };
-    let field = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
-    };
+    let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()));
     let oid = field("oid ").unwrap_or_default();
     let size = field("size ").and_then(|v| v.parse().ok());
     node.note(
@@ -425,10 +389,7 @@ mod tests {
 
     #[test]
     fn protocol_zero_pickles_are_found_by_trial_parse() {
-        assert_eq!(
-            detect(b"cposix\nsystem\n(S'echo pwned'\ntR."),
-            Format::Pickle
-        );
+        assert_eq!(detect(b"cposix\nsystem\n(S'echo pwned'\ntR."), Format::Pickle);
         assert_eq!(detect(b"(dp0\nS'a'\np1\nI1\ns."), Format::Pickle);
         // Payload, then garbage without STOP: still a pickle because it imported something.
         assert_eq!(detect(b"cos\nsystem\n(S'id'\ntR\xff\xfe"), Format::Pickle);

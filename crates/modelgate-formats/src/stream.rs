@@ -102,12 +102,7 @@ impl ThreadedSha256 {
                 hasher.finalize().into()
             })
             .ok()?;
-        Some(ThreadedSha256 {
-            tx: Some(tx),
-            pool,
-            handle: Some(handle),
-            fallback: None,
-        })
+        Some(ThreadedSha256 { tx: Some(tx), pool, handle: Some(handle), fallback: None })
     }
 
     fn update(&mut self, data: &[u8]) {
@@ -115,17 +110,10 @@ impl ThreadedSha256 {
             fallback.update(data);
             return;
         }
-        let mut buf = self
-            .pool
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let mut buf = self.pool.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
         buf.clear();
         buf.extend_from_slice(data);
-        let sent = self
-            .tx
-            .as_ref()
-            .map(|tx| tx.send(buf).is_ok())
-            .unwrap_or(false);
+        let sent = self.tx.as_ref().map(|tx| tx.send(buf).is_ok()).unwrap_or(false);
         if !sent {
             // The helper thread is gone (it cannot panic on its own, but be robust): a digest
             // of part of the stream would be wrong, so poison the result loudly instead.
@@ -224,20 +212,12 @@ pub struct Window<'a> {
 impl<'a> Window<'a> {
     /// The whole of `source`.
     pub fn new(source: &'a dyn RandomAccess) -> Window<'a> {
-        Window {
-            source: Source::Dyn(source),
-            base: 0,
-            len: source.len(),
-        }
+        Window { source: Source::Dyn(source), base: 0, len: source.len() }
     }
 
     /// The whole of a byte slice.
     pub fn from_slice(data: &'a [u8]) -> Window<'a> {
-        Window {
-            source: Source::Slice(data),
-            base: 0,
-            len: data.len() as u64,
-        }
+        Window { source: Source::Slice(data), base: 0, len: data.len() as u64 }
     }
 
     /// Length of the window.
@@ -253,28 +233,18 @@ impl<'a> Window<'a> {
     /// A sub-range, or `None` if it does not fit inside this window.
     pub fn sub(&self, offset: u64, len: u64) -> Option<Window<'a>> {
         let end = offset.checked_add(len)?;
-        (end <= self.len).then_some(Window {
-            source: self.source,
-            base: self.base + offset,
-            len,
-        })
+        (end <= self.len).then_some(Window { source: self.source, base: self.base + offset, len })
     }
 
     /// Reads exactly `buf.len()` bytes at `offset` (relative to the window).
     pub fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let end = offset.checked_add(buf.len() as u64);
         if end.is_none_or(|end| end > self.len) {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "read past the end of the window",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the window"));
         }
         let mut done = 0;
         while done < buf.len() {
-            match self
-                .source
-                .read_at(self.base + offset + done as u64, &mut buf[done..])
-            {
+            match self.source.read_at(self.base + offset + done as u64, &mut buf[done..]) {
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -304,10 +274,7 @@ impl Read for WindowReader<'_> {
         if n == 0 {
             return Ok(0);
         }
-        let got = self
-            .window
-            .source
-            .read_at(self.window.base + self.pos, &mut buf[..n])?;
+        let got = self.window.source.read_at(self.window.base + self.pos, &mut buf[..n])?;
         self.pos += got as u64;
         Ok(got)
     }
@@ -412,10 +379,7 @@ impl<'a> Stream<'a> {
 
     /// Marks `n` buffered bytes as consumed. Panics if fewer are buffered (a caller bug).
     pub fn consume_buffered(&mut self, n: usize) {
-        assert!(
-            n <= self.end - self.start,
-            "consumed more than was buffered"
-        );
+        assert!(n <= self.end - self.start, "consumed more than was buffered");
         self.start += n;
     }
 
@@ -463,11 +427,7 @@ impl<'a> Stream<'a> {
     pub fn read_prefix_skip_rest(&mut self, n: u64, keep: usize) -> io::Result<(Vec<u8>, u64)> {
         let keep = (keep as u64).min(n) as usize;
         let kept = self.read_vec(keep)?;
-        let skipped = if kept.len() == keep {
-            self.skip(n - keep as u64)?
-        } else {
-            0
-        };
+        let skipped = if kept.len() == keep { self.skip(n - keep as u64)? } else { 0 };
         Ok((kept.clone(), kept.len() as u64 + skipped))
     }
 
@@ -490,10 +450,7 @@ impl<'a> Stream<'a> {
             self.base += self.end as u64;
             self.start = 0;
             self.end = 0;
-            let cap = self
-                .buf
-                .len()
-                .min(usize::try_from(left).unwrap_or(usize::MAX).max(CHUNK));
+            let cap = self.buf.len().min(usize::try_from(left).unwrap_or(usize::MAX).max(CHUNK));
             let got = read_retrying(&mut *self.inner, &mut self.buf[..cap])?;
             if got == 0 {
                 self.eof = true;
@@ -512,11 +469,7 @@ impl<'a> Stream<'a> {
         loop {
             let avail = self.fill(1)?;
             if avail.is_empty() {
-                return Ok(Line {
-                    prefix,
-                    len,
-                    terminated: false,
-                });
+                return Ok(Line { prefix, len, terminated: false });
             }
             let (chunk, found) = match avail.iter().position(|&b| b == b'\n') {
                 Some(i) => (&avail[..i], true),
@@ -528,21 +481,14 @@ impl<'a> Stream<'a> {
             let used = chunk.len() + usize::from(found);
             self.start += used;
             if found {
-                return Ok(Line {
-                    prefix,
-                    len,
-                    terminated: true,
-                });
+                return Ok(Line { prefix, len, terminated: true });
             }
         }
     }
 
     /// A reader over the next `n` bytes of this stream.
     pub fn take_next(&mut self, n: u64) -> Take<'_, 'a> {
-        Take {
-            stream: self,
-            left: n,
-        }
+        Take { stream: self, left: n }
     }
 
     /// Consumes the rest of the stream and returns its total length and SHA-256.
@@ -696,14 +642,7 @@ mod tests {
         data.extend_from_slice(b"\nend");
         let mut s = Stream::new(Dribble(&data), HashMode::Inline);
         let line = s.read_line(2).unwrap();
-        assert_eq!(
-            line,
-            Line {
-                prefix: b"ab".to_vec(),
-                len: 3,
-                terminated: true
-            }
-        );
+        assert_eq!(line, Line { prefix: b"ab".to_vec(), len: 3, terminated: true });
         let long = s.read_line(10).unwrap();
         assert_eq!(long.len, 200_000);
         assert!(long.terminated);

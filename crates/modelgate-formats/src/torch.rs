@@ -74,11 +74,7 @@ pub(crate) struct TorchLoader {
 
 impl TorchLoader {
     pub(crate) fn new(legacy: bool) -> TorchLoader {
-        TorchLoader {
-            legacy,
-            storages: Vec::new(),
-            by_heap: HashMap::new(),
-        }
+        TorchLoader { legacy, storages: Vec::new(), by_heap: HashMap::new() }
     }
 
     fn reject(&self, m: &mut Machine<'_>, pid: &Value, offset: u64, why: &str) -> Value {
@@ -111,18 +107,12 @@ impl Loader for TorchLoader {
         let data = &items[1..];
         let expected = if self.legacy { 5 } else { 4 };
         if data.len() != expected {
-            return self.reject(
-                m,
-                &pid,
-                offset,
-                &format!("{} fields instead of {expected}", data.len()),
-            );
+            return self.reject(m, &pid, offset, &format!("{} fields instead of {expected}", data.len()));
         }
         let Some(storage_type) = m.global(&data[0]).map(|g| g.qualified()) else {
             return self.reject(m, &pid, offset, "the storage type is not a global");
         };
-        let (Some(key), Some(numel)) = (data[1].as_str().map(str::to_string), data[3].as_int())
-        else {
+        let (Some(key), Some(numel)) = (data[1].as_str().map(str::to_string), data[3].as_int()) else {
             return self.reject(
                 m,
                 &pid,
@@ -172,10 +162,7 @@ impl Loader for TorchLoader {
         if g.module != "torch._utils"
             || !matches!(
                 g.name.as_str(),
-                "_rebuild_tensor"
-                    | "_rebuild_tensor_v2"
-                    | "_rebuild_tensor_v3"
-                    | "_rebuild_qtensor"
+                "_rebuild_tensor" | "_rebuild_tensor_v2" | "_rebuild_tensor_v3" | "_rebuild_qtensor"
             )
         {
             return;
@@ -194,9 +181,7 @@ impl Loader for TorchLoader {
             return;
         };
         // Sub-byte quantized types pack several elements into each storage byte.
-        let capacity = storage
-            .numel
-            .saturating_mul(packed_elements(&storage.storage_type));
+        let capacity = storage.numel.saturating_mul(packed_elements(&storage.storage_type));
         if let Some(problem) = tensor_bounds_problem(storage_offset, &size, &stride, capacity) {
             let name = m.describe(callee);
             m.note(
@@ -225,18 +210,9 @@ fn ints(items: &[Value]) -> Option<Vec<i64>> {
 }
 
 /// Why a tensor view does not fit its storage, if it does not.
-pub(crate) fn tensor_bounds_problem(
-    offset: i64,
-    size: &[i64],
-    stride: &[i64],
-    numel: u64,
-) -> Option<String> {
+pub(crate) fn tensor_bounds_problem(offset: i64, size: &[i64], stride: &[i64], numel: u64) -> Option<String> {
     if size.len() != stride.len() {
-        return Some(format!(
-            "size has {} dimensions but stride has {}",
-            size.len(),
-            stride.len()
-        ));
+        return Some(format!("size has {} dimensions but stride has {}", size.len(), stride.len()));
     }
     if offset < 0 || size.iter().any(|&d| d < 0) || stride.iter().any(|&d| d < 0) {
         return Some("negative offset, size or stride".into());
@@ -248,8 +224,7 @@ pub(crate) fn tensor_bounds_problem(
     for (&d, &st) in size.iter().zip(stride) {
         last += i128::from(d - 1) * i128::from(st);
     }
-    (last >= i128::from(numel))
-        .then(|| format!("it reaches element {last}, past the end of the storage"))
+    (last >= i128::from(numel)).then(|| format!("it reaches element {last}, past the end of the storage"))
 }
 
 /// Scans a loader pickle of a zip archive (`data.pkl`, `constants.pkl`, `*.debug_pkl`) with
@@ -283,11 +258,7 @@ pub(crate) fn scan_legacy_after_magic(
     for what in ["protocol version", "system info"] {
         let (end, _) = session.run(node, s, ctx, &mut plain, |_, _| ());
         if !matches!(end, End::Stop(_)) {
-            layout_note(
-                node,
-                s.position(),
-                &format!("the legacy torch {what} pickle is missing or broken"),
-            );
+            layout_note(node, s.position(), &format!("the legacy torch {what} pickle is missing or broken"));
             session.finish(node);
             return Rest::Drain;
         }
@@ -301,11 +272,7 @@ pub(crate) fn scan_legacy_after_magic(
     let keys = match (end, keys.flatten()) {
         (End::Stop(_), Some(keys)) => keys,
         (End::Stop(_), None) => {
-            layout_note(
-                node,
-                s.position(),
-                "the legacy torch storage-key pickle is not a list of strings",
-            );
+            layout_note(node, s.position(), "the legacy torch storage-key pickle is not a list of strings");
             session.finish(node);
             return Rest::Drain;
         }
@@ -336,20 +303,16 @@ pub(crate) fn scan_legacy_after_magic(
             node.note(
                 Note::new(
                     NoteKind::TorchStorageMismatch,
-                    format!("storage '{key}' holds {count} elements in the file but the pickle declares {}", storage.numel),
+                    format!(
+                        "storage '{key}' holds {count} elements in the file but the pickle declares {}",
+                        storage.numel
+                    ),
                 )
                 .at(at),
             );
         }
         let Some(nbytes) = storage.element_size.and_then(|e| e.checked_mul(count)) else {
-            layout_note(
-                node,
-                at,
-                &format!(
-                    "cannot size storage '{key}' of type {}",
-                    storage.storage_type
-                ),
-            );
+            layout_note(node, at, &format!("cannot size storage '{key}' of type {}", storage.storage_type));
             return Rest::Drain;
         };
         if s.skip(nbytes).ok() != Some(nbytes) {
@@ -366,10 +329,7 @@ fn layout_note(node: &mut Node, offset: u64, detail: &str) {
 
 fn string_list(m: &Machine<'_>, v: &Value) -> Option<Vec<String>> {
     match m.obj(v)? {
-        Obj::List { items, dropped: 0 } => items
-            .iter()
-            .map(|i| i.as_str().map(str::to_string))
-            .collect(),
+        Obj::List { items, dropped: 0 } => items.iter().map(|i| i.as_str().map(str::to_string)).collect(),
         _ => None,
     }
 }

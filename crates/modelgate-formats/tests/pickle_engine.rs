@@ -78,19 +78,11 @@ fn p10_memo_indirection_resolves_through_the_memo() {
 fn p10_missing_memo_key_and_type_confusion_are_unresolved() {
     // GET of a memo slot never written, used as the STACK_GLOBAL module.
     let missing = scan(&p4(b"h\x05\x8c\x06system\x93)R."));
-    assert!(
-        kinds(&missing).contains(&NoteKind::PickleUnresolvedGlobal),
-        "{:?}",
-        missing.notes
-    );
+    assert!(kinds(&missing).contains(&NoteKind::PickleUnresolvedGlobal), "{:?}", missing.notes);
     assert!(kinds(&missing).contains(&NoteKind::PickleMalformed));
     // An integer in the memo used as the module name.
     let confused = scan(&p4(b"K\x01q\x00\x8c\x06system\x94h\x00h\x01\x93)R."));
-    assert!(
-        kinds(&confused).contains(&NoteKind::PickleUnresolvedGlobal),
-        "{:?}",
-        confused.notes
-    );
+    assert!(kinds(&confused).contains(&NoteKind::PickleUnresolvedGlobal), "{:?}", confused.notes);
 }
 
 #[test]
@@ -105,22 +97,12 @@ fn p12_dotted_names_are_kept_whole() {
 #[test]
 fn p13_build_on_an_imported_function_is_a_mutation() {
     let hex = "80049566000000000000008c056e756d70798c0473697a659394948c056e756d70798c0c5f5f6275696c74696e735f5f93949468017d7d8c0573686170656803738662680168018c046576616c86528c1d5f5f696d706f72745f5f28226f7322292e73797374656d28226964222985522e";
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
+    let bytes: Vec<u8> =
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
     let n = scan(&bytes);
     let p = n.pickle().unwrap();
-    assert!(
-        globals(p).contains(&"numpy.__builtins__".to_string()),
-        "{:?}",
-        globals(p)
-    );
-    assert!(
-        kinds(&n).contains(&NoteKind::PickleGlobalMutation),
-        "{:?}",
-        n.notes
-    );
+    assert!(globals(p).contains(&"numpy.__builtins__".to_string()), "{:?}", globals(p));
+    assert!(kinds(&n).contains(&NoteKind::PickleGlobalMutation), "{:?}", n.notes);
 }
 
 #[test]
@@ -139,18 +121,13 @@ fn p17_frame_divergence_is_reported() {
     p.extend_from_slice(&p2);
     p.extend_from_slice(b"1.");
     let n = scan(&p);
-    assert!(
-        kinds(&n).contains(&NoteKind::PickleFrameViolation),
-        "{:?}",
-        n.notes
-    );
+    assert!(kinds(&n).contains(&NoteKind::PickleFrameViolation), "{:?}", n.notes);
 }
 
 #[test]
 fn legitimate_frames_are_fine() {
     // What pickle.dumps(protocol=4) writes for a dict: one frame around everything.
-    let n =
-        scan(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94]\x94(K\x01K\x02es.");
+    let n = scan(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94]\x94(K\x01K\x02es.");
     assert!(n.notes.is_empty(), "{:?}", n.notes);
     assert!(n.pickle().unwrap().globals.is_empty());
 }
@@ -171,27 +148,15 @@ fn p09_a_broken_stream_keeps_what_came_before() {
     let p = n.pickle().unwrap();
     assert_eq!(globals(p), ["os.system"]);
     assert_eq!(called(p, "os.system"), ["REDUCE"]);
-    let malformed = n
-        .notes
-        .iter()
-        .find(|x| x.kind == NoteKind::PickleMalformed)
-        .expect("malformed note");
+    let malformed = n.notes.iter().find(|x| x.kind == NoteKind::PickleMalformed).expect("malformed note");
     assert_eq!(malformed.offset, Some(30));
 }
 
 #[test]
 fn p19_extension_codes_are_opaque_imports() {
-    for bytes in [
-        &b"\x80\x02\x82\x01."[..],
-        b"\x80\x02\x83\x01\x01.",
-        b"\x80\x02\x84\x01\x00\x00\x00.",
-    ] {
+    for bytes in [&b"\x80\x02\x82\x01."[..], b"\x80\x02\x83\x01\x01.", b"\x80\x02\x84\x01\x00\x00\x00."] {
         let n = scan(bytes);
-        assert!(
-            kinds(&n).contains(&NoteKind::PickleExtension),
-            "{bytes:?}: {:?}",
-            n.notes
-        );
+        assert!(kinds(&n).contains(&NoteKind::PickleExtension), "{bytes:?}: {:?}", n.notes);
     }
 }
 
@@ -222,19 +187,13 @@ fn p30_duplicate_and_misplaced_proto() {
 
 #[test]
 fn p32_stack_global_with_protocol_zero_strings() {
-    let p = scan(b"S'os'\nS'system'\n\x93S'ls'\n\x85R.")
-        .pickle()
-        .cloned()
-        .unwrap();
+    let p = scan(b"S'os'\nS'system'\n\x93S'ls'\n\x85R.").pickle().cloned().unwrap();
     assert_eq!(globals(&p), ["os.system"]);
 }
 
 #[test]
 fn inst_imports_and_calls() {
-    let p = scan(b"(S'id'\nisubprocess\ngetoutput\n.")
-        .pickle()
-        .cloned()
-        .unwrap();
+    let p = scan(b"(S'id'\nisubprocess\ngetoutput\n.").pickle().cloned().unwrap();
     assert_eq!(globals(&p), ["subprocess.getoutput"]);
     assert_eq!(called(&p, "subprocess.getoutput"), ["INST"]);
 }
@@ -248,10 +207,7 @@ fn protocol_two_renames_python2_modules_like_cpython() {
     assert_eq!(globals(&p), ["builtins.eval"]);
     assert_eq!(p.globals[0].written_as.as_deref(), Some("__builtin__.eval"));
     // Protocol 3+ does not rename: `__builtin__` does not exist in Python 3.
-    let p = scan(b"\x80\x03c__builtin__\neval\n.")
-        .pickle()
-        .cloned()
-        .unwrap();
+    let p = scan(b"\x80\x03c__builtin__\neval\n.").pickle().cloned().unwrap();
     assert_eq!(globals(&p), ["__builtin__.eval"]);
 }
 
@@ -348,32 +304,10 @@ fn plain_numpy_arrays_are_sized_and_trailing_data_is_scanned() {
 fn resource_limits_stop_a_stream_with_a_note() {
     use modelgate_formats::Limits;
     let long = b"\x80\x04]\x94(K\x01K\x02K\x03K\x04K\x05K\x06e.";
-    let limited = |limits: Limits| {
-        scan_bytes(
-            long,
-            Options {
-                limits,
-                ..Options::default()
-            },
-        )
-    };
-    let n = limited(Limits {
-        pickle_opcodes: 5,
-        ..Limits::default()
-    });
-    assert!(
-        kinds(&n).contains(&NoteKind::LimitExceeded),
-        "{:?}",
-        n.notes
-    );
-    let n = limited(Limits {
-        pickle_stack: 3,
-        ..Limits::default()
-    });
-    assert!(
-        kinds(&n).contains(&NoteKind::LimitExceeded),
-        "{:?}",
-        n.notes
-    );
+    let limited = |limits: Limits| scan_bytes(long, Options { limits, ..Options::default() });
+    let n = limited(Limits { pickle_opcodes: 5, ..Limits::default() });
+    assert!(kinds(&n).contains(&NoteKind::LimitExceeded), "{:?}", n.notes);
+    let n = limited(Limits { pickle_stack: 3, ..Limits::default() });
+    assert!(kinds(&n).contains(&NoteKind::LimitExceeded), "{:?}", n.notes);
     assert!(limited(Limits::default()).notes.is_empty());
 }

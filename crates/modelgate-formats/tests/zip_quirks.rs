@@ -51,11 +51,7 @@ fn zip_with(entries: &[Entry], prefix: &[u8], gap: &[u8]) -> Vec<u8> {
     let mut central = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let offset = (out.len() - prefix.len()) as u32;
-        let stored = if e.deflate {
-            deflate(&e.data)
-        } else {
-            e.data.clone()
-        };
+        let stored = if e.deflate { deflate(&e.data) } else { e.data.clone() };
         let method: u16 = if e.deflate { 8 } else { 0 };
         let crc = e.crc.unwrap_or_else(|| crc(&e.data));
         let local_name = e.local_name.clone().unwrap_or_else(|| e.name.clone());
@@ -74,14 +70,7 @@ fn zip_with(entries: &[Entry], prefix: &[u8], gap: &[u8]) -> Vec<u8> {
             out.extend_from_slice(gap);
         }
         central.extend_from_slice(b"PK\x01\x02");
-        central.extend_from_slice(
-            &(if e.unix_mode.is_some() {
-                0x0314u16
-            } else {
-                0x0014
-            })
-            .to_le_bytes(),
-        );
+        central.extend_from_slice(&(if e.unix_mode.is_some() { 0x0314u16 } else { 0x0014 }).to_le_bytes());
         central.extend_from_slice(&0x14u16.to_le_bytes());
         central.extend_from_slice(&e.central_flags.to_le_bytes());
         central.extend_from_slice(&method.to_le_bytes());
@@ -115,13 +104,7 @@ fn scan(bytes: &[u8]) -> Node {
 }
 
 fn scan_limited(bytes: &[u8], limits: Limits) -> Node {
-    scan_bytes(
-        bytes,
-        Options {
-            limits,
-            ..Options::default()
-        },
-    )
+    scan_bytes(bytes, Options { limits, ..Options::default() })
 }
 
 /// The evil payload every variant carries: `posix.system('id')`, protocol 2.
@@ -172,16 +155,11 @@ fn all_globals(n: &Node) -> Vec<String> {
 }
 
 fn member<'n>(n: &'n Node, name: &str) -> &'n Node {
-    n.children
-        .iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no member {name}"))
+    n.children.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no member {name}"))
 }
 
 fn pickle_of<'n>(n: &'n Node, name: &str) -> &'n PickleInventory {
-    member(n, name)
-        .pickle()
-        .unwrap_or_else(|| panic!("{name} is not a pickle"))
+    member(n, name).pickle().unwrap_or_else(|| panic!("{name} is not a pickle"))
 }
 
 #[test]
@@ -189,24 +167,10 @@ fn a_real_layout_is_a_pytorch_archive_with_roles() {
     let n = scan(&zip(&torch_zip(&data_pkl(6, (2, 3), (3, 1)), &[])));
     assert_eq!(n.format, Format::PytorchZip);
     assert!(all_notes(&n).is_empty(), "{:?}", all_notes(&n));
-    assert_eq!(
-        member(&n, "archive/data.pkl").role,
-        Some(Role::LoaderPickle)
-    );
+    assert_eq!(member(&n, "archive/data.pkl").role, Some(Role::LoaderPickle));
     assert_eq!(member(&n, "archive/data/0").role, Some(Role::TensorStorage));
-    let g: Vec<String> = pickle_of(&n, "archive/data.pkl")
-        .globals
-        .iter()
-        .map(|g| g.qualified())
-        .collect();
-    assert_eq!(
-        g,
-        [
-            "collections.OrderedDict",
-            "torch._utils._rebuild_tensor_v2",
-            "torch.FloatStorage"
-        ]
-    );
+    let g: Vec<String> = pickle_of(&n, "archive/data.pkl").globals.iter().map(|g| g.qualified()).collect();
+    assert_eq!(g, ["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch.FloatStorage"]);
     // Every member is hashed.
     assert_eq!(member(&n, "archive/byteorder").size, 6);
 }
@@ -214,23 +178,13 @@ fn a_real_layout_is_a_pytorch_archive_with_roles() {
 #[test]
 fn tensors_outside_their_storage_and_storage_mismatches() {
     let n = scan(&zip(&torch_zip(&data_pkl(6, (4, 4), (4, 1)), &[])));
-    assert!(
-        all_notes(&n).contains(&NoteKind::TorchTensorBounds),
-        "{:?}",
-        all_notes(&n)
-    );
+    assert!(all_notes(&n).contains(&NoteKind::TorchTensorBounds), "{:?}", all_notes(&n));
     // Storage declared as 8 floats (32 bytes) but the member holds 24 bytes.
     let n = scan(&zip(&torch_zip(&data_pkl(8, (2, 3), (3, 1)), &[])));
-    assert!(
-        all_notes(&n).contains(&NoteKind::TorchStorageMismatch),
-        "{:?}",
-        all_notes(&n)
-    );
+    assert!(all_notes(&n).contains(&NoteKind::TorchStorageMismatch), "{:?}", all_notes(&n));
     // Storage member missing altogether.
-    let entries = vec![
-        entry("archive/data.pkl", &data_pkl(6, (2, 3), (3, 1))),
-        entry("archive/version", b"3\n"),
-    ];
+    let entries =
+        vec![entry("archive/data.pkl", &data_pkl(6, (2, 3), (3, 1))), entry("archive/version", b"3\n")];
     assert!(all_notes(&scan(&zip(&entries))).contains(&NoteKind::TorchStorageMismatch));
 }
 
@@ -252,14 +206,8 @@ fn z03_encryption_flags_in_either_header() {
         e[0].central_flags = central;
         let n = scan(&zip(&e));
         let notes = all_notes(&n);
-        assert!(
-            notes.contains(&NoteKind::ArchiveEncrypted),
-            "{local:#x}/{central:#x}: {notes:?}"
-        );
-        assert!(
-            all_globals(&n).contains(&"posix.system".to_string()),
-            "{local:#x}/{central:#x}"
-        );
+        assert!(notes.contains(&NoteKind::ArchiveEncrypted), "{local:#x}/{central:#x}: {notes:?}");
+        assert!(all_globals(&n).contains(&"posix.system".to_string()), "{local:#x}/{central:#x}");
     }
 }
 
@@ -280,16 +228,10 @@ fn duplicates_and_case_are_compared_like_miniz() {
     assert!(all_notes(&n).contains(&NoteKind::ArchiveDuplicateName));
     assert!(all_globals(&n).contains(&"posix.system".to_string()));
     // Only an upper-case DATA.PKL: torch still finds it.
-    let e = vec![
-        entry("archive/DATA.PKL", EVIL),
-        entry("archive/version", b"3\n"),
-    ];
+    let e = vec![entry("archive/DATA.PKL", EVIL), entry("archive/version", b"3\n")];
     let n = scan(&zip(&e));
     assert_eq!(n.format, Format::PytorchZip);
-    assert_eq!(
-        member(&n, "archive/DATA.PKL").role,
-        Some(Role::LoaderPickle)
-    );
+    assert_eq!(member(&n, "archive/DATA.PKL").role, Some(Role::LoaderPickle));
 }
 
 #[test]
@@ -298,10 +240,7 @@ fn z05_a_pickle_under_any_name_is_scanned() {
     e.push(entry("archive/config.txt", EVIL));
     let n = scan(&zip(&e));
     assert!(all_notes(&n).contains(&NoteKind::TorchUnexpectedMember));
-    assert_eq!(
-        pickle_of(&n, "archive/config.txt").globals[0].qualified(),
-        "posix.system"
-    );
+    assert_eq!(pickle_of(&n, "archive/config.txt").globals[0].qualified(), "posix.system");
 }
 
 #[test]
@@ -310,46 +249,30 @@ fn deflated_members_are_inflated() {
     e[0].deflate = true;
     let n = scan(&zip(&e));
     assert!(all_notes(&n).is_empty(), "{:?}", all_notes(&n));
-    assert_eq!(
-        pickle_of(&n, "archive/data.pkl").globals[0].qualified(),
-        "posix.system"
-    );
+    assert_eq!(pickle_of(&n, "archive/data.pkl").globals[0].qualified(), "posix.system");
     assert_eq!(member(&n, "archive/data.pkl").size, EVIL.len() as u64);
 }
 
 #[test]
 fn hidden_data_before_and_between_entries_is_scanned() {
-    let n = scan(&zip_with(
-        &torch_zip(&data_pkl(6, (2, 3), (3, 1)), &[]),
-        b"cposix\nsystem\n(S'id'\ntR.",
-        b"",
-    ));
+    let n =
+        scan(&zip_with(&torch_zip(&data_pkl(6, (2, 3), (3, 1)), &[]), b"cposix\nsystem\n(S'id'\ntR.", b""));
     assert!(all_notes(&n).contains(&NoteKind::ArchiveHiddenData));
     assert!(all_globals(&n).contains(&"posix.system".to_string()));
-    let n = scan(&zip_with(
-        &torch_zip(&data_pkl(6, (2, 3), (3, 1)), &[]),
-        b"",
-        EVIL,
-    ));
+    let n = scan(&zip_with(&torch_zip(&data_pkl(6, (2, 3), (3, 1)), &[]), b"", EVIL));
     assert!(all_notes(&n).contains(&NoteKind::ArchiveHiddenData));
     assert!(all_globals(&n).contains(&"posix.system".to_string()));
 }
 
 #[test]
 fn z06_unsafe_paths_and_links() {
-    for (name, mode) in [
-        ("../../evil.txt", None),
-        ("/etc/cron.d/x", None),
-        ("C:\\x", None),
-        ("link", Some(0o120777)),
-    ] {
+    for (name, mode) in
+        [("../../evil.txt", None), ("/etc/cron.d/x", None), ("C:\\x", None), ("link", Some(0o120777))]
+    {
         let mut e = entry(name, b"x");
         e.unix_mode = mode;
         let n = scan(&zip(&[e]));
-        assert!(
-            all_notes(&n).contains(&NoteKind::ArchiveUnsafePath),
-            "{name}"
-        );
+        assert!(all_notes(&n).contains(&NoteKind::ArchiveUnsafePath), "{name}");
     }
     assert!(all_notes(&scan(&zip(&[entry("dir/ok.txt", b"x")]))).is_empty());
 }
@@ -365,46 +288,22 @@ fn z08_nested_archives_stored_and_deflated() {
     let n = scan(&zip(&[e.clone()]));
     assert!(all_globals(&n).contains(&"posix.system".to_string()));
     // Too large to hold in memory for its central directory: a limit, not a pass.
-    let n = scan_limited(
-        &zip(&[e]),
-        Limits {
-            max_in_memory: 100,
-            ..Limits::default()
-        },
-    );
-    assert!(
-        all_notes(&n).contains(&NoteKind::LimitExceeded),
-        "{:?}",
-        all_notes(&n)
-    );
+    let n = scan_limited(&zip(&[e]), Limits { max_in_memory: 100, ..Limits::default() });
+    assert!(all_notes(&n).contains(&NoteKind::LimitExceeded), "{:?}", all_notes(&n));
 }
 
 #[test]
 fn decompression_bombs_hit_the_ratio_limit() {
     let mut e = entry("zeros.bin", &vec![0u8; 4 << 20]);
     e.deflate = true;
-    let n = scan_limited(
-        &zip(&[e]),
-        Limits {
-            max_ratio: 10,
-            ratio_floor: 1 << 16,
-            ..Limits::default()
-        },
-    );
-    assert!(
-        all_notes(&n).contains(&NoteKind::LimitExceeded),
-        "{:?}",
-        all_notes(&n)
-    );
+    let n = scan_limited(&zip(&[e]), Limits { max_ratio: 10, ratio_floor: 1 << 16, ..Limits::default() });
+    assert!(all_notes(&n).contains(&NoteKind::LimitExceeded), "{:?}", all_notes(&n));
 }
 
 #[test]
 fn torchscript_archives_are_recognised() {
     let mut e = torch_zip(&data_pkl(6, (2, 3), (3, 1)), &[]);
-    e.push(entry(
-        "archive/code/__torch__/m.py",
-        b"def forward(self, x):\n    return x\n",
-    ));
+    e.push(entry("archive/code/__torch__/m.py", b"def forward(self, x):\n    return x\n"));
     e.push(entry("archive/constants.pkl", b"\x80\x02)."));
     let n = scan(&zip(&e));
     assert_eq!(n.format, Format::Torchscript);

@@ -6,7 +6,9 @@
 
 use crate::catalogue::Catalogue;
 use crate::pickle_lists::{Class, PickleLists};
+use crate::suppress::{Suppression, SuppressionFile};
 use crate::{FailOn, Severity};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -40,8 +42,57 @@ pub struct Policy {
     pub extra_globals: HashMap<String, String>,
     /// Module prefixes the policy file added trust for.
     pub extra_modules: Vec<(String, String)>,
+    /// Other names the policy file trusts, by kind (`keras-module`, `onnx-domain`, `tf-op`):
+    /// (name, reason).
+    pub extra_names: BTreeMap<&'static str, Vec<(String, String)>>,
+    /// Fail on any file that the lockfile does not pin exactly (like `scan --locked`).
+    pub require_pins: bool,
+    /// Which paths are scanned (gitignore-style patterns): `include` (default everything) minus
+    /// `exclude`.
+    pub paths: PathFilter,
+    /// Accepted findings.
+    pub suppressions: Vec<Suppression>,
     /// Where the policy came from (for messages), `None` for the built-in default.
     pub source: Option<String>,
+}
+
+/// `include`/`exclude` patterns with gitignore semantics, relative to the working directory.
+#[derive(Debug, Clone, Default)]
+pub struct PathFilter {
+    include: Option<Gitignore>,
+    exclude: Option<Gitignore>,
+    /// The patterns as written.
+    pub patterns: (Vec<String>, Vec<String>),
+}
+
+impl PathFilter {
+    fn new(include: &[String], exclude: &[String], origin: &str) -> Result<PathFilter, PolicyError> {
+        let build = |key: &str, patterns: &[String]| -> Result<Option<Gitignore>, PolicyError> {
+            if patterns.is_empty() {
+                return Ok(None);
+            }
+            let mut b = GitignoreBuilder::new("");
+            for p in patterns {
+                b.add_line(None, p)
+                    .map_err(|e| PolicyError(format!("{origin}: {key}: bad pattern {p:?}: {e}")))?;
+            }
+            b.build().map(Some).map_err(|e| PolicyError(format!("{origin}: {key}: {e}")))
+        };
+        Ok(PathFilter {
+            include: build("include", include)?,
+            exclude: build("exclude", exclude)?,
+            patterns: (include.to_vec(), exclude.to_vec()),
+        })
+    }
+
+    /// True if a file (or, with `is_dir`, a directory) at this `/`-separated relative path is
+    /// scanned. Directories are only pruned by `exclude`; `include` decides per file.
+    pub fn includes(&self, path: &str, is_dir: bool) -> bool {
+        if self.exclude.as_ref().is_some_and(|g| g.matched_path_or_any_parents(path, is_dir).is_ignore()) {
+            return false;
+        }
+        is_dir || self.include.as_ref().is_none_or(|g| g.matched_path_or_any_parents(path, false).is_ignore())
+    }
 }
 
 #[derive(Deserialize)]
@@ -50,9 +101,17 @@ struct PolicyFile {
     #[serde(default)]
     fail_on: Option<FailOn>,
     #[serde(default)]
+    require_pins: bool,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
     rules: BTreeMap<String, RuleFile>,
     #[serde(default)]
     allow: AllowFile,
+    #[serde(default)]
+    suppress: Vec<SuppressionFile>,
 }
 
 #[derive(Deserialize)]
@@ -67,10 +126,24 @@ struct RuleFile {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct AllowFile {
     #[serde(default)]
     pickle: Vec<PickleAllowFile>,
+    #[serde(default)]
+    keras_module: Vec<NamedAllowFile>,
+    #[serde(default)]
+    onnx_domain: Vec<NamedAllowFile>,
+    #[serde(default)]
+    tf_op: Vec<NamedAllowFile>,
+}
+
+/// `[[allow.keras-module]] name = "…"`, and the like: trust for one named thing.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamedAllowFile {
+    name: String,
+    reason: String,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +165,10 @@ impl Policy {
             pickle: PickleLists::builtin().map_err(PolicyError)?,
             extra_globals: HashMap::new(),
             extra_modules: Vec::new(),
+            extra_names: BTreeMap::new(),
+            require_pins: false,
+            paths: PathFilter::default(),
+            suppressions: Vec::new(),
             source: None,
         })
     }
@@ -112,7 +189,33 @@ impl Policy {
         if let Some(fail_on) = file.fail_on {
             policy.fail_on = fail_on;
         }
+        policy.require_pins = file.require_pins;
+        policy.paths = PathFilter::new(&file.include, &file.exclude, origin)?;
         let catalogue = Catalogue::builtin();
+        for raw in file.suppress {
+            let Some(rule) = catalogue.find(&raw.rule) else {
+                return Err(PolicyError(format!(
+                    "{origin}: [[suppress]] rule {:?}: no such rule (see `modelgate explain`)",
+                    raw.rule
+                )));
+            };
+            let id = rule.id.clone();
+            policy.suppressions.push(Suppression::from_file(raw, id, origin)?);
+        }
+        for (kind, entries) in [
+            ("keras-module", file.allow.keras_module),
+            ("onnx-domain", file.allow.onnx_domain),
+            ("tf-op", file.allow.tf_op),
+        ] {
+            for e in entries {
+                if e.reason.trim().is_empty() || e.name.trim().is_empty() {
+                    return Err(PolicyError(format!(
+                        "{origin}: [[allow.{kind}]] entries need a `name` and a `reason`"
+                    )));
+                }
+                policy.extra_names.entry(kind).or_default().push((e.name, e.reason));
+            }
+        }
         for (key, setting) in file.rules {
             let Some(rule) = catalogue.find(&key) else {
                 return Err(PolicyError(format!(
@@ -121,26 +224,16 @@ impl Policy {
             };
             let reason = setting.reason.filter(|r| !r.trim().is_empty());
             let enabled = setting.enabled.unwrap_or(true);
-            if reason.is_none() && (!enabled || setting.severity.is_some_and(|s| s < rule.severity))
-            {
+            if reason.is_none() && (!enabled || setting.severity.is_some_and(|s| s < rule.severity)) {
                 return Err(PolicyError(format!(
                     "{origin}: [rules.{key}]: switching a rule off or lowering its severity needs a `reason`"
                 )));
             }
-            policy.rules.insert(
-                rule.id.clone(),
-                RuleSetting {
-                    severity: setting.severity,
-                    enabled,
-                    reason,
-                },
-            );
+            policy.rules.insert(rule.id.clone(), RuleSetting { severity: setting.severity, enabled, reason });
         }
         for allow in file.allow.pickle {
             if allow.reason.trim().is_empty() {
-                return Err(PolicyError(format!(
-                    "{origin}: [[allow.pickle]] entries need a `reason`"
-                )));
+                return Err(PolicyError(format!("{origin}: [[allow.pickle]] entries need a `reason`")));
             }
             match (allow.global, allow.module) {
                 (Some(global), None) => {
@@ -153,9 +246,7 @@ impl Policy {
                     let dots: Vec<usize> = global.match_indices('.').map(|(i, _)| i).collect();
                     let denied = dots.iter().any(|&i| {
                         matches!(
-                            policy
-                                .pickle
-                                .classify(&global[..i], &global[i + 1..], "pickle"),
+                            policy.pickle.classify(&global[..i], &global[i + 1..], "pickle"),
                             Class::Denied(_) | Class::Traversal { .. }
                         )
                     });
@@ -167,10 +258,7 @@ impl Policy {
                     policy.extra_globals.insert(global, allow.reason);
                 }
                 (None, Some(module)) => {
-                    if matches!(
-                        policy.pickle.classify(&module, "x", "pickle"),
-                        Class::Denied(_)
-                    ) {
+                    if matches!(policy.pickle.classify(&module, "x", "pickle"), Class::Denied(_)) {
                         return Err(PolicyError(format!(
                             "{origin}: [[allow.pickle]] module {module} is on the deny-list; allow-list additions cannot trust it"
                         )));
@@ -198,12 +286,15 @@ impl Policy {
         self.extra_modules
             .iter()
             .find(|(m, _)| {
-                module == m
-                    || module
-                        .strip_prefix(m.as_str())
-                        .is_some_and(|rest| rest.starts_with('.'))
+                module == m || module.strip_prefix(m.as_str()).is_some_and(|rest| rest.starts_with('.'))
             })
             .map(|(_, reason)| reason.as_str())
+    }
+
+    /// The policy file's reason for trusting a named thing of a kind (`keras-module`,
+    /// `onnx-domain`, `tf-op`).
+    pub fn trusts(&self, kind: &str, name: &str) -> Option<&str> {
+        self.extra_names.get(kind)?.iter().find(|(n, _)| n == name).map(|(_, r)| r.as_str())
     }
 
     /// The effective severity of a rule, or `None` if the policy switched it off.
@@ -222,20 +313,11 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected_with_their_line() {
-        let err = Policy::parse("fail-on = \"high\"\nfail_onn = \"low\"\n", "p.toml")
-            .unwrap_err()
-            .0;
-        assert!(
-            err.contains("p.toml") && err.contains("line 2") && err.contains("fail_onn"),
-            "{err}"
-        );
-        let err = Policy::parse("fail-on = \"severe\"\n", "p.toml")
-            .unwrap_err()
-            .0;
+        let err = Policy::parse("fail-on = \"high\"\nfail_onn = \"low\"\n", "p.toml").unwrap_err().0;
+        assert!(err.contains("p.toml") && err.contains("line 2") && err.contains("fail_onn"), "{err}");
+        let err = Policy::parse("fail-on = \"severe\"\n", "p.toml").unwrap_err().0;
         assert!(err.contains("severe"), "{err}");
-        let err = Policy::parse("[rules.MG999]\nseverity = \"low\"\n", "p.toml")
-            .unwrap_err()
-            .0;
+        let err = Policy::parse("[rules.MG999]\nseverity = \"low\"\n", "p.toml").unwrap_err().0;
         assert!(err.contains("MG999"), "{err}");
     }
 
@@ -249,6 +331,60 @@ mod tests {
     }
 
     #[test]
+    fn paths_suppressions_and_pins() {
+        let p = Policy::parse(
+            r#"
+require-pins = true
+include = ["models/"]
+exclude = ["*.md", "models/tmp/"]
+
+[[suppress]]
+rule = "torchscript-code"
+path = "models/**/*.pt"
+reason = "our own TorchScript exports"
+expires = 2099-12-31
+
+[[suppress]]
+rule = "MG102"
+path = "models/a.pkl"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+reason = "reviewed on 2026-11-01"
+expires = "2000-01-01"
+
+[[allow.onnx-domain]]
+name = "com.mycompany"
+reason = "our kernels, shipped with the runtime image"
+"#,
+            "p",
+        )
+        .unwrap();
+        assert!(p.require_pins);
+        assert!(p.paths.includes("models/x.pt", false));
+        assert!(!p.paths.includes("models/README.md", false));
+        assert!(!p.paths.includes("models/tmp/x.pt", false));
+        assert!(!p.paths.includes("data/x.pt", false));
+        assert!(p.paths.includes("models", true));
+        assert_eq!(p.suppressions.len(), 2);
+        assert_eq!(p.suppressions[0].rule, "MG301");
+        assert!(p.suppressions[0].covers("MG301", "models/v1/net.pt", "ab"));
+        assert!(!p.suppressions[0].covers("MG301", "other/net.pt", "ab"));
+        assert!(!p.suppressions[1].covers("MG102", "models/a.pkl", "ff"));
+        assert!(p.suppressions[1].expired(crate::suppress::Date::today()));
+        assert!(p.trusts("onnx-domain", "com.mycompany").is_some());
+        assert!(Policy::parse("[[suppress]]\nrule = \"MG102\"\npath = \"x\"\n", "p").is_err());
+        assert!(
+            Policy::parse("[[suppress]]\nrule = \"MG999\"\npath = \"x\"\nreason = \"r\"\n", "p").is_err()
+        );
+        assert!(
+            Policy::parse(
+                "[[suppress]]\nrule = \"MG102\"\npath = \"x\"\nreason = \"r\"\nexpires = \"soon\"\n",
+                "p"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn allow_additions_cannot_trust_denied_globals() {
         let p = Policy::parse(
             "[[allow.pickle]]\nglobal = \"mypkg.models.Net\"\nreason = \"our model class\"\n",
@@ -257,19 +393,10 @@ mod tests {
         .unwrap();
         assert!(p.extra_trust("mypkg.models", "Net").is_some());
         assert!(p.extra_trust("mypkg.models", "Other").is_none());
+        assert!(Policy::parse("[[allow.pickle]]\nglobal = \"os.system\"\nreason = \"no\"\n", "p").is_err());
         assert!(
-            Policy::parse(
-                "[[allow.pickle]]\nglobal = \"os.system\"\nreason = \"no\"\n",
-                "p"
-            )
-            .is_err()
-        );
-        assert!(
-            Policy::parse(
-                "[[allow.pickle]]\nglobal = \"pathlib.os.system\"\nreason = \"no\"\n",
-                "p"
-            )
-            .is_err()
+            Policy::parse("[[allow.pickle]]\nglobal = \"pathlib.os.system\"\nreason = \"no\"\n", "p")
+                .is_err()
         );
     }
 }

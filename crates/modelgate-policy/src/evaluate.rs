@@ -4,6 +4,7 @@ use crate::Severity;
 use crate::catalogue::{Catalogue, Rule, ids};
 use crate::config::Policy;
 use crate::pickle_lists::Class;
+use crate::suppress::Date;
 use modelgate_formats::pickle::{Callee, PickleInventory};
 use modelgate_formats::{Format, Node, NoteKind, Relation};
 use serde::Serialize;
@@ -31,6 +32,69 @@ pub struct Finding {
     pub location: Location,
     /// The exact thing seen (a global, a member name).
     pub evidence: Option<String>,
+    /// Set when a suppression in the policy accepts this finding: it stays in reports but no
+    /// longer counts towards the verdict.
+    pub suppressed: Option<Suppressed>,
+}
+
+/// Why a finding is accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppressed {
+    /// The suppression's reason.
+    pub reason: String,
+    /// Its expiry date, if it has one.
+    pub expires: Option<Date>,
+}
+
+impl Finding {
+    /// A finding of a policy-level rule (pins, suppressions), at the file level.
+    pub fn policy(
+        rule_id: &str,
+        policy: &Policy,
+        message: String,
+        evidence: Option<String>,
+    ) -> Option<Finding> {
+        let rule = Catalogue::builtin().get(rule_id);
+        let severity = policy.severity_of(&rule.id, rule.severity)?;
+        Some(Finding {
+            rule,
+            severity,
+            message,
+            location: Location { member: None, offset: None },
+            evidence,
+            suppressed: None,
+        })
+    }
+}
+
+/// Marks the findings of one file that a live suppression covers, and adds a finding for each
+/// expired suppression that names the file (the findings it covered count again).
+pub fn apply_suppressions(
+    findings: &mut Vec<Finding>,
+    path: &str,
+    sha256: &str,
+    policy: &Policy,
+    today: Date,
+) {
+    for f in findings.iter_mut() {
+        if let Some(s) =
+            policy.suppressions.iter().find(|s| !s.expired(today) && s.covers(&f.rule.id, path, sha256))
+        {
+            f.suppressed = Some(Suppressed { reason: s.reason.clone(), expires: s.expires });
+        }
+    }
+    for s in policy.suppressions.iter().filter(|s| s.expired(today) && s.matches_file(path, sha256)) {
+        let expired = s.expires.map(|d| d.to_string()).unwrap_or_default();
+        let message = format!(
+            "the suppression of {} for {:?} (\"{}\") expired on {expired}; what it covered is reported again",
+            s.rule,
+            s.path,
+            one_line(&s.reason)
+        );
+        if let Some(f) = Finding::policy("MG704", policy, message, Some(format!("{} {}", s.rule, s.path))) {
+            findings.push(f);
+        }
+    }
 }
 
 /// File extensions that make unrecognised content count as a model (the content still decides
@@ -53,22 +117,12 @@ pub fn evaluate(root: &Node, path: &str, policy: &Policy) -> Vec<Finding> {
     let mut trail = Vec::new();
     visit(root, path, policy, &mut trail, &mut out);
     out.sort_by(|a, b| {
-        (&a.location, a.rule.id.as_str(), &a.message).cmp(&(
-            &b.location,
-            b.rule.id.as_str(),
-            &b.message,
-        ))
+        (&a.location, a.rule.id.as_str(), &a.message).cmp(&(&b.location, b.rule.id.as_str(), &b.message))
     });
     out
 }
 
-fn visit<'n>(
-    node: &'n Node,
-    path: &str,
-    policy: &Policy,
-    trail: &mut Vec<&'n Node>,
-    out: &mut Vec<Finding>,
-) {
+fn visit<'n>(node: &'n Node, path: &str, policy: &Policy, trail: &mut Vec<&'n Node>, out: &mut Vec<Finding>) {
     let member = member_path(trail);
     let named = trail
         .iter()
@@ -79,9 +133,7 @@ fn visit<'n>(
     let catalogue = Catalogue::builtin();
     for note in &node.notes {
         let rule = match note.kind {
-            NoteKind::UnrecognisedBinary if looks_like_model(named) => {
-                catalogue.get(ids::UNRECOGNISED_MODEL)
-            }
+            NoteKind::UnrecognisedBinary if looks_like_model(named) => catalogue.get(ids::UNRECOGNISED_MODEL),
             NoteKind::UnrecognisedBinary => catalogue.get(ids::UNRECOGNISED_BINARY),
             kind => catalogue.for_note(kind),
         };
@@ -90,21 +142,13 @@ fn visit<'n>(
             policy,
             rule,
             note.detail.clone(),
-            Location {
-                member: member.clone(),
-                offset: note.offset,
-            },
+            Location { member: member.clone(), offset: note.offset },
             note.evidence.clone(),
         );
     }
-    let is_file = trail
-        .last()
-        .is_none_or(|n| n.relation == Some(Relation::Member));
+    let is_file = trail.last().is_none_or(|n| n.relation == Some(Relation::Member));
     if is_file
-        && matches!(
-            node.format,
-            Format::Text | Format::Json | Format::Empty | Format::Image
-        )
+        && matches!(node.format, Format::Text | Format::Json | Format::Empty | Format::Image)
         && looks_like_model(named)
     {
         let what = match node.format {
@@ -116,10 +160,7 @@ fn visit<'n>(
             policy,
             catalogue.get(ids::UNRECOGNISED_MODEL),
             format!("{named} is named like a model but {what}"),
-            Location {
-                member: member.clone(),
-                offset: None,
-            },
+            Location { member: member.clone(), offset: None },
             None,
         );
     }
@@ -146,36 +187,21 @@ fn push(
     evidence: Option<String>,
 ) {
     if let Some(severity) = policy.severity_of(&rule.id, rule.severity) {
-        out.push(Finding {
-            rule,
-            severity,
-            message,
-            location,
-            evidence,
-        });
+        out.push(Finding { rule, severity, message, location, evidence, suppressed: None });
     }
 }
 
-fn pickle_findings(
-    p: &PickleInventory,
-    policy: &Policy,
-    member: &Option<String>,
-    out: &mut Vec<Finding>,
-) {
+fn pickle_findings(p: &PickleInventory, policy: &Policy, member: &Option<String>, out: &mut Vec<Finding>) {
     let catalogue = Catalogue::builtin();
     let loader = p.loader.as_str();
     for (index, g) in p.globals.iter().enumerate() {
         let qualified = g.qualified();
         let (rule, what) = match policy.pickle.classify(&g.module, &g.name, loader) {
             Class::Allowed(_) => continue,
-            Class::Denied(entry) => (
-                catalogue.get(ids::PICKLE_DENIED),
-                format!("which is denied: {}", one_line(&entry.reason)),
-            ),
-            Class::Traversal {
-                why,
-                target: Some((entry, resolved)),
-            } => (
+            Class::Denied(entry) => {
+                (catalogue.get(ids::PICKLE_DENIED), format!("which is denied: {}", one_line(&entry.reason)))
+            }
+            Class::Traversal { why, target: Some((entry, resolved)) } => (
                 catalogue.get(ids::PICKLE_TRAVERSAL),
                 format!("{why}; {resolved} is denied: {}", one_line(&entry.reason)),
             ),
@@ -184,31 +210,18 @@ fn pickle_findings(
                 if policy.extra_trust(&g.module, &g.name).is_some() {
                     continue;
                 }
-                (
-                    catalogue.get(ids::PICKLE_UNLISTED),
-                    "which is not on the allow-list".to_string(),
-                )
+                (catalogue.get(ids::PICKLE_UNLISTED), "which is not on the allow-list".to_string())
             }
         };
-        let written = g
-            .written_as
-            .as_ref()
-            .map(|w| format!(" (written as {w})"))
-            .unwrap_or_default();
+        let written = g.written_as.as_ref().map(|w| format!(" (written as {w})")).unwrap_or_default();
         let calls = calls_of(p, index);
-        let message = format!(
-            "{} imports {qualified}{written}, {what}{calls}",
-            p.loader.as_str_pretty()
-        );
+        let message = format!("{} imports {qualified}{written}, {what}{calls}", p.loader.as_str_pretty());
         push(
             out,
             policy,
             rule,
             message,
-            Location {
-                member: member.clone(),
-                offset: Some(g.offset),
-            },
+            Location { member: member.clone(), offset: Some(g.offset) },
             Some(qualified),
         );
     }
@@ -227,20 +240,12 @@ fn calls_of(p: &PickleInventory, index: usize) -> String {
             }
         })
         .collect();
-    if sites.is_empty() {
-        String::new()
-    } else {
-        format!("; called by {}", sites.join(", "))
-    }
+    if sites.is_empty() { String::new() } else { format!("; called by {}", sites.join(", ")) }
 }
 
 /// A reason as one line without its final full stop (it is embedded in a longer message).
 fn one_line(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .trim_end_matches('.')
-        .to_string()
+    text.split_whitespace().collect::<Vec<_>>().join(" ").trim_end_matches('.').to_string()
 }
 
 trait PrettyLoader {

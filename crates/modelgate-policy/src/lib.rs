@@ -11,11 +11,13 @@ mod catalogue;
 mod config;
 mod evaluate;
 pub mod pickle_lists;
+pub mod pins;
 mod severity;
+pub mod suppress;
 
 pub use catalogue::{Catalogue, RULES_TOML, Rule};
-pub use config::{Policy, PolicyError, RuleSetting};
-pub use evaluate::{Finding, Location, evaluate};
+pub use config::{PathFilter, Policy, PolicyError, RuleSetting};
+pub use evaluate::{Finding, Location, Suppressed, apply_suppressions, evaluate};
 pub use pickle_lists::PickleLists;
 pub use severity::{FailOn, Severity};
 
@@ -30,9 +32,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The verdict for a set of findings under a threshold.
+    /// The verdict for a set of findings under a threshold (suppressed findings do not count).
     pub fn of<'f>(findings: impl IntoIterator<Item = &'f Finding>, fail_on: FailOn) -> Verdict {
-        if findings.into_iter().any(|f| fail_on.fails(f.severity)) {
+        if findings.into_iter().any(|f| f.suppressed.is_none() && fail_on.fails(f.severity)) {
             Verdict::Fail
         } else {
             Verdict::Pass

@@ -111,8 +111,7 @@ impl PickleLists {
     pub fn add_allow_toml(&mut self, text: &str, origin: &str) -> Result<(), String> {
         let file: AllowFile = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
         for entry in file.allow {
-            self.add_allow(entry)
-                .map_err(|e| format!("{origin}: {e}"))?;
+            self.add_allow(entry).map_err(|e| format!("{origin}: {e}"))?;
         }
         Ok(())
     }
@@ -122,10 +121,7 @@ impl PickleLists {
         let file: DenyFile = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
         for entry in file.deny {
             if entry.reason.trim().is_empty() {
-                return Err(format!(
-                    "{origin}: deny entry for {} has no reason",
-                    entry.module
-                ));
+                return Err(format!("{origin}: deny entry for {} has no reason", entry.module));
             }
             let i = self.deny.len();
             match &entry.names {
@@ -141,10 +137,7 @@ impl PickleLists {
                             entry.module
                         ));
                     }
-                    self.deny_names
-                        .entry(entry.module.clone())
-                        .or_default()
-                        .push(i);
+                    self.deny_names.entry(entry.module.clone()).or_default().push(i);
                 }
             }
             self.deny.push(entry);
@@ -159,14 +152,8 @@ impl PickleLists {
         }
         let i = self.allow.len();
         match (&entry.module, &entry.name, &entry.module_prefix) {
-            (Some(m), Some(n), None) if n == "*" => {
-                self.whole_module.entry(m.clone()).or_default().push(i)
-            }
-            (Some(m), Some(n), None) => self
-                .exact
-                .entry((m.clone(), n.clone()))
-                .or_default()
-                .push(i),
+            (Some(m), Some(n), None) if n == "*" => self.whole_module.entry(m.clone()).or_default().push(i),
+            (Some(m), Some(n), None) => self.exact.entry((m.clone(), n.clone())).or_default().push(i),
             (None, None, Some(_)) => self.prefixes.push(i),
             _ => {
                 return Err("an allow entry needs either module and name, or module-prefix".into());
@@ -188,9 +175,7 @@ impl PickleLists {
         }
         for module in self.whole_module.keys() {
             if self.deny_module_of(module).is_some() || self.deny_names.contains_key(module) {
-                return Err(format!(
-                    "every name of {module} is allowed but the module has deny entries"
-                ));
+                return Err(format!("every name of {module} is allowed but the module has deny entries"));
             }
         }
         Ok(())
@@ -209,37 +194,20 @@ impl PickleLists {
     fn allowed(&self, module: &str, name: &str, loader: &str) -> Option<&AllowEntry> {
         let applies = |i: &usize| {
             let e = &self.allow[*i];
-            e.loaders
-                .as_ref()
-                .is_none_or(|l| l.iter().any(|x| x == loader))
+            e.loaders.as_ref().is_none_or(|l| l.iter().any(|x| x == loader))
         };
         let key = (module.to_string(), name.to_string());
-        if let Some(i) = self
-            .exact
-            .get(&key)
-            .and_then(|v| v.iter().find(|i| applies(i)))
-        {
+        if let Some(i) = self.exact.get(&key).and_then(|v| v.iter().find(|i| applies(i))) {
             return Some(&self.allow[*i]);
         }
-        if let Some(i) = self
-            .whole_module
-            .get(module)
-            .and_then(|v| v.iter().find(|i| applies(i)))
-        {
+        if let Some(i) = self.whole_module.get(module).and_then(|v| v.iter().find(|i| applies(i))) {
             return Some(&self.allow[*i]);
         }
-        self.prefixes
-            .iter()
-            .filter(|i| applies(i))
-            .map(|&i| &self.allow[i])
-            .find(|e| {
-                e.module_prefix.as_deref().is_some_and(|p| {
-                    module == p
-                        || module
-                            .strip_prefix(p)
-                            .is_some_and(|rest| rest.starts_with('.'))
-                })
+        self.prefixes.iter().filter(|i| applies(i)).map(|&i| &self.allow[i]).find(|e| {
+            e.module_prefix.as_deref().is_some_and(|p| {
+                module == p || module.strip_prefix(p).is_some_and(|rest| rest.starts_with('.'))
             })
+        })
     }
 
     fn deny_module_of(&self, module: &str) -> Option<&DenyEntry> {
@@ -265,11 +233,7 @@ impl PickleLists {
             .get(module)?
             .iter()
             .map(|&i| &self.deny[i])
-            .find(|d| {
-                d.names
-                    .as_ref()
-                    .is_some_and(|names| names.iter().any(|n| n == name || n == first))
-            })
+            .find(|d| d.names.as_ref().is_some_and(|names| names.iter().any(|n| n == name || n == first)))
     }
 
     /// Classifies a global (`module`, `name`) read by `loader` (`pickle`, `torch-zip`, …).
@@ -296,18 +260,14 @@ impl PickleLists {
                 break;
             }
         }
-        let dunder = parts
-            .iter()
-            .find(|p| p.len() > 4 && p.starts_with("__") && p.ends_with("__"));
+        let dunder = parts.iter().find(|p| p.len() > 4 && p.starts_with("__") && p.ends_with("__"));
         match (dunder, target) {
-            (Some(d), target) => Class::Traversal {
-                why: format!("the name reaches the dunder attribute {d}"),
-                target,
-            },
-            (None, Some(t)) => Class::Traversal {
-                why: format!("the dotted name resolves to {}", t.1),
-                target: Some(t),
-            },
+            (Some(d), target) => {
+                Class::Traversal { why: format!("the name reaches the dunder attribute {d}"), target }
+            }
+            (None, Some(t)) => {
+                Class::Traversal { why: format!("the dotted name resolves to {}", t.1), target: Some(t) }
+            }
             (None, None) => Class::Unlisted,
         }
     }
@@ -360,71 +320,39 @@ reason = "r"
     #[test]
     fn allow_first_then_deny_then_unlisted() {
         let l = lists();
-        assert!(matches!(
-            l.classify("collections", "OrderedDict", "pickle"),
-            Class::Allowed(_)
-        ));
+        assert!(matches!(l.classify("collections", "OrderedDict", "pickle"), Class::Allowed(_)));
         assert!(matches!(
             l.classify("numpy.random._pickle", "__randomstate_ctor", "pickle"),
             Class::Allowed(_)
         ));
+        assert!(matches!(l.classify("os", "system", "pickle"), Class::Denied(_)));
         assert!(matches!(
-            l.classify("os", "system", "pickle"),
+            l.classify("asyncio.unix_events", "_UnixSubprocessTransport._start", "pickle"),
             Class::Denied(_)
         ));
-        assert!(matches!(
-            l.classify(
-                "asyncio.unix_events",
-                "_UnixSubprocessTransport._start",
-                "pickle"
-            ),
-            Class::Denied(_)
-        ));
-        assert!(matches!(
-            l.classify("builtins", "eval", "pickle"),
-            Class::Denied(_)
-        ));
-        assert!(matches!(
-            l.classify("builtins", "getattr.__call__", "pickle"),
-            Class::Denied(_)
-        ));
-        assert!(matches!(
-            l.classify("builtins", "print", "pickle"),
-            Class::Unlisted
-        ));
-        assert!(matches!(
-            l.classify("smtplib", "SMTP", "pickle"),
-            Class::Unlisted
-        ));
+        assert!(matches!(l.classify("builtins", "eval", "pickle"), Class::Denied(_)));
+        assert!(matches!(l.classify("builtins", "getattr.__call__", "pickle"), Class::Denied(_)));
+        assert!(matches!(l.classify("builtins", "print", "pickle"), Class::Unlisted));
+        assert!(matches!(l.classify("smtplib", "SMTP", "pickle"), Class::Unlisted));
     }
 
     #[test]
     fn loader_scoped_entries() {
         let l = lists();
-        assert!(matches!(
-            l.classify("__torch__.model", "Net", "torchscript"),
-            Class::Allowed(_)
-        ));
-        assert!(matches!(
-            l.classify("__torch__.model", "Net", "pickle"),
-            Class::Unlisted
-        ));
+        assert!(matches!(l.classify("__torch__.model", "Net", "torchscript"), Class::Allowed(_)));
+        assert!(matches!(l.classify("__torch__.model", "Net", "pickle"), Class::Unlisted));
     }
 
     #[test]
     fn attribute_chains_are_resolved() {
         let l = lists();
         match l.classify("pathlib", "os.system", "pickle") {
-            Class::Traversal {
-                target: Some((d, t)),
-                ..
-            } => assert_eq!((d.module.as_str(), t.as_str()), ("os", "os.system")),
+            Class::Traversal { target: Some((d, t)), .. } => {
+                assert_eq!((d.module.as_str(), t.as_str()), ("os", "os.system"))
+            }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            l.classify("numpy", "__builtins__", "pickle"),
-            Class::Traversal { .. }
-        ));
+        assert!(matches!(l.classify("numpy", "__builtins__", "pickle"), Class::Traversal { .. }));
         assert!(matches!(
             l.classify("builtins", "print.__self__.__dict__.get", "pickle"),
             Class::Traversal { .. }
@@ -433,10 +361,7 @@ reason = "r"
             l.classify("collections", "OrderedDict.__init__", "pickle"),
             Class::Traversal { .. }
         ));
-        assert!(matches!(
-            l.classify("mypkg", "Outer.Inner", "pickle"),
-            Class::Unlisted
-        ));
+        assert!(matches!(l.classify("mypkg", "Outer.Inner", "pickle"), Class::Unlisted));
     }
 
     #[test]

@@ -22,13 +22,8 @@ pub enum Severity {
 
 impl Severity {
     /// Every severity, most severe first.
-    pub const ALL: [Severity; 5] = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ];
+    pub const ALL: [Severity; 5] =
+        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
 
     /// The lowercase name.
     pub fn as_str(self) -> &'static str {
@@ -57,9 +52,9 @@ impl FromStr for Severity {
             "medium" => Ok(Severity::Medium),
             "high" => Ok(Severity::High),
             "critical" => Ok(Severity::Critical),
-            other => Err(format!(
-                "unknown severity {other:?} (expected critical, high, medium, low or info)"
-            )),
+            other => {
+                Err(format!("unknown severity {other:?} (expected critical, high, medium, low or info)"))
+            }
         }
     }
 }
@@ -104,10 +99,11 @@ impl FromStr for FailOn {
     fn from_str(s: &str) -> Result<FailOn, String> {
         match s {
             "none" => Ok(FailOn::Never),
-            other => other
-                .parse::<Severity>()
-                .map(FailOn::AtLeast)
-                .map_err(|_| format!("unknown fail-on level {other:?} (expected critical, high, medium, low, info or none)")),
+            other => other.parse::<Severity>().map(FailOn::AtLeast).map_err(|_| {
+                format!(
+                    "unknown fail-on level {other:?} (expected critical, high, medium, low, info or none)"
+                )
+            }),
         }
     }
 }
@@ -134,9 +130,7 @@ mod tests {
         assert!(Severity::Critical > Severity::High && Severity::Low > Severity::Info);
         let high: FailOn = "high".parse().unwrap();
         assert!(
-            high.fails(Severity::Critical)
-                && high.fails(Severity::High)
-                && !high.fails(Severity::Medium)
+            high.fails(Severity::Critical) && high.fails(Severity::High) && !high.fails(Severity::Medium)
         );
         assert!(!"none".parse::<FailOn>().unwrap().fails(Severity::Critical));
         assert!("severe".parse::<FailOn>().is_err());

@@ -20,6 +20,43 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Explain a rule (by id such as MG101 or by name); without one, list every rule.
     Explain(ExplainArgs),
+    /// Pin the digests of models (files or directories) in the lockfile.
+    Lock(LockArgs),
+    /// Check, start or document a policy file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file (default ./modelgate.toml); exit 0 if usable, 2 if not.
+    Check {
+        /// The policy file.
+        file: Option<PathBuf>,
+    },
+    /// Write a commented starter policy (default ./modelgate.toml; "-" for standard output).
+    Init {
+        /// Where to write it.
+        file: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the default policy, rule by rule, as Markdown (the source of docs/policy.md).
+    Doc,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Models to pin: each file is pinned as a file, each directory as one model directory.
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// The lockfile to write (entries for other models are kept).
+    #[arg(long, value_name = "FILE", default_value = "modelgate.lock")]
+    pub lockfile: PathBuf,
+    /// Policy file (its include/exclude patterns decide which files belong to a model).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -36,6 +73,12 @@ pub struct ScanArgs {
     /// Write the JSON report to FILE ("-" for standard output).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Fail on any difference from the lockfile: a changed, new or missing file.
+    #[arg(long)]
+    pub locked: bool,
+    /// The lockfile checked by --locked (or `require-pins` in the policy).
+    #[arg(long, value_name = "FILE", default_value = "modelgate.lock")]
+    pub lockfile: PathBuf,
     /// Print only the verdict line.
     #[arg(long, short)]
     pub quiet: bool,

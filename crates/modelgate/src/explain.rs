@@ -10,20 +10,13 @@ pub fn run(rule: Option<&str>) -> Result<String, GateError> {
     let mut out = String::new();
     let Some(key) = rule else {
         for r in catalogue.rules() {
-            let _ = writeln!(
-                out,
-                "{}  {:<8}  {:<28} {}",
-                r.id,
-                r.severity.as_str(),
-                r.name,
-                r.summary
-            );
+            let _ = writeln!(out, "{}  {:<8}  {:<28} {}", r.id, r.severity.as_str(), r.name, r.summary);
         }
         return Ok(out);
     };
-    let r = catalogue.find(key).ok_or_else(|| {
-        GateError::Usage(format!("no rule {key:?}; `modelgate explain` lists them"))
-    })?;
+    let r = catalogue
+        .find(key)
+        .ok_or_else(|| GateError::Usage(format!("no rule {key:?}; `modelgate explain` lists them")))?;
     let _ = writeln!(out, "{} {} ({} by default)\n", r.id, r.name, r.severity);
     let _ = writeln!(out, "{}\n", r.summary);
     let _ = writeln!(out, "What it detects\n  {}\n", one_line(&r.description));

@@ -25,11 +25,7 @@ impl Printer<'_> {
 impl Trace for Printer<'_> {
     fn event(&mut self, event: TraceEvent<'_>) {
         match event {
-            TraceEvent::Enter {
-                name,
-                relation,
-                format,
-            } => {
+            TraceEvent::Enter { name, relation, format } => {
                 self.counts.push(0);
                 let indent = self.indent();
                 let label = match relation {
@@ -44,12 +40,7 @@ impl Trace for Printer<'_> {
                 };
                 let _ = writeln!(self.out, "{indent}{label}");
             }
-            TraceEvent::Opcode {
-                offset,
-                name,
-                arg,
-                note,
-            } => {
+            TraceEvent::Opcode { offset, name, arg, note } => {
                 let max = self.max;
                 let indent = self.indent();
                 let Some(count) = self.counts.last_mut() else {
@@ -57,11 +48,7 @@ impl Trace for Printer<'_> {
                 };
                 *count += 1;
                 if max == 0 || *count <= max {
-                    let arrow = if note.is_empty() {
-                        String::new()
-                    } else {
-                        format!("  → {note}")
-                    };
+                    let arrow = if note.is_empty() { String::new() } else { format!("  → {note}") };
                     let _ = writeln!(self.out, "{indent}  {offset:>10}  {name:<16} {arg}{arrow}");
                 } else if *count == max + 1 {
                     let _ = writeln!(
@@ -85,23 +72,10 @@ pub fn run(args: &InspectArgs, policy: &Policy) -> Result<(), GateError> {
         modelgate_formats::scan_file(&args.file, Options::default())
     } else {
         let _ = writeln!(out, "{display}");
-        let mut printer = Printer {
-            out: &mut out,
-            counts: Vec::new(),
-            max: args.max_opcodes,
-        };
-        modelgate_formats::scan_file(
-            &args.file,
-            Options {
-                trace: Some(&mut printer),
-                ..Options::default()
-            },
-        )
+        let mut printer = Printer { out: &mut out, counts: Vec::new(), max: args.max_opcodes };
+        modelgate_formats::scan_file(&args.file, Options { trace: Some(&mut printer), ..Options::default() })
     }
-    .map_err(|e| GateError::Input {
-        path: args.file.clone(),
-        why: e.to_string(),
-    })?;
+    .map_err(|e| GateError::Input { path: args.file.clone(), why: e.to_string() })?;
     let findings = evaluate(&node, &display, policy);
     if args.json {
         let value = serde_json::json!({
@@ -112,11 +86,7 @@ pub fn run(args: &InspectArgs, policy: &Policy) -> Result<(), GateError> {
                 "location": {"member": f.location.member, "offset": f.location.offset}, "evidence": f.evidence,
             })).collect::<Vec<_>>(),
         });
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&value).unwrap_or_default());
         return Ok(());
     }
     let _ = writeln!(out, "\nstreams:");
@@ -126,11 +96,7 @@ pub fn run(args: &InspectArgs, policy: &Policy) -> Result<(), GateError> {
     let _ = writeln!(out, "\nfindings: {}", findings.len());
     for f in &findings {
         let place = f.location.member.clone().unwrap_or_default();
-        let offset = f
-            .location
-            .offset
-            .map(|o| format!("@{o}"))
-            .unwrap_or_default();
+        let offset = f.location.offset.map(|o| format!("@{o}")).unwrap_or_default();
         let _ = writeln!(
             out,
             "  {:<8} {} {} {place}{offset}\n           {}",
@@ -144,30 +110,18 @@ pub fn run(args: &InspectArgs, policy: &Policy) -> Result<(), GateError> {
 }
 
 fn list_nodes<'n>(out: &mut dyn Write, node: &'n Node, trail: &mut Vec<&'n Node>) {
-    let name = if trail.is_empty() {
-        "(file)".to_string()
-    } else {
-        modelgate_formats::member_path(trail)
-    };
+    let name = if trail.is_empty() { "(file)".to_string() } else { modelgate_formats::member_path(trail) };
     let role = node
         .role
         .map(|r| {
             format!(
                 " role={}",
-                serde_json::to_value(r)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
+                serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
             )
         })
         .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "  {name}  {}  {} bytes  sha256:{}{role}",
-        node.format,
-        node.size,
-        hex(&node.sha256)
-    );
+    let _ =
+        writeln!(out, "  {name}  {}  {} bytes  sha256:{}{role}", node.format, node.size, hex(&node.sha256));
     for child in &node.children {
         trail.push(child);
         list_nodes(out, child, trail);
@@ -175,23 +129,12 @@ fn list_nodes<'n>(out: &mut dyn Write, node: &'n Node, trail: &mut Vec<&'n Node>
     }
 }
 
-fn list_globals<'n>(
-    out: &mut dyn Write,
-    node: &'n Node,
-    trail: &mut Vec<&'n Node>,
-    policy: &Policy,
-) {
+fn list_globals<'n>(out: &mut dyn Write, node: &'n Node, trail: &mut Vec<&'n Node>, policy: &Policy) {
     if let Some(p) = node.pickle() {
-        let place = if trail.is_empty() {
-            "(file)".to_string()
-        } else {
-            modelgate_formats::member_path(trail)
-        };
+        let place =
+            if trail.is_empty() { "(file)".to_string() } else { modelgate_formats::member_path(trail) };
         for (i, g) in p.globals.iter().enumerate() {
-            let class = match policy
-                .pickle
-                .classify(&g.module, &g.name, p.loader.as_str())
-            {
+            let class = match policy.pickle.classify(&g.module, &g.name, p.loader.as_str()) {
                 Class::Allowed(e) => format!("allowed: {}", one_line(&e.reason)),
                 Class::Denied(e) => format!("DENIED: {}", one_line(&e.reason)),
                 Class::Traversal { why, .. } => format!("TRAVERSAL: {why}"),
@@ -203,7 +146,9 @@ fn list_globals<'n>(
             let calls: u64 = p
                 .calls
                 .iter()
-                .filter(|c| matches!(c.callee, modelgate_formats::pickle::Callee::Global { index } if index == i))
+                .filter(
+                    |c| matches!(c.callee, modelgate_formats::pickle::Callee::Global { index } if index == i),
+                )
                 .map(|c| c.count)
                 .sum();
             let _ = writeln!(

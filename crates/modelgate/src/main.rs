@@ -5,14 +5,20 @@ mod cli;
 mod error;
 mod explain;
 mod inspect;
+mod policy_cmd;
 mod report;
 mod run;
 mod walk;
 
 use clap::Parser;
-use cli::{Cli, Command, ScanArgs};
+use cli::{Cli, Command, LockArgs, ScanArgs};
 use error::GateError;
-use modelgate_policy::{Policy, Verdict};
+use modelgate_formats::Node;
+use modelgate_formats::stream::hex;
+use modelgate_policy::pins::{Lockfile, pin_model};
+use modelgate_policy::suppress::Date;
+use modelgate_policy::{Policy, Verdict, apply_suppressions};
+use run::Artifact;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -22,11 +28,13 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan(args),
         Command::Inspect(args) => inspect(args),
         Command::Explain(args) => explain(args.rule.as_deref()),
+        Command::Lock(args) => lock(args),
+        Command::Policy(command) => policy_cmd::run(command).map_err(Errors::from),
     };
     match result {
         Ok(code) => code,
-        Err(errors) => {
-            for e in errors.iter() {
+        Err(Errors(errors)) => {
+            for e in &errors {
                 eprintln!("modelgate: error: {e}");
             }
             ExitCode::from(2)
@@ -36,12 +44,6 @@ fn main() -> ExitCode {
 
 /// Errors, possibly several (one per unreadable file).
 struct Errors(Vec<GateError>);
-
-impl Errors {
-    fn iter(&self) -> impl Iterator<Item = &GateError> {
-        self.0.iter()
-    }
-}
 
 impl From<GateError> for Errors {
     fn from(e: GateError) -> Errors {
@@ -60,6 +62,7 @@ fn explain(rule: Option<&str>) -> Result<ExitCode, Errors> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--policy FILE`, else `./modelgate.toml` if it exists, else the built-in policy.
 fn load_policy(path: Option<&Path>) -> Result<Policy, GateError> {
     let default = PathBuf::from("modelgate.toml");
     match path {
@@ -72,34 +75,34 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, GateError> {
 fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
     let policy = load_policy(args.policy.as_deref())?;
     let fail_on = args.fail_on.unwrap_or(policy.fail_on);
-    let targets = walk::collect(&args.paths)?;
-    if targets.is_empty() {
-        eprintln!(
-            "modelgate: warning: no files found under {}",
-            args.paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
     let jobs = args.jobs.unwrap_or_else(run::default_jobs);
     if jobs == 0 {
         return Err(GateError::Usage("--jobs must be at least 1".into()).into());
     }
-    let artifacts = run::scan_all(&targets, &policy, jobs).map_err(Errors)?;
+    let targets = walk::collect(&args.paths, &policy.paths)?;
+    if targets.is_empty() {
+        let paths: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("modelgate: warning: no files found under {}", paths.join(", "));
+    }
+    let mut artifacts = run::scan_all(&targets, &policy, jobs).map_err(Errors)?;
+    if args.locked || policy.require_pins {
+        check_pins(&mut artifacts, &args.paths, &args.lockfile, &policy)?;
+    }
+    let today = Date::today();
+    for a in &mut artifacts {
+        let sha = hex(&a.node.sha256);
+        apply_suppressions(&mut a.findings, &a.path, &sha, &policy, today);
+        a.findings.sort_by(|x, y| {
+            (&x.location, &x.rule.id, &x.message).cmp(&(&y.location, &y.rule.id, &y.message))
+        });
+    }
     let verdict = Verdict::of(artifacts.iter().flat_map(|a| &a.findings), fail_on);
-    let run = report::Run {
-        artifacts: &artifacts,
-        fail_on,
-        verdict,
-    };
+    let run = report::Run { artifacts: &artifacts, fail_on, verdict };
     if let Some(path) = &args.json {
         write_output(path, &report::json::render(&run))?;
     }
-    let to_stdout_json = args.json.as_deref() == Some(Path::new("-"));
     let text = report::text::render(&run, args.quiet);
-    if to_stdout_json {
+    if args.json.as_deref() == Some(Path::new("-")) {
         eprint!("{text}");
     } else {
         print!("{text}");
@@ -110,13 +113,79 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
     })
 }
 
+/// Adds a finding for every difference between the lockfile and what was scanned.
+fn check_pins(
+    artifacts: &mut Vec<Artifact>,
+    roots: &[PathBuf],
+    lockfile: &Path,
+    policy: &Policy,
+) -> Result<(), GateError> {
+    if !lockfile.is_file() {
+        return Err(GateError::Usage(format!(
+            "pins are required but there is no lockfile at {} (create it with `modelgate lock`)",
+            lockfile.display()
+        )));
+    }
+    let lock = Lockfile::load(lockfile)?;
+    let scanned: Vec<_> = artifacts.iter().map(Artifact::scanned_file).collect();
+    let roots: Vec<String> = roots.iter().map(|r| walk::display(r)).collect();
+    let name = lockfile.display().to_string();
+    for drift in lock.drift(&scanned, &roots) {
+        let Some(finding) = drift.finding(policy, &name) else { continue };
+        match artifacts.iter_mut().find(|a| a.path == drift.path()) {
+            Some(a) => a.findings.push(finding),
+            None => artifacts.push(Artifact {
+                path: drift.path().to_string(),
+                node: Node::new("", None),
+                findings: vec![finding],
+                missing: true,
+            }),
+        }
+    }
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(())
+}
+
+fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
+    let policy = load_policy(args.policy.as_deref())?;
+    let mut lock = if args.lockfile.is_file() {
+        Lockfile::load(&args.lockfile).map_err(GateError::from)?
+    } else {
+        Lockfile::new()
+    };
+    let mut files = 0;
+    let mut failing = 0;
+    for root in &args.paths {
+        let targets = walk::collect(std::slice::from_ref(root), &policy.paths)?;
+        let artifacts = run::scan_all(&targets, &policy, run::default_jobs()).map_err(Errors)?;
+        failing +=
+            artifacts.iter().flat_map(|a| &a.findings).filter(|f| policy.fail_on.fails(f.severity)).count();
+        files += artifacts.len();
+        let scanned: Vec<_> = artifacts.iter().map(Artifact::scanned_file).collect();
+        lock.upsert(pin_model(&walk::display(root), &scanned));
+    }
+    std::fs::write(&args.lockfile, lock.to_toml())
+        .map_err(|source| GateError::Output { path: args.lockfile.clone(), source })?;
+    println!(
+        "modelgate: pinned {files} file{} in {} model{} to {}",
+        if files == 1 { "" } else { "s" },
+        args.paths.len(),
+        if args.paths.len() == 1 { "" } else { "s" },
+        args.lockfile.display()
+    );
+    if failing > 0 {
+        eprintln!(
+            "modelgate: warning: the pinned files have {failing} finding(s) at or above {}; a pin records what a file is, not that it is safe (run `modelgate scan`)",
+            policy.fail_on
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn write_output(path: &Path, content: &str) -> Result<(), GateError> {
     if path == Path::new("-") {
         print!("{content}");
         return Ok(());
     }
-    std::fs::write(path, content).map_err(|source| GateError::Output {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::write(path, content).map_err(|source| GateError::Output { path: path.to_path_buf(), source })
 }

@@ -2,7 +2,9 @@
 
 use crate::error::GateError;
 use crate::walk::Target;
-use modelgate_formats::{Node, Options};
+use modelgate_formats::stream::hex;
+use modelgate_formats::{Detail, Node, Options};
+use modelgate_policy::pins::ScannedFile;
 use modelgate_policy::{Finding, Policy, evaluate};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,15 +17,30 @@ pub struct Artifact {
     pub node: Node,
     /// Findings, sorted.
     pub findings: Vec<Finding>,
+    /// A file the lockfile pins but that was not found (the node is empty).
+    pub missing: bool,
+}
+
+impl Artifact {
+    /// What the pin check needs to know about the file.
+    pub fn scanned_file(&self) -> ScannedFile {
+        let (lfs_oid, lfs_size) = match &self.node.detail {
+            Detail::LfsPointer { oid, size } => (oid.strip_prefix("sha256:").map(str::to_string), *size),
+            _ => (None, None),
+        };
+        ScannedFile {
+            path: self.path.clone(),
+            size: lfs_size.unwrap_or(self.node.size),
+            sha256: hex(&self.node.sha256),
+            lfs_oid,
+            format: self.node.format.as_str().to_string(),
+        }
+    }
 }
 
 /// Scans every target with `jobs` worker threads. Results come back in target order; the first
 /// file that cannot be read makes the whole run an error (after the others finish).
-pub fn scan_all(
-    targets: &[Target],
-    policy: &Policy,
-    jobs: usize,
-) -> Result<Vec<Artifact>, Vec<GateError>> {
+pub fn scan_all(targets: &[Target], policy: &Policy, jobs: usize) -> Result<Vec<Artifact>, Vec<GateError>> {
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Result<Artifact, GateError>>>> =
         targets.iter().map(|_| Mutex::new(None)).collect();
@@ -54,31 +71,17 @@ pub fn scan_all(
             }),
         }
     }
-    if errors.is_empty() {
-        Ok(artifacts)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(artifacts) } else { Err(errors) }
 }
 
 fn scan_one(target: &Target, policy: &Policy) -> Result<Artifact, GateError> {
-    let node = modelgate_formats::scan_file(&target.path, Options::default()).map_err(|e| {
-        GateError::Input {
-            path: target.path.clone(),
-            why: e.to_string(),
-        }
-    })?;
+    let node = modelgate_formats::scan_file(&target.path, Options::default())
+        .map_err(|e| GateError::Input { path: target.path.clone(), why: e.to_string() })?;
     let findings = evaluate(&node, &target.display, policy);
-    Ok(Artifact {
-        path: target.display.clone(),
-        node,
-        findings,
-    })
+    Ok(Artifact { path: target.display.clone(), node, findings, missing: false })
 }
 
 /// Number of worker threads to use by default.
 pub fn default_jobs() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }

@@ -5,6 +5,7 @@
 //! not (they can loop). Anything that cannot be read is an error, never a silent skip.
 
 use crate::error::GateError;
+use modelgate_policy::PathFilter;
 use std::path::{Path, PathBuf};
 
 /// A file to scan.
@@ -17,18 +18,17 @@ pub struct Target {
     pub path: PathBuf,
 }
 
-/// Expands files and directories into a sorted, de-duplicated list of files.
-pub fn collect(inputs: &[PathBuf]) -> Result<Vec<Target>, GateError> {
+/// Expands files and directories into a sorted, de-duplicated list of files. Files found in
+/// directories are filtered by the policy's include/exclude patterns; files named on the command
+/// line are always scanned.
+pub fn collect(inputs: &[PathBuf], filter: &PathFilter) -> Result<Vec<Target>, GateError> {
     let mut out = Vec::new();
     for input in inputs {
         let meta = std::fs::metadata(input).map_err(|e| input_error(input, &e.to_string()))?;
         if meta.is_file() {
-            out.push(Target {
-                display: display(input),
-                path: input.clone(),
-            });
+            out.push(Target { display: display(input), path: input.clone() });
         } else if meta.is_dir() {
-            walk_dir(input, &mut out)?;
+            walk_dir(input, filter, &mut out)?;
         } else {
             return Err(input_error(input, "not a regular file or directory"));
         }
@@ -38,18 +38,15 @@ pub fn collect(inputs: &[PathBuf]) -> Result<Vec<Target>, GateError> {
     Ok(out)
 }
 
-fn walk_dir(root: &Path, out: &mut Vec<Target>) -> Result<(), GateError> {
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter();
-    let walker = walker.filter_entry(|e| !(e.file_type().is_dir() && e.file_name() == ".git"));
+fn walk_dir(root: &Path, filter: &PathFilter, out: &mut Vec<Target>) -> Result<(), GateError> {
+    let walker = walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter();
+    let walker = walker.filter_entry(|e| {
+        let dir = e.file_type().is_dir();
+        !(dir && e.file_name() == ".git") && (e.depth() == 0 || filter.includes(&display(e.path()), dir))
+    });
     for entry in walker {
         let entry = entry.map_err(|e| {
-            let path = e
-                .path()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| root.to_path_buf());
+            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
             input_error(&path, &e.to_string())
         })?;
         let ft = entry.file_type();
@@ -62,45 +59,30 @@ fn walk_dir(root: &Path, out: &mut Vec<Target>) -> Result<(), GateError> {
                 Ok(m) if m.is_file() => {}
                 Ok(m) if m.is_dir() => continue,
                 Ok(_) => {
-                    return Err(input_error(
-                        &path,
-                        "symbolic link to something that is not a regular file",
-                    ));
+                    return Err(input_error(&path, "symbolic link to something that is not a regular file"));
                 }
                 Err(e) => return Err(input_error(&path, &format!("broken symbolic link: {e}"))),
             }
         } else if !ft.is_file() {
-            return Err(input_error(
-                &path,
-                "not a regular file (device, socket or pipe)",
-            ));
+            return Err(input_error(&path, "not a regular file (device, socket or pipe)"));
         }
-        out.push(Target {
-            display: display(&path),
-            path,
-        });
+        out.push(Target { display: display(&path), path });
     }
     Ok(())
 }
 
 fn input_error(path: &Path, why: &str) -> GateError {
-    GateError::Input {
-        path: path.to_path_buf(),
-        why: why.to_string(),
-    }
+    GateError::Input { path: path.to_path_buf(), why: why.to_string() }
 }
 
-fn display(path: &Path) -> String {
+/// The reported form of a path: `/`-separated, without a leading `./`.
+pub fn display(path: &Path) -> String {
     let s = path.to_string_lossy().replace('\\', "/");
     let mut s = s.as_str();
     while let Some(rest) = s.strip_prefix("./") {
         s = rest;
     }
-    if s.is_empty() {
-        ".".to_string()
-    } else {
-        s.to_string()
-    }
+    if s.is_empty() { ".".to_string() } else { s.to_string() }
 }
 
 #[cfg(test)]
@@ -115,23 +97,15 @@ mod tests {
         std::fs::write(root.join("b/.git/config"), "x").unwrap();
         std::fs::write(root.join("b/model.bin"), "x").unwrap();
         std::fs::write(root.join("a.pt"), "x").unwrap();
-        let got = collect(&[root.to_path_buf()]).unwrap();
-        let names: Vec<String> = got
-            .iter()
-            .map(|t| {
-                t.path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
+        let got = collect(&[root.to_path_buf()], &PathFilter::default()).unwrap();
+        let names: Vec<String> =
+            got.iter().map(|t| t.path.strip_prefix(root).unwrap().to_string_lossy().into_owned()).collect();
         assert_eq!(names, ["a.pt", "b/model.bin"]);
     }
 
     #[test]
     fn missing_paths_are_errors() {
-        assert!(collect(&[PathBuf::from("/definitely/not/here")]).is_err());
+        assert!(collect(&[PathBuf::from("/definitely/not/here")], &PathFilter::default()).is_err());
     }
 
     #[test]

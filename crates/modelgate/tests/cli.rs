@@ -7,11 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn modelgate(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelgate"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run modelgate")
+    Command::new(env!("CARGO_BIN_EXE_modelgate")).args(args).current_dir(cwd).output().expect("run modelgate")
 }
 
 fn code(out: &Output) -> i32 {
@@ -23,12 +19,10 @@ const EVIL_P0: &[u8] = b"cposix\nsystem\n(S'echo pwned'\ntR.";
 /// `mylab.models.Net()`: a class no allow-list knows (high, not critical).
 const UNLISTED: &[u8] = b"\x80\x04\x8c\x0cmylab.models\x8c\x03Net\x93)R.";
 /// `{"a": [1, 2]}` pickled with protocol 4.
-const BENIGN_P4: &[u8] =
-    b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94]\x94(K\x01K\x02es.";
+const BENIGN_P4: &[u8] = b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94]\x94(K\x01K\x02es.";
 
 fn report(dir: &Path, name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join(name)).expect("report written"))
-        .expect("report is JSON")
+    serde_json::from_slice(&std::fs::read(dir.join(name)).expect("report written")).expect("report is JSON")
 }
 
 #[test]
@@ -71,39 +65,18 @@ fn malicious_pickle_fails_with_exit_1_whatever_its_name() {
     assert!(f["message"].as_str().unwrap().contains("REDUCE"));
     assert!(!f["fix"].as_str().unwrap().is_empty());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("MG101") && stdout.contains("FAIL"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("MG101") && stdout.contains("FAIL"), "{stdout}");
 }
 
 #[test]
 fn fail_on_moves_the_threshold() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("evil.pkl"), EVIL_P0).unwrap();
-    assert_eq!(
-        code(&modelgate(
-            &["scan", "--fail-on", "none", "evil.pkl"],
-            dir.path()
-        )),
-        0
-    );
-    assert_eq!(
-        code(&modelgate(
-            &["scan", "--fail-on", "critical", "evil.pkl"],
-            dir.path()
-        )),
-        1
-    );
+    assert_eq!(code(&modelgate(&["scan", "--fail-on", "none", "evil.pkl"], dir.path())), 0);
+    assert_eq!(code(&modelgate(&["scan", "--fail-on", "critical", "evil.pkl"], dir.path())), 1);
     // An unlisted global (high) passes at fail-on critical, fails at high.
     std::fs::write(dir.path().join("unlisted.pkl"), UNLISTED).unwrap();
-    assert_eq!(
-        code(&modelgate(
-            &["scan", "--fail-on", "critical", "unlisted.pkl"],
-            dir.path()
-        )),
-        0
-    );
+    assert_eq!(code(&modelgate(&["scan", "--fail-on", "critical", "unlisted.pkl"], dir.path())), 0);
     assert_eq!(code(&modelgate(&["scan", "unlisted.pkl"], dir.path())), 1);
     let bad = modelgate(&["scan", "--fail-on", "severe", "evil.pkl"], dir.path());
     assert_eq!(code(&bad), 2);
@@ -117,26 +90,13 @@ fn gate_errors_exit_2() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-model.pt"));
     assert_eq!(code(&modelgate(&["scan", "--no-such-flag"], dir.path())), 2);
     assert_eq!(code(&modelgate(&["frobnicate"], dir.path())), 2);
-    std::fs::write(
-        dir.path().join("p.toml"),
-        "fail-on = \"high\"\nfial-on = \"low\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("p.toml"), "fail-on = \"high\"\nfial-on = \"low\"\n").unwrap();
     std::fs::write(dir.path().join("x.pkl"), BENIGN_P4).unwrap();
     let bad_policy = modelgate(&["scan", "--policy", "p.toml", "x.pkl"], dir.path());
     assert_eq!(code(&bad_policy), 2);
     let err = String::from_utf8_lossy(&bad_policy.stderr);
-    assert!(
-        err.contains("p.toml") && err.contains("line 2") && err.contains("fial-on"),
-        "{err}"
-    );
-    assert_eq!(
-        code(&modelgate(
-            &["scan", "--policy", "absent.toml", "x.pkl"],
-            dir.path()
-        )),
-        2
-    );
+    assert!(err.contains("p.toml") && err.contains("line 2") && err.contains("fial-on"), "{err}");
+    assert_eq!(code(&modelgate(&["scan", "--policy", "absent.toml", "x.pkl"], dir.path())), 2);
 }
 
 #[cfg(unix)]
@@ -176,30 +136,11 @@ fn directories_are_scanned_by_content_in_a_stable_order() {
     let out = modelgate(&["scan", "models", "--json", "r.json"], dir.path());
     assert_eq!(code(&out), 1);
     let r = report(dir.path(), "r.json");
-    let paths: Vec<&str> = r["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        paths,
-        [
-            "models/README.md",
-            "models/array.npy",
-            "models/noext",
-            "models/sub/model.weights"
-        ]
-    );
+    let paths: Vec<&str> =
+        r["artifacts"].as_array().unwrap().iter().map(|a| a["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["models/README.md", "models/array.npy", "models/noext", "models/sub/model.weights"]);
     for a in &r["artifacts"].as_array().unwrap()[1..] {
-        assert!(
-            a["findings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f["rule"] == "MG101"),
-            "{a}"
-        );
+        assert!(a["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "MG101"), "{a}");
     }
     let npy_finding = &r["artifacts"][1]["findings"][0];
     assert_eq!(npy_finding["location"]["member"], "<object array pickle>");
@@ -232,13 +173,7 @@ fn a_policy_file_in_the_working_directory_is_used() {
     assert_eq!(code(&modelgate(&["scan", "unlisted.pkl"], dir.path())), 0);
     // The command line still wins over the file's threshold.
     std::fs::write(dir.path().join("evil.pkl"), EVIL_P0).unwrap();
-    assert_eq!(
-        code(&modelgate(
-            &["scan", "--fail-on", "none", "evil.pkl"],
-            dir.path()
-        )),
-        0
-    );
+    assert_eq!(code(&modelgate(&["scan", "--fail-on", "none", "evil.pkl"], dir.path())), 0);
 }
 
 #[test]
@@ -252,10 +187,7 @@ fn explain_describes_every_rule() {
         let one = modelgate(&["explain", id], dir.path());
         assert_eq!(code(&one), 0);
         let body = String::from_utf8_lossy(&one.stdout);
-        assert!(
-            body.contains("Why it matters") && body.contains("How to fix"),
-            "{id}: {body}"
-        );
+        assert!(body.contains("Why it matters") && body.contains("How to fix"), "{id}: {body}");
     }
     assert!(text.contains("MG101"));
     let by_name = modelgate(&["explain", "pickle-frame-violation"], dir.path());
@@ -271,10 +203,7 @@ fn inspect_lists_opcodes_globals_and_calls() {
     assert_eq!(code(&out), 0);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("GLOBAL") && text.contains("REDUCE"), "{text}");
-    assert!(
-        text.contains("posix.system") && text.contains("DENIED"),
-        "{text}"
-    );
+    assert!(text.contains("posix.system") && text.contains("DENIED"), "{text}");
     let json = modelgate(&["inspect", "--json", "evil.pkl"], dir.path());
     let v: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["inventory"]["detail"]["globals"][0]["module"], "posix");
@@ -289,12 +218,8 @@ fn the_readme_examples_behave_as_documented() {
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     for a in r["artifacts"].as_array().unwrap() {
         let path = a["path"].as_str().unwrap();
-        let rules: Vec<&str> = a["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["rule"].as_str().unwrap())
-            .collect();
+        let rules: Vec<&str> =
+            a["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
         if path.starts_with("examples/benign-model/") {
             assert!(rules.is_empty(), "{path}: {rules:?}");
         } else {

@@ -29,30 +29,19 @@ fn every_fixture_gets_the_findings_its_manifest_names() {
         let rules: BTreeSet<&str> = o.findings.iter().map(|x| x.rule.id.as_str()).collect();
         for want in &f.expect {
             if !rules.contains(want.as_str()) {
-                problems.push(format!(
-                    "{}: expected {want}, got {rules:?} ({})",
-                    f.path, f.recipe
-                ));
+                problems.push(format!("{}: expected {want}, got {rules:?} ({})", f.path, f.recipe));
             }
         }
         if f.only || f.kind == "benign" {
             for got in &rules {
                 if !f.expect.iter().any(|e| e == got) && !f.also_ok.iter().any(|e| e == got) {
-                    let detail: Vec<String> = o
-                        .findings
-                        .iter()
-                        .filter(|x| x.rule.id == *got)
-                        .map(|x| x.message.clone())
-                        .collect();
+                    let detail: Vec<String> =
+                        o.findings.iter().filter(|x| x.rule.id == *got).map(|x| x.message.clone()).collect();
                     problems.push(format!("{}: unexpected {got}: {detail:?}", f.path));
                 }
             }
         }
-        let verdict = if o.verdict == Verdict::Fail {
-            "fail"
-        } else {
-            "pass"
-        };
+        let verdict = if o.verdict == Verdict::Fail { "fail" } else { "pass" };
         if verdict != f.verdict {
             problems.push(format!(
                 "{}: verdict {verdict}, manifest says {} (rules {rules:?})",
@@ -60,18 +49,10 @@ fn every_fixture_gets_the_findings_its_manifest_names() {
             ));
         }
         if f.malicious() && (f.expect.is_empty() || f.verdict != "fail") {
-            problems.push(format!(
-                "{}: a malicious fixture must expect a rule and a fail verdict",
-                f.path
-            ));
+            problems.push(format!("{}: a malicious fixture must expect a rule and a fail verdict", f.path));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} problem(s):\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
 }
 
 #[test]
@@ -80,19 +61,11 @@ fn every_fixture_file_is_in_the_manifest() {
     let listed: BTreeSet<String> = manifest.fixture.iter().map(|f| f.path.clone()).collect();
     let root = fixtures_dir();
     let mut unlisted = Vec::new();
-    for entry in walkdir::WalkDir::new(&root)
-        .into_iter()
-        .filter_map(Result::ok)
-    {
+    for entry in walkdir::WalkDir::new(&root).into_iter().filter_map(Result::ok) {
         if !entry.file_type().is_file() {
             continue;
         }
-        let rel = entry
-            .path()
-            .strip_prefix(&root)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = entry.path().strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
         if rel == "manifest.toml" || rel.ends_with("README.md") {
             continue;
         }
@@ -100,39 +73,18 @@ fn every_fixture_file_is_in_the_manifest() {
             unlisted.push(rel);
         }
     }
-    assert!(
-        unlisted.is_empty(),
-        "fixtures without a manifest entry: {unlisted:?}"
-    );
+    assert!(unlisted.is_empty(), "fixtures without a manifest entry: {unlisted:?}");
     for f in manifest.fixture.iter().filter(|f| !f.generated) {
-        assert!(
-            root.join(&f.path).is_file(),
-            "manifest names a missing file: {}",
-            f.path
-        );
+        assert!(root.join(&f.path).is_file(), "manifest names a missing file: {}", f.path);
     }
 }
 
 #[test]
 fn fixtures_carry_no_paths_of_the_machine_that_made_them() {
-    let needles: [&[u8]; 6] = [
-        b"/work/",
-        b"/root/",
-        b"/home/",
-        b"site-packages",
-        b"/tmp/",
-        b"venv",
-    ];
+    let needles: [&[u8]; 6] = [b"/work/", b"/root/", b"/home/", b"site-packages", b"/tmp/", b"venv"];
     let mut hits = Vec::new();
-    for entry in walkdir::WalkDir::new(fixtures_dir())
-        .into_iter()
-        .filter_map(Result::ok)
-    {
-        if !entry.file_type().is_file()
-            || entry
-                .path()
-                .extension()
-                .is_some_and(|e| e == "md" || e == "toml")
+    for entry in walkdir::WalkDir::new(fixtures_dir()).into_iter().filter_map(Result::ok) {
+        if !entry.file_type().is_file() || entry.path().extension().is_some_and(|e| e == "md" || e == "toml")
         {
             continue;
         }
@@ -162,38 +114,17 @@ fn a_payload_after_a_large_benign_blob_is_found() {
     bytes.extend_from_slice(b"0cposix\nsystem\n(S'id'\ntR.");
     let path = dir.path().join("big.pkl");
     std::fs::write(&path, &bytes).unwrap();
-    let o = outcome(
-        modelgate_formats::scan_file(&path, Options::default()).unwrap(),
-        "big.pkl",
-    );
-    assert!(
-        o.findings
-            .iter()
-            .any(|f| f.rule.id == "MG101" && f.evidence.as_deref() == Some("posix.system"))
-    );
+    let o = outcome(modelgate_formats::scan_file(&path, Options::default()).unwrap(), "big.pkl");
+    assert!(o.findings.iter().any(|f| f.rule.id == "MG101" && f.evidence.as_deref() == Some("posix.system")));
     assert_eq!(o.node.size, bytes.len() as u64);
 }
 
 #[test]
 fn manifest_paths_are_relative_and_clean() {
     for f in manifest().fixture {
-        assert!(
-            !Path::new(&f.path).is_absolute() && !f.path.contains(".."),
-            "{}",
-            f.path
-        );
-        assert!(
-            matches!(f.kind.as_str(), "benign" | "malicious"),
-            "{}: kind {}",
-            f.path,
-            f.kind
-        );
-        assert!(
-            matches!(f.verdict.as_str(), "pass" | "fail"),
-            "{}: verdict {}",
-            f.path,
-            f.verdict
-        );
+        assert!(!Path::new(&f.path).is_absolute() && !f.path.contains(".."), "{}", f.path);
+        assert!(matches!(f.kind.as_str(), "benign" | "malicious"), "{}: kind {}", f.path, f.kind);
+        assert!(matches!(f.verdict.as_str(), "pass" | "fail"), "{}: verdict {}", f.path, f.verdict);
         assert!(!f.recipe.trim().is_empty(), "{}: no recipe", f.path);
     }
 }

@@ -63,12 +63,7 @@ fn truncated_files_never_panic_hang_or_pass_when_malicious() {
             }
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} truncation(s) passed:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} truncation(s) passed:\n{}", problems.len(), problems.join("\n"));
 }
 
 /// Where the original's failing findings are, in file offsets: a flip there may legitimately
@@ -85,11 +80,8 @@ fn payload_spans(o: &common::Outcome, from_stream_start: bool) -> Vec<(u64, u64)
             }
             Some(member) => {
                 let top = member.split('!').next().unwrap_or(member);
-                if let Some(child) = o
-                    .node
-                    .children
-                    .iter()
-                    .find(|c| c.name == top || format!("<{}>", c.name) == top)
+                if let Some(child) =
+                    o.node.children.iter().find(|c| c.name == top || format!("<{}>", c.name) == top)
                 {
                     let start = child.parent_offset.unwrap_or(0);
                     spans.push((start, start + child.size + 1024));

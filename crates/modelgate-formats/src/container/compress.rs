@@ -52,9 +52,7 @@ pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: 
     // against the compressed bytes consumed so far otherwise.
     let known = s.window().map(|w| w.len().saturating_sub(start));
     let mut budget = ExpansionBudget::new(ctx, known.unwrap_or(u64::MAX));
-    let dynamic = known
-        .is_none()
-        .then_some((ctx.limits.max_ratio, ctx.limits.ratio_floor));
+    let dynamic = known.is_none().then_some((ctx.limits.max_ratio, ctx.limits.ratio_floor));
     let mem_kb = u32::try_from(dict_cap.saturating_add(DECODER_OVERHEAD) / 1024)
         .unwrap_or(u32::MAX - 1)
         .min(u32::MAX - 1);
@@ -68,11 +66,7 @@ pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: 
         scan_node(
             stream,
             ctx,
-            child_node(
-                format!("decompressed {format}"),
-                Relation::Decompressed,
-                start,
-            ),
+            child_node(format!("decompressed {format}"), Relation::Decompressed, start),
             How::Sniff,
         )
     };
@@ -147,20 +141,11 @@ struct Outcome {
 
 /// The decoder of the member being read.
 enum Member<'s, 'a> {
-    Gzip {
-        dec: flate2::bufread::DeflateDecoder<&'s mut Stream<'a>>,
-        crc: flate2::Crc,
-    },
+    Gzip { dec: flate2::bufread::DeflateDecoder<&'s mut Stream<'a>>, crc: flate2::Crc },
     Zlib(flate2::bufread::ZlibDecoder<&'s mut Stream<'a>>),
     Bzip2(bzip2::bufread::BzDecoder<&'s mut Stream<'a>>),
-    Xz {
-        s: &'s mut Stream<'a>,
-        dec: Box<XzStream>,
-    },
-    Lzma {
-        s: &'s mut Stream<'a>,
-        dec: Box<LzmaStream>,
-    },
+    Xz { s: &'s mut Stream<'a>, dec: Box<XzStream> },
+    Lzma { s: &'s mut Stream<'a>, dec: Box<LzmaStream> },
 }
 
 enum State<'s, 'a> {
@@ -225,21 +210,12 @@ impl<'s, 'a, 'o> Decompressor<'s, 'a, 'o> {
         Ok(State::In(match self.format {
             Format::Gzip => {
                 gzip_header(s)?;
-                Member::Gzip {
-                    dec: flate2::bufread::DeflateDecoder::new(s),
-                    crc: flate2::Crc::new(),
-                }
+                Member::Gzip { dec: flate2::bufread::DeflateDecoder::new(s), crc: flate2::Crc::new() }
             }
             Format::Zlib => Member::Zlib(flate2::bufread::ZlibDecoder::new(s)),
             Format::Bzip2 => Member::Bzip2(bzip2::bufread::BzDecoder::new(s)),
-            Format::Xz => Member::Xz {
-                s,
-                dec: Box::new(XzStream::new_mem_limit(false, self.mem_kb)),
-            },
-            _ => Member::Lzma {
-                s,
-                dec: Box::new(LzmaStream::new_mem_limit(self.mem_kb, None)),
-            },
+            Format::Xz => Member::Xz { s, dec: Box::new(XzStream::new_mem_limit(false, self.mem_kb)) },
+            _ => Member::Lzma { s, dec: Box::new(LzmaStream::new_mem_limit(self.mem_kb, None)) },
         }))
     }
 
@@ -310,10 +286,8 @@ impl<'s, 'a, 'o> Decompressor<'s, 'a, 'o> {
                         "the gzip member ends before its CRC-32 and length",
                     ));
                 };
-                let stored_crc =
-                    u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
-                let stored_len =
-                    u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+                let stored_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+                let stored_len = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
                 if stored_crc != crc.sum() || stored_len != crc.amount() {
                     self.outcome.error_at = Some(at);
                     return Err(io::Error::new(
@@ -343,10 +317,7 @@ impl<'s, 'a, 'o> Decompressor<'s, 'a, 'o> {
         let Some((ratio, floor)) = self.dynamic else {
             return true;
         };
-        let consumed = self
-            .position()
-            .map_or(0, |p| p.saturating_sub(self.start))
-            .max(1);
+        let consumed = self.position().map_or(0, |p| p.saturating_sub(self.start)).max(1);
         if self.produced > floor && self.produced > consumed.saturating_mul(ratio) {
             self.outcome.ratio_exceeded = Some((self.produced, ratio));
             self.state = State::Done;
@@ -434,11 +405,7 @@ fn push_read(
     let mut idle = 0;
     loop {
         let input = s.fill_buf()?;
-        let action = if input.is_empty() {
-            Action::Finish
-        } else {
-            Action::Run
-        };
+        let action = if input.is_empty() { Action::Finish } else { Action::Run };
         let r = process(input, out, action)?;
         s.consume(r.bytes_consumed);
         if r.bytes_produced > 0 || r.status == Status::StreamEnd {
@@ -464,18 +431,10 @@ fn push_read(
 /// Parses a gzip member header as Python's `gzip` module does (which ignores reserved flags and
 /// does not check the header CRC).
 fn gzip_header(s: &mut Stream<'_>) -> io::Result<()> {
-    let truncated = || {
-        io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the data ends inside a gzip header",
-        )
-    };
+    let truncated = || io::Error::new(io::ErrorKind::UnexpectedEof, "the data ends inside a gzip header");
     let fixed = s.read_array::<10>()?.ok_or_else(truncated)?;
     if &fixed[..2] != GZIP_MAGIC {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not a gzip header",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a gzip header"));
     }
     if fixed[2] != 8 {
         return Err(io::Error::new(
@@ -588,25 +547,21 @@ pub(crate) mod tests {
     }
 
     fn xz(data: &[u8]) -> Vec<u8> {
-        let mut w = lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(1))
-            .expect("xz writer");
+        let mut w =
+            lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(1)).expect("xz writer");
         w.write_all(data).expect("write");
         w.finish().expect("finish")
     }
 
     fn lzma_alone(data: &[u8]) -> Vec<u8> {
         let options = lzma_rust2::LzmaOptions::with_preset(1);
-        let mut w = lzma_rust2::LzmaWriter::new_use_header(Vec::new(), &options, None)
-            .expect("lzma writer");
+        let mut w = lzma_rust2::LzmaWriter::new_use_header(Vec::new(), &options, None).expect("lzma writer");
         w.write_all(data).expect("write");
         w.finish().expect("finish")
     }
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
     }
 
     /// Python's `lzma.compress(EVIL, format=FORMAT_XZ)`.
@@ -617,9 +572,7 @@ pub(crate) mod tests {
     const PY_BZ2: &str = "425a68393141592653592fe16945000005d380001040c118000e63cce020003140d34323262140d0c9a32621bdd3658262e1d0543ac0fe70658490e22bf1772453850902fe169450";
 
     fn globals(node: &Node) -> Vec<String> {
-        node.pickle()
-            .map(|p| p.globals.iter().map(|g| g.qualified()).collect())
-            .unwrap_or_default()
+        node.pickle().map(|p| p.globals.iter().map(|g| g.qualified()).collect()).unwrap_or_default()
     }
 
     fn kinds(node: &Node) -> Vec<NoteKind> {
@@ -627,13 +580,7 @@ pub(crate) mod tests {
     }
 
     fn scan_with(data: &[u8], limits: Limits) -> Node {
-        scan_bytes(
-            data,
-            Options {
-                limits,
-                trace: None,
-            },
-        )
+        scan_bytes(data, Options { limits, trace: None })
     }
 
     #[test]
@@ -694,22 +641,11 @@ pub(crate) mod tests {
 
     #[test]
     fn data_after_the_stream_is_trailing() {
-        let cases = [
-            gzip(BENIGN),
-            zlib(BENIGN),
-            bzip2(BENIGN),
-            xz(BENIGN),
-            lzma_alone(BENIGN),
-        ];
+        let cases = [gzip(BENIGN), zlib(BENIGN), bzip2(BENIGN), xz(BENIGN), lzma_alone(BENIGN)];
         for compressed in cases {
             let data = [compressed.clone(), EVIL.to_vec()].concat();
             let root = scan_bytes(&data, Options::default());
-            assert_eq!(
-                kinds(&root),
-                vec![NoteKind::TrailingData],
-                "{}",
-                root.format
-            );
+            assert_eq!(kinds(&root), vec![NoteKind::TrailingData], "{}", root.format);
             assert_eq!(root.children.len(), 2);
             assert_eq!(root.children[0].size, BENIGN.len() as u64);
             let trailing = &root.children[1];
@@ -737,34 +673,13 @@ pub(crate) mod tests {
     #[test]
     fn truncated_data_is_malformed_and_the_prefix_inspected() {
         let plain = evil_then_filler();
-        for compressed in [
-            gzip(&plain),
-            zlib(&plain),
-            bzip2(&plain),
-            xz(&plain),
-            lzma_alone(&plain),
-        ] {
+        for compressed in [gzip(&plain), zlib(&plain), bzip2(&plain), xz(&plain), lzma_alone(&plain)] {
             let cut = &compressed[..compressed.len() / 2];
             let root = scan_bytes(cut, Options::default());
-            assert!(
-                kinds(&root).contains(&NoteKind::Malformed),
-                "{}: {:?}",
-                root.format,
-                root.notes
-            );
+            assert!(kinds(&root).contains(&NoteKind::Malformed), "{}: {:?}", root.format, root.notes);
             let child = &root.children[0];
-            assert!(
-                child.size > 0 && child.size < plain.len() as u64,
-                "{}: {}",
-                root.format,
-                child.size
-            );
-            assert_eq!(
-                globals(child),
-                vec!["posix.system".to_string()],
-                "{}",
-                root.format
-            );
+            assert!(child.size > 0 && child.size < plain.len() as u64, "{}: {}", root.format, child.size);
+            assert_eq!(globals(child), vec!["posix.system".to_string()], "{}", root.format);
         }
     }
 
@@ -780,30 +695,17 @@ pub(crate) mod tests {
     }
 
     fn small_limits() -> Limits {
-        Limits {
-            ratio_floor: 1 << 20,
-            max_ratio: 100,
-            ..Limits::default()
-        }
+        Limits { ratio_floor: 1 << 20, max_ratio: 100, ..Limits::default() }
     }
 
     #[test]
     fn a_gzip_bomb_stops_at_the_ratio_limit() {
         // 200 members of 1 MiB of zeros: 200 MiB from about 200 KiB.
         let member = gzip(&vec![0u8; 1 << 20]);
-        let data: Vec<u8> = member
-            .iter()
-            .copied()
-            .cycle()
-            .take(member.len() * 200)
-            .collect();
+        let data: Vec<u8> = member.iter().copied().cycle().take(member.len() * 200).collect();
         let root = scan_with(&data, small_limits());
         let child = &root.children[0];
-        assert!(
-            kinds(child).contains(&NoteKind::LimitExceeded),
-            "{:?}",
-            child.notes
-        );
+        assert!(kinds(child).contains(&NoteKind::LimitExceeded), "{:?}", child.notes);
         let allowed = (data.len() as u64 * 100).max(1 << 20);
         assert!(child.size <= allowed + 1, "{} > {allowed}", child.size);
         assert!(child.size < 200 << 20);
@@ -814,20 +716,11 @@ pub(crate) mod tests {
     #[test]
     fn bombs_in_every_format_stop() {
         let zeros = vec![0u8; 8 << 20];
-        let limits = Limits {
-            ratio_floor: 1 << 20,
-            max_ratio: 10,
-            ..Limits::default()
-        };
+        let limits = Limits { ratio_floor: 1 << 20, max_ratio: 10, ..Limits::default() };
         for data in [zlib(&zeros), bzip2(&zeros), xz(&zeros), lzma_alone(&zeros)] {
             let root = scan_with(&data, limits.clone());
             let child = &root.children[0];
-            assert!(
-                kinds(child).contains(&NoteKind::LimitExceeded),
-                "{}: {:?}",
-                root.format,
-                child.notes
-            );
+            assert!(kinds(child).contains(&NoteKind::LimitExceeded), "{}: {:?}", root.format, child.notes);
             assert!(child.size < 8 << 20);
         }
     }
@@ -835,10 +728,7 @@ pub(crate) mod tests {
     #[test]
     fn the_total_expansion_limit_applies() {
         let data = gzip(&vec![7u8; 3 << 20]);
-        let limits = Limits {
-            max_expanded_bytes: 1 << 20,
-            ..Limits::default()
-        };
+        let limits = Limits { max_expanded_bytes: 1 << 20, ..Limits::default() };
         let root = scan_with(&data, limits);
         let child = &root.children[0];
         assert!(kinds(child).contains(&NoteKind::LimitExceeded));
@@ -850,20 +740,12 @@ pub(crate) mod tests {
         // gzip inside gzip: the inner stream has no window, so its ratio is checked as it goes.
         let inner = gzip(&vec![0u8; 16 << 20]);
         let outer = gzip(&inner);
-        let limits = Limits {
-            ratio_floor: 1 << 20,
-            max_ratio: 50,
-            ..Limits::default()
-        };
+        let limits = Limits { ratio_floor: 1 << 20, max_ratio: 50, ..Limits::default() };
         let root = scan_with(&outer, limits);
         let inner_node = &root.children[0];
         assert_eq!(inner_node.format, Format::Gzip);
         let content = &inner_node.children[0];
-        assert!(
-            kinds(content).contains(&NoteKind::LimitExceeded),
-            "{:?}",
-            content.notes
-        );
+        assert!(kinds(content).contains(&NoteKind::LimitExceeded), "{:?}", content.notes);
         assert!(content.size < 16 << 20);
     }
 
@@ -876,10 +758,7 @@ pub(crate) mod tests {
         assert!(root.children.is_empty());
         assert_eq!(root.size, data.len() as u64);
         // A dictionary within the limit is fine (preset 1 declares 1 MiB).
-        let limits = Limits {
-            max_in_memory: 1 << 20,
-            ..Limits::default()
-        };
+        let limits = Limits { max_in_memory: 1 << 20, ..Limits::default() };
         let root = scan_with(&lzma_alone(EVIL), limits);
         assert!(root.notes.is_empty(), "{:?}", root.notes);
     }
@@ -894,16 +773,9 @@ pub(crate) mod tests {
             w.finish().expect("finish")
         };
         // 1 MiB of dictionary (plus the decoder's overhead allowance) is not enough.
-        let limits = Limits {
-            max_in_memory: 1 << 20,
-            ..Limits::default()
-        };
+        let limits = Limits { max_in_memory: 1 << 20, ..Limits::default() };
         let root = scan_with(&big, limits);
-        assert!(
-            kinds(&root).contains(&NoteKind::LimitExceeded),
-            "{:?}",
-            root.notes
-        );
+        assert!(kinds(&root).contains(&NoteKind::LimitExceeded), "{:?}", root.notes);
         assert_eq!(root.children[0].size, 0);
         // The default limit is.
         let root = scan_bytes(&big, Options::default());
@@ -939,11 +811,7 @@ pub(crate) mod tests {
     /// Every prefix and a few hundred byte flips of `sample` scan without panicking; the whole
     /// input is always accounted for.
     pub(crate) fn robustness(sample: &[u8], flips: usize, seed: u64) {
-        let limits = Limits {
-            ratio_floor: 1 << 20,
-            max_in_memory: 1 << 20,
-            ..Limits::default()
-        };
+        let limits = Limits { ratio_floor: 1 << 20, max_in_memory: 1 << 20, ..Limits::default() };
         for cut in 0..=sample.len() {
             let root = scan_with(&sample[..cut], limits.clone());
             assert_eq!(root.size, cut as u64);
@@ -963,15 +831,8 @@ pub(crate) mod tests {
     #[test]
     fn robustness_truncations_and_flips() {
         let plain = [BENIGN, EVIL, &[0u8; 300]].concat();
-        for (seed, sample) in [
-            gzip(&plain),
-            zlib(&plain),
-            bzip2(&plain),
-            xz(&plain),
-            lzma_alone(&plain),
-        ]
-        .iter()
-        .enumerate()
+        for (seed, sample) in
+            [gzip(&plain), zlib(&plain), bzip2(&plain), xz(&plain), lzma_alone(&plain)].iter().enumerate()
         {
             robustness(sample, 300, seed as u64 + 1);
         }

@@ -25,10 +25,7 @@ pub(crate) fn buffer_for_random_access(
     let data = match s.read_vec(usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX)) {
         Ok(d) => d,
         Err(e) => {
-            node.note(Note::new(
-                NoteKind::ArchiveMalformed,
-                format!("read error: {e}"),
-            ));
+            node.note(Note::new(NoteKind::ArchiveMalformed, format!("read error: {e}")));
             return None;
         }
     };
@@ -55,16 +52,9 @@ pub(crate) struct ExpansionBudget {
 
 impl ExpansionBudget {
     pub(crate) fn new(ctx: &Ctx<'_>, compressed: u64) -> ExpansionBudget {
-        let by_ratio = compressed
-            .saturating_mul(ctx.limits.max_ratio)
-            .max(ctx.limits.ratio_floor);
+        let by_ratio = compressed.saturating_mul(ctx.limits.max_ratio).max(ctx.limits.ratio_floor);
         let left = ctx.limits.max_expanded_bytes.saturating_sub(ctx.expanded);
-        ExpansionBudget {
-            allowed: by_ratio.min(left),
-            produced: 0,
-            exceeded: false,
-            compressed,
-        }
+        ExpansionBudget { allowed: by_ratio.min(left), produced: 0, exceeded: false, compressed }
     }
 
     pub(crate) fn exceeded(&self) -> bool {

@@ -30,21 +30,14 @@ const UNIX_EXTENSION: u32 = 0x8000;
 /// Scans a 7z archive: its members by content.
 pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
     let start = s.position();
-    let Some(w) = s
-        .window()
-        .and_then(|w| w.sub(start, w.len().saturating_sub(start)))
-    else {
+    let Some(w) = s.window().and_then(|w| w.sub(start, w.len().saturating_sub(start))) else {
         return scan_buffered(s, ctx, node);
     };
     match scan_window(w, ctx, node) {
         Some(end) => {
             // The forward pass reads (and hashes) the archive; what follows its header is
             // trailing data.
-            if s.skip(end).ok() == Some(end) {
-                Rest::Trailing
-            } else {
-                Rest::Drain
-            }
+            if s.skip(end).ok() == Some(end) { Rest::Trailing } else { Rest::Drain }
         }
         None => Rest::Drain,
     }
@@ -58,10 +51,7 @@ fn scan_buffered(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest
     let Some(end) = scan_window(Window::from_slice(&data), ctx, node) else {
         return Rest::Drain;
     };
-    let tail = usize::try_from(end)
-        .ok()
-        .and_then(|e| data.get(e..))
-        .unwrap_or_default();
+    let tail = usize::try_from(end).ok().and_then(|e| data.get(e..)).unwrap_or_default();
     scan_trailing(tail, end, ctx, node);
     Rest::Drain
 }
@@ -98,11 +88,8 @@ fn scan_window(w: Window<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Option<u64>
     // Member CRCs are checked here, against the bytes scanned: the crate's own check withholds
     // the last bytes of a member whose CRC fails and abandons the rest of its block, which would
     // let a bad CRC hide content.
-    let expected_crc: Vec<Option<u64>> = archive
-        .files
-        .iter_mut()
-        .map(|f| std::mem::take(&mut f.has_crc).then_some(f.crc))
-        .collect();
+    let expected_crc: Vec<Option<u64>> =
+        archive.files.iter_mut().map(|f| std::mem::take(&mut f.has_crc).then_some(f.crc)).collect();
     let files = archive.files.len();
     if files as u64 > ctx.limits.max_members {
         node.note(Note::new(
@@ -125,14 +112,8 @@ fn scan_window(w: Window<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Option<u64>
         if run.stop {
             break;
         }
-        let first = archive
-            .stream_map
-            .block_first_file_index
-            .get(block)
-            .copied()
-            .unwrap_or(files);
-        let decoder =
-            BlockDecoder::new_with_memory_limit(1, mem_kb, block, &archive, &password, &mut source);
+        let first = archive.stream_map.block_first_file_index.get(block).copied().unwrap_or(files);
+        let decoder = BlockDecoder::new_with_memory_limit(1, mem_kb, block, &archive, &password, &mut source);
         let count = decoder.entry_count();
         let mut k = 0usize;
         let result = decoder.for_each_entries(&mut |entry, reader| {
@@ -156,10 +137,7 @@ fn scan_window(w: Window<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Option<u64>
             ));
         } else if k >= count && !run.stop {
             // Every member was read; the block's own checks failed at its end.
-            node.note(Note::new(
-                NoteKind::ArchiveMalformed,
-                format!("7z block {block}: {e}"),
-            ));
+            node.note(Note::new(NoteKind::ArchiveMalformed, format!("7z block {block}: {e}")));
         } else {
             run.failures.push(format!("{what}: {e}"));
         }
@@ -169,13 +147,7 @@ fn scan_window(w: Window<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Option<u64>
         if run.stop {
             break;
         }
-        let in_block = archive
-            .stream_map
-            .file_block_index
-            .get(i)
-            .copied()
-            .flatten()
-            .is_some();
+        let in_block = archive.stream_map.file_block_index.get(i).copied().flatten().is_some();
         if !in_block && !entry.has_stream {
             run.visited[i] = true;
             run.member(entry, None, &mut io::empty(), ctx, node);
@@ -359,10 +331,8 @@ fn check_signature_header(w: Window<'_>, ctx: &Ctx<'_>, node: &mut Node) -> Opti
     }
     let offset = u64::from_le_bytes(sig[12..20].try_into().unwrap_or_default());
     let size = u64::from_le_bytes(sig[20..28].try_into().unwrap_or_default());
-    let Some(end) = SIGNATURE_HEADER
-        .checked_add(offset)
-        .and_then(|v| v.checked_add(size))
-        .filter(|&end| end <= w.len())
+    let Some(end) =
+        SIGNATURE_HEADER.checked_add(offset).and_then(|v| v.checked_add(size)).filter(|&end| end <= w.len())
     else {
         opaque(
             node,
@@ -410,10 +380,7 @@ fn check_names(node: &mut Node, files: &[ArchiveEntry]) {
             node.note(
                 Note::new(
                     NoteKind::ArchiveDuplicateName,
-                    format!(
-                        "two members named {}; extraction tools may each keep a different one",
-                        f.name
-                    ),
+                    format!("two members named {}; extraction tools may each keep a different one", f.name),
                 )
                 .evidence(f.name.clone()),
             );
@@ -422,11 +389,8 @@ fn check_names(node: &mut Node, files: &[ArchiveEntry]) {
             .then_some(f.windows_attributes >> 16);
         if let Some(why) = unsafe_path(&f.name, mode) {
             node.note(
-                Note::new(
-                    NoteKind::ArchiveUnsafePath,
-                    format!("member {}: {why}", f.name),
-                )
-                .evidence(f.name.clone()),
+                Note::new(NoteKind::ArchiveUnsafePath, format!("member {}: {why}", f.name))
+                    .evidence(f.name.clone()),
             );
         }
         if f.name.contains('\0') {
@@ -472,10 +436,7 @@ impl Seek for WindowCursor<'_> {
                 self.pos = p;
                 Ok(p)
             }
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek before the start of the archive",
-            )),
+            None => Err(io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the archive")),
         }
     }
 }
@@ -488,10 +449,7 @@ mod tests {
     use crate::{Limits, Options, scan_bytes};
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
     }
 
     // Archives written by py7zr 1.1.4 (EVIL is the pickle in them).
@@ -506,9 +464,7 @@ mod tests {
     const PPMD: &str = "377abcaf271c0004581b661823000000000000006800000000000000d97fabb800630f2a188ccd01e6701db0655149b7c359d1e7c2fb09dff8d15198fdded974f43c000104060001092300070b0100012303040107080000000100000c2000080a010f9e39020000050119040000000011230061007200630068006900760065002f0064006100740061002e0070006b006c000000140a0100305d21466d7ddd0115060100208080810000";
 
     fn globals(node: &Node) -> Vec<String> {
-        node.pickle()
-            .map(|p| p.globals.iter().map(|g| g.qualified()).collect())
-            .unwrap_or_default()
+        node.pickle().map(|p| p.globals.iter().map(|g| g.qualified()).collect()).unwrap_or_default()
     }
 
     fn kinds(node: &Node) -> Vec<NoteKind> {
@@ -516,10 +472,7 @@ mod tests {
     }
 
     fn child<'n>(node: &'n Node, name: &str) -> &'n Node {
-        node.children
-            .iter()
-            .find(|c| c.name == name)
-            .unwrap_or_else(|| panic!("no child {name}"))
+        node.children.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no child {name}"))
     }
 
     #[test]
@@ -532,11 +485,7 @@ mod tests {
             ] {
                 assert_eq!(root.format, Format::SevenZip);
                 assert_eq!(root.size, data.len() as u64);
-                assert!(
-                    !kinds(&root).contains(&NoteKind::ArchiveOpaque),
-                    "{:?}",
-                    root.notes
-                );
+                assert!(!kinds(&root).contains(&NoteKind::ArchiveOpaque), "{:?}", root.notes);
                 let pkl = child(&root, "archive/data.pkl");
                 assert_eq!(pkl.relation, Some(Relation::Member));
                 assert_eq!(pkl.size, EVIL.len() as u64);
@@ -557,12 +506,7 @@ mod tests {
     #[test]
     fn an_undecodable_member_is_opaque() {
         let root = scan_bytes(&hex(PPMD), Options::default());
-        assert_eq!(
-            kinds(&root),
-            vec![NoteKind::ArchiveOpaque],
-            "{:?}",
-            root.notes
-        );
+        assert_eq!(kinds(&root), vec![NoteKind::ArchiveOpaque], "{:?}", root.notes);
         assert!(root.notes[0].detail.contains("unsupported"));
     }
 
@@ -572,11 +516,7 @@ mod tests {
         let mut data = hex(COPY);
         data[40] ^= 0x20;
         let root = scan_bytes(&data, Options::default());
-        assert!(
-            kinds(&root).contains(&NoteKind::ArchiveCrcMismatch),
-            "{:?}",
-            root.notes
-        );
+        assert!(kinds(&root).contains(&NoteKind::ArchiveCrcMismatch), "{:?}", root.notes);
         // Flip a byte of LZMA2 data: decoding fails somewhere.
         let mut data = hex(LZMA2);
         data[60] ^= 0x55;
@@ -592,40 +532,18 @@ mod tests {
     #[test]
     fn a_bomb_stops_at_the_limit() {
         let data = hex(BOMB);
-        let limits = Limits {
-            ratio_floor: 1 << 20,
-            max_ratio: 10,
-            ..Limits::default()
-        };
-        let root = scan_bytes(
-            &data,
-            Options {
-                limits,
-                trace: None,
-            },
-        );
+        let limits = Limits { ratio_floor: 1 << 20, max_ratio: 10, ..Limits::default() };
+        let root = scan_bytes(&data, Options { limits, trace: None });
         let zeros = child(&root, "zeros");
-        assert!(
-            kinds(zeros).contains(&NoteKind::LimitExceeded),
-            "{:?}",
-            zeros.notes
-        );
+        assert!(kinds(zeros).contains(&NoteKind::LimitExceeded), "{:?}", zeros.notes);
         assert!(zeros.size <= (1 << 20) + 1);
         // The member after it in the solid block was not reached: a limit, not opacity.
-        assert_eq!(
-            kinds(&root),
-            vec![NoteKind::LimitExceeded],
-            "{:?}",
-            root.notes
-        );
+        assert_eq!(kinds(&root), vec![NoteKind::LimitExceeded], "{:?}", root.notes);
         // With default limits, both are inspected.
         let root = scan_bytes(&data, Options::default());
         assert!(root.notes.is_empty(), "{:?}", root.notes);
         assert_eq!(child(&root, "zeros").size, 4 << 20);
-        assert_eq!(
-            globals(child(&root, "archive/data.pkl")),
-            vec!["posix.system".to_string()]
-        );
+        assert_eq!(globals(child(&root, "archive/data.pkl")), vec!["posix.system".to_string()]);
     }
 
     #[test]
@@ -638,10 +556,7 @@ mod tests {
         let mut data = hex(LZMA2);
         data[13] ^= 1;
         let root = scan_bytes(&data, Options::default());
-        assert_eq!(
-            kinds(&root),
-            vec![NoteKind::ArchiveMalformed, NoteKind::ArchiveOpaque]
-        );
+        assert_eq!(kinds(&root), vec![NoteKind::ArchiveMalformed, NoteKind::ArchiveOpaque]);
     }
 
     #[test]

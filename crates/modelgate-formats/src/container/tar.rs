@@ -227,11 +227,7 @@ impl Reader {
                 return Ok(match (n, chained) {
                     (0, false) => Event::Eof,
                     (_, false) => Event::Truncated { at },
-                    _ => Event::Bad {
-                        at,
-                        why: "the archive ends after an extended header".into(),
-                        chained,
-                    },
+                    _ => Event::Bad { at, why: "the archive ends after an extended header".into(), chained },
                 });
             }
             if buf.iter().all(|&b| b == 0) {
@@ -249,11 +245,7 @@ impl Reader {
                 Err(why) => return Ok(Event::Bad { at, why, chained }),
             };
             if header.size < 0 {
-                return Ok(Event::Bad {
-                    at,
-                    why: format!("negative size {}", header.size),
-                    chained,
-                });
+                return Ok(Event::Bad { at, why: format!("negative size {}", header.size), chained });
             }
             let size = u64::try_from(header.size).unwrap_or(u64::MAX);
             match header.typeflag {
@@ -284,7 +276,9 @@ impl Reader {
                         notes.push(
                             Note::new(
                                 NoteKind::LimitExceeded,
-                                format!("an extended header of {size} bytes; only the first {keep} were read"),
+                                format!(
+                                    "an extended header of {size} bytes; only the first {keep} were read"
+                                ),
                             )
                             .at(at),
                         );
@@ -297,20 +291,14 @@ impl Reader {
                             let records = match parse_pax(data) {
                                 Ok(r) => r,
                                 Err(why) => {
-                                    return Ok(Event::Bad {
-                                        at,
-                                        why,
-                                        chained: at != first_at,
-                                    });
+                                    return Ok(Event::Bad { at, why, chained: at != first_at });
                                 }
                             };
                             if records.truncated {
                                 notes.push(
                                     Note::new(
                                         NoteKind::LimitExceeded,
-                                        format!(
-                                            "a pax name longer than {MAX_NAME} bytes was truncated"
-                                        ),
+                                        format!("a pax name longer than {MAX_NAME} bytes was truncated"),
                                     )
                                     .at(at),
                                 );
@@ -339,9 +327,7 @@ impl Reader {
                 }
                 _ => {}
             }
-            return Ok(Event::Entry(
-                self.entry(src, first_at, header, size, metas, notes)?,
-            ));
+            return Ok(Event::Entry(self.entry(src, first_at, header, size, metas, notes)?));
         }
     }
 
@@ -416,11 +402,8 @@ impl Reader {
                 let mut ext = [0u8; BLOCK];
                 if src.block(&mut ext)? < BLOCK {
                     notes.push(
-                        Note::new(
-                            NoteKind::ArchiveMalformed,
-                            "the archive ends inside a sparse-file header",
-                        )
-                        .at(at),
+                        Note::new(NoteKind::ArchiveMalformed, "the archive ends inside a sparse-file header")
+                            .at(at),
                     );
                     break;
                 }
@@ -549,9 +532,7 @@ fn py_int(text: &[u8], radix: u32) -> Option<i128> {
             continue;
         }
         let d = char::from(b).to_digit(radix)?;
-        value = value
-            .saturating_mul(i128::from(radix))
-            .saturating_add(i128::from(d));
+        value = value.saturating_mul(i128::from(radix)).saturating_add(i128::from(d));
         last_digit = true;
     }
     if !last_digit {
@@ -569,9 +550,8 @@ fn nti(field: &[u8]) -> Result<i128, String> {
                 n = n.checked_mul(256).ok_or("a base-256 number overflows")? + i128::from(b);
             }
             if field[0] == 0o377 {
-                let modulus = 1i128
-                    .checked_shl(8 * (field.len() as u32 - 1))
-                    .ok_or("a base-256 number overflows")?;
+                let modulus =
+                    1i128.checked_shl(8 * (field.len() as u32 - 1)).ok_or("a base-256 number overflows")?;
                 n -= modulus;
             }
             Ok(n)
@@ -585,10 +565,7 @@ fn nti(field: &[u8]) -> Result<i128, String> {
                 return Ok(0);
             }
             py_int(text, 8).ok_or_else(|| {
-                format!(
-                    "a number field holds {:?}",
-                    String::from_utf8_lossy(text).into_owned()
-                )
+                format!("a number field holds {:?}", String::from_utf8_lossy(text).into_owned())
             })
         }
     }
@@ -606,9 +583,7 @@ fn parse_header(buf: &[u8; BLOCK]) -> Result<Header, String> {
         }
     }
     if stored != unsigned && stored != signed {
-        return Err(format!(
-            "bad checksum (stored {stored}, computed {unsigned})"
-        ));
+        return Err(format!("bad checksum (stored {stored}, computed {unsigned})"));
     }
     for (what, range) in [
         ("mode", 100..108),
@@ -637,11 +612,7 @@ fn parse_pax(buf: &[u8]) -> Result<Pax, String> {
     let mut pax = Pax::default();
     let mut pos = 0usize;
     while pos < buf.len() && buf[pos] != 0 {
-        let digits = buf[pos..]
-            .iter()
-            .take(21)
-            .take_while(|b| b.is_ascii_digit())
-            .count();
+        let digits = buf[pos..].iter().take(21).take_while(|b| b.is_ascii_digit()).count();
         if digits == 0 || digits > 20 || buf.get(pos + digits) != Some(&b' ') {
             return Err(invalid(pos));
         }
@@ -658,10 +629,7 @@ fn parse_pax(buf: &[u8]) -> Result<Pax, String> {
             return Err(invalid(pos));
         }
         let body = &buf[body_start..end];
-        let eq = body
-            .iter()
-            .position(|&b| b == b'=')
-            .ok_or_else(|| invalid(pos))?;
+        let eq = body.iter().position(|&b| b == b'=').ok_or_else(|| invalid(pos))?;
         if eq == 0 {
             return Err(invalid(pos));
         }
@@ -686,8 +654,7 @@ fn parse_pax(buf: &[u8]) -> Result<Pax, String> {
         }
         pos += length;
     }
-    pax.sparse_10 =
-        pax.sparse_major.as_deref() == Some("1") && pax.sparse_minor.as_deref() == Some("0");
+    pax.sparse_10 = pax.sparse_major.as_deref() == Some("1") && pax.sparse_minor.as_deref() == Some("0");
     Ok(pax)
 }
 
@@ -736,10 +703,7 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
         let event = match reader.next(s) {
             Ok(e) => e,
             Err(e) => {
-                node.note(
-                    Note::new(NoteKind::ArchiveMalformed, format!("read error: {e}"))
-                        .at(s.position()),
-                );
+                node.note(Note::new(NoteKind::ArchiveMalformed, format!("read error: {e}")).at(s.position()));
                 break Rest::Drain;
             }
         };
@@ -828,8 +792,8 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
                 check_entry(node, &e, &mut seen);
                 let role = if python_visible {
                     let prior = || visible.iter().map(|(n, _)| n.as_str());
-                    let layout = legacy_listed
-                        .unwrap_or_else(|| prior().all(|n| torch_tar::member(n).is_some()));
+                    let layout =
+                        legacy_listed.unwrap_or_else(|| prior().all(|n| torch_tar::member(n).is_some()));
                     layout.then(|| torch_tar::member(&e.name)).flatten()
                 } else {
                     None
@@ -890,18 +854,11 @@ fn check_entry(node: &mut Node, e: &Entry, seen: &mut HashMap<String, u64>) {
         _ => None,
     };
     if let Some(why) = unsafe_path(&e.name, mode) {
-        let why = if e.kind == Kind::Symlink {
-            format!("{why}, pointing to {:?}", e.link)
-        } else {
-            why
-        };
+        let why = if e.kind == Kind::Symlink { format!("{why}, pointing to {:?}", e.link) } else { why };
         node.note(
-            Note::new(
-                NoteKind::ArchiveUnsafePath,
-                format!("member {}: {why}", e.name),
-            )
-            .at(at)
-            .evidence(e.name.clone()),
+            Note::new(NoteKind::ArchiveUnsafePath, format!("member {}: {why}", e.name))
+                .at(at)
+                .evidence(e.name.clone()),
         );
     } else if e.kind == Kind::Hardlink {
         node.note(
@@ -920,11 +877,7 @@ fn check_entry(node: &mut Node, e: &Entry, seen: &mut HashMap<String, u64>) {
                 format!(
                     "member {}: a {} device node",
                     e.name,
-                    if e.typeflag == b'3' {
-                        "character"
-                    } else {
-                        "block"
-                    }
+                    if e.typeflag == b'3' { "character" } else { "block" }
                 ),
             )
             .at(at)
@@ -933,12 +886,9 @@ fn check_entry(node: &mut Node, e: &Entry, seen: &mut HashMap<String, u64>) {
     }
     if e.name_has_nul {
         node.note(
-            Note::new(
-                NoteKind::ArchiveUnsafePath,
-                format!("member name {:?} contains a NUL byte", e.name),
-            )
-            .at(at)
-            .evidence(e.name.clone()),
+            Note::new(NoteKind::ArchiveUnsafePath, format!("member name {:?} contains a NUL byte", e.name))
+                .at(at)
+                .evidence(e.name.clone()),
         );
     }
     if e.ignored_size > 0 {
@@ -1018,20 +968,9 @@ fn resync(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) {
         return;
     }
     let child = scan_node(
-        Stream::new(
-            Resync {
-                s: &mut *s,
-                pending: 0,
-                done: false,
-            },
-            HashMode::Inline,
-        ),
+        Stream::new(Resync { s: &mut *s, pending: 0, done: false }, HashMode::Inline),
         ctx,
-        child_node(
-            format!("data after the invalid header, at offset {at}"),
-            Relation::Trailing,
-            at,
-        ),
+        child_node(format!("data after the invalid header, at offset {at}"), Relation::Trailing, at),
         How::Sniff,
     );
     node.children.push(child);
@@ -1141,10 +1080,7 @@ pub(crate) mod tests {
                 }
                 body.extend_from_slice(format!("{len}{rest}").as_bytes());
             }
-            self.raw(
-                header(b"././@PaxHeader", b'x', body.len() as u64, b""),
-                &body,
-            )
+            self.raw(header(b"././@PaxHeader", b'x', body.len() as u64, b""), &body)
         }
         pub(crate) fn finish(&mut self) -> Vec<u8> {
             self.out.extend(std::iter::repeat_n(0u8, 2 * BLOCK));
@@ -1161,21 +1097,13 @@ pub(crate) mod tests {
     }
 
     fn globals(node: &Node) -> Vec<String> {
-        node.pickle()
-            .map(|p| p.globals.iter().map(|g| g.qualified()).collect())
-            .unwrap_or_default()
+        node.pickle().map(|p| p.globals.iter().map(|g| g.qualified()).collect()).unwrap_or_default()
     }
 
     fn child<'n>(node: &'n Node, name: &str) -> &'n Node {
-        node.children
-            .iter()
-            .find(|c| c.name == name)
-            .unwrap_or_else(|| {
-                panic!(
-                    "no child {name}: {:?}",
-                    node.children.iter().map(|c| &c.name).collect::<Vec<_>>()
-                )
-            })
+        node.children.iter().find(|c| c.name == name).unwrap_or_else(|| {
+            panic!("no child {name}: {:?}", node.children.iter().map(|c| &c.name).collect::<Vec<_>>())
+        })
     }
 
     fn scan_forward(data: &[u8]) -> Node {
@@ -1214,15 +1142,9 @@ pub(crate) mod tests {
             .file("A.TXT", b"2")
             .finish();
         let root = scan_bytes(&data, Options::default());
-        let unsafe_notes: Vec<&Note> = root
-            .notes
-            .iter()
-            .filter(|n| n.kind == NoteKind::ArchiveUnsafePath)
-            .collect();
-        let evidence: Vec<&str> = unsafe_notes
-            .iter()
-            .filter_map(|n| n.evidence.as_deref())
-            .collect();
+        let unsafe_notes: Vec<&Note> =
+            root.notes.iter().filter(|n| n.kind == NoteKind::ArchiveUnsafePath).collect();
+        let evidence: Vec<&str> = unsafe_notes.iter().filter_map(|n| n.evidence.as_deref()).collect();
         assert_eq!(evidence, vec!["../evil", "/etc/cron.d/x", "link", "hard"]);
         assert!(unsafe_notes[2].detail.contains("symbolic link"));
         assert!(kinds(&root).contains(&NoteKind::ArchiveDuplicateName));
@@ -1247,10 +1169,7 @@ pub(crate) mod tests {
         b.file("innocent", b"z");
         let data = b.finish();
         let root = scan_bytes(&data, Options::default());
-        assert_eq!(
-            globals(child(&root, &long)),
-            vec!["posix.system".to_string()]
-        );
+        assert_eq!(globals(child(&root, &long)), vec!["posix.system".to_string()]);
         assert_eq!(child(&root, &gnu_long).size, 4);
         assert!(
             root.notes
@@ -1277,21 +1196,11 @@ pub(crate) mod tests {
 
     #[test]
     fn a_truncated_archive_keeps_what_came_before() {
-        let data = TarBuilder::new()
-            .file("first.pkl", EVIL)
-            .file("second", &[7u8; 2000])
-            .finish();
+        let data = TarBuilder::new().file("first.pkl", EVIL).file("second", &[7u8; 2000]).finish();
         let cut = &data[..1024 + 512 + 700];
         let root = scan_bytes(cut, Options::default());
-        assert!(
-            kinds(&root).contains(&NoteKind::ArchiveMalformed),
-            "{:?}",
-            root.notes
-        );
-        assert_eq!(
-            globals(child(&root, "first.pkl")),
-            vec!["posix.system".to_string()]
-        );
+        assert!(kinds(&root).contains(&NoteKind::ArchiveMalformed), "{:?}", root.notes);
+        assert_eq!(globals(child(&root, "first.pkl")), vec!["posix.system".to_string()]);
         assert_eq!(child(&root, "second").size, 700);
         assert_eq!(root.size, cut.len() as u64);
         // Cut inside a header.
@@ -1321,10 +1230,7 @@ pub(crate) mod tests {
         assert_eq!(root.children.len(), 3);
         assert_eq!(root.children[1].relation, Some(Relation::Trailing));
         assert_eq!(globals(&root.children[1]), vec!["posix.system".to_string()]);
-        assert_eq!(
-            globals(child(&root, "after.pkl")),
-            vec!["posix.system".to_string()]
-        );
+        assert_eq!(globals(child(&root, "after.pkl")), vec!["posix.system".to_string()]);
     }
 
     #[test]
@@ -1357,10 +1263,7 @@ pub(crate) mod tests {
         let data = b.finish();
         let root = scan_bytes(&data, Options::default());
         assert!(root.notes.is_empty(), "{:?}", root.notes);
-        assert_eq!(
-            globals(child(&root, "v7.pkl")),
-            vec!["posix.system".to_string()]
-        );
+        assert_eq!(globals(child(&root, "v7.pkl")), vec!["posix.system".to_string()]);
         assert_eq!(child(&root, "spaces").size, 3);
         assert_eq!(py_int(b"0o1_7", 8), Some(15));
         assert_eq!(py_int(b"1__7", 8), None);
@@ -1375,17 +1278,8 @@ pub(crate) mod tests {
             b.file(&format!("f{i}"), b"x");
         }
         let data = b.finish();
-        let limits = Limits {
-            max_members: 4,
-            ..Limits::default()
-        };
-        let root = scan_bytes(
-            &data,
-            Options {
-                limits,
-                trace: None,
-            },
-        );
+        let limits = Limits { max_members: 4, ..Limits::default() };
+        let root = scan_bytes(&data, Options { limits, trace: None });
         assert_eq!(kinds(&root), vec![NoteKind::LimitExceeded]);
         assert_eq!(root.children.len(), 4);
         assert_eq!(root.size, data.len() as u64);
@@ -1401,10 +1295,7 @@ pub(crate) mod tests {
         }
         let data = b.finish();
         let root = scan_bytes(&data, Options::default());
-        let bad = kinds(&root)
-            .iter()
-            .filter(|k| **k == NoteKind::ArchiveMalformed)
-            .count();
+        let bad = kinds(&root).iter().filter(|k| **k == NoteKind::ArchiveMalformed).count();
         assert_eq!(bad, MAX_BAD_HEADERS as usize);
         assert_eq!(kinds(&root).last(), Some(&NoteKind::LimitExceeded));
         assert_eq!(root.size, data.len() as u64);
@@ -1419,10 +1310,7 @@ pub(crate) mod tests {
         let root = scan_bytes(&gz, Options::default());
         let t = &root.children[0];
         assert_eq!(t.format, Format::Tar);
-        assert_eq!(
-            globals(child(t, "x/evil.pkl")),
-            vec!["posix.system".to_string()]
-        );
+        assert_eq!(globals(child(t, "x/evil.pkl")), vec!["posix.system".to_string()]);
     }
 
     #[test]

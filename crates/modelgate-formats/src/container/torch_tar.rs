@@ -51,9 +51,7 @@ pub(crate) fn member(name: &str) -> Option<LegacyMember> {
 /// True when `torch.load` would read the archive as a legacy torch file: it extracts
 /// `storages`, `tensors` and `pickle` by name.
 pub(crate) fn is_legacy_layout<S: AsRef<str>>(names: &[S]) -> bool {
-    ["pickle", "storages", "tensors"]
-        .iter()
-        .all(|want| names.iter().any(|n| n.as_ref() == *want))
+    ["pickle", "storages", "tensors"].iter().all(|want| names.iter().any(|n| n.as_ref() == *want))
 }
 
 struct TensorRecord {
@@ -79,9 +77,7 @@ impl LegacyState {
             let Some(&numel) = self.storages.get(&t.storage) else {
                 continue;
             };
-            if let Some(problem) =
-                crate::torch::tensor_bounds_problem(t.offset, &t.size, &t.stride, numel)
-            {
+            if let Some(problem) = crate::torch::tensor_bounds_problem(t.offset, &t.size, &t.stride, numel) {
                 archive.note(
                     Note::new(
                         NoteKind::TorchTensorBounds,
@@ -206,11 +202,7 @@ fn count(
     match n {
         Some(n) => Some(u64::try_from(n).unwrap_or(0)),
         None => {
-            layout_note(
-                node,
-                at,
-                format!("the {what} count is not an integer (torch.load fails)"),
-            );
+            layout_note(node, at, format!("the {what} count is not an integer (torch.load fails)"));
             None
         }
     }
@@ -244,9 +236,7 @@ fn storages(
             layout_note(
                 node,
                 at,
-                format!(
-                    "storage record {i} is not (key, location, storage type) (torch.load fails)"
-                ),
+                format!("storage record {i} is not (key, location, storage type) (torch.load fails)"),
             );
             return Rest::Drain;
         };
@@ -266,15 +256,8 @@ fn storages(
             return Rest::Drain;
         };
         let elements = i64::from_le_bytes(raw);
-        let Some(nbytes) = u64::try_from(elements)
-            .ok()
-            .and_then(|e| e.checked_mul(element_size))
-        else {
-            layout_note(
-                node,
-                at,
-                format!("storage '{key}' declares {elements} elements (torch.load fails)"),
-            );
+        let Some(nbytes) = u64::try_from(elements).ok().and_then(|e| e.checked_mul(element_size)) else {
+            layout_note(node, at, format!("storage '{key}' declares {elements} elements (torch.load fails)"));
             return Rest::Drain;
         };
         if s.skip(nbytes).ok() != Some(nbytes) {
@@ -295,12 +278,7 @@ fn storages(
                 if t.len() != 4 {
                     return None;
                 }
-                Some((
-                    key_of(&t[0])?,
-                    key_of(&t[1])?,
-                    t[2].as_int()?,
-                    t[3].as_int()?,
-                ))
+                Some((key_of(&t[0])?, key_of(&t[1])?, t[2].as_int()?, t[3].as_int()?))
             })
             .collect::<Option<Vec<_>>>(),
         _ => None,
@@ -311,8 +289,7 @@ fn storages(
         layout_note(
             node,
             at,
-            "the storage views are not a list of (target, root, offset, numel) (torch.load fails)"
-                .into(),
+            "the storage views are not a list of (target, root, offset, numel) (torch.load fails)".into(),
         );
         return Rest::Drain;
     };
@@ -356,9 +333,7 @@ fn tensors(
             layout_note(
                 node,
                 at,
-                format!(
-                    "tensor record {i} is not (key, storage id, tensor type) (torch.load fails)"
-                ),
+                format!("tensor record {i} is not (key, storage id, tensor type) (torch.load fails)"),
             );
             return Rest::Drain;
         };
@@ -369,11 +344,7 @@ fn tensors(
         };
         let ndim = i32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         let Ok(ndim) = u64::try_from(ndim) else {
-            layout_note(
-                node,
-                at,
-                format!("tensor '{key}' has {ndim} dimensions (torch.load fails)"),
-            );
+            layout_note(node, at, format!("tensor '{key}' has {ndim} dimensions (torch.load fails)"));
             return Rest::Drain;
         };
         let len = ndim * 16 + 8;
@@ -415,16 +386,11 @@ mod tests {
     use crate::{Options, Role, scan_bytes};
 
     fn globals(node: &Node) -> Vec<String> {
-        node.pickle()
-            .map(|p| p.globals.iter().map(|g| g.qualified()).collect())
-            .unwrap_or_default()
+        node.pickle().map(|p| p.globals.iter().map(|g| g.qualified()).collect()).unwrap_or_default()
     }
 
     fn child<'n>(node: &'n Node, name: &str) -> &'n Node {
-        node.children
-            .iter()
-            .find(|c| c.name == name)
-            .unwrap_or_else(|| panic!("no child {name}"))
+        node.children.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no child {name}"))
     }
 
     /// `pickle.dumps(n, protocol=2)` for a small int.
@@ -498,10 +464,7 @@ mod tests {
         let p = child(&root, "pickle");
         assert_eq!(p.role, Some(Role::LoaderPickle));
         assert_eq!(globals(p), vec!["posix.system".to_string()]);
-        assert_eq!(
-            p.pickle().map(|i| i.loader),
-            Some(PickleLoader::TorchLegacy)
-        );
+        assert_eq!(p.pickle().map(|i| i.loader), Some(PickleLoader::TorchLegacy));
         assert_eq!(child(&root, "sys_info").role, Some(Role::LoaderRecord));
         let st = child(&root, "storages");
         assert_eq!(st.role, Some(Role::LoaderPickle));
@@ -535,11 +498,7 @@ mod tests {
         let data = legacy_tar(b"\x80\x02K\x01.", &tensor_fields(&[6], &[1], 0), EVIL);
         let root = scan_bytes(&data, Options::default());
         let st = child(&root, "storages");
-        assert!(
-            globals(st).contains(&"posix.system".to_string()),
-            "{:?}",
-            st.notes
-        );
+        assert!(globals(st).contains(&"posix.system".to_string()), "{:?}", st.notes);
         assert!(globals(st).contains(&"torch.FloatStorage".to_string()));
         // A payload as the tensor count.
         let mut tensors = EVIL.to_vec();
@@ -566,13 +525,7 @@ mod tests {
             &legacy_tar(b"\x80\x02K\x01.", &tensor_fields(&[2, 3], &[3, 1], 4), b""),
             Options::default(),
         );
-        assert!(
-            bad.notes
-                .iter()
-                .any(|n| n.kind == NoteKind::TorchTensorBounds),
-            "{:?}",
-            bad.notes
-        );
+        assert!(bad.notes.iter().any(|n| n.kind == NoteKind::TorchTensorBounds), "{:?}", bad.notes);
     }
 
     #[test]
@@ -607,10 +560,7 @@ mod tests {
         };
         let root = scan_bytes(&data, Options::default());
         assert_eq!(root.format, Format::PytorchLegacyTar);
-        assert_eq!(
-            globals(child(&root, "pickle")),
-            vec!["posix.system".to_string()]
-        );
+        assert_eq!(globals(child(&root, "pickle")), vec!["posix.system".to_string()]);
     }
 
     #[test]

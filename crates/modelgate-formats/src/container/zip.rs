@@ -62,8 +62,7 @@ pub(crate) fn find_eocd(w: &Window<'_>) -> Option<Eocd> {
         if &tail[i..i + 4] == EOCD_SIG {
             let r = &tail[i..];
             let u16_at = |o: usize| u64::from(u16::from_le_bytes([r[o], r[o + 1]]));
-            let u32_at =
-                |o: usize| u64::from(u32::from_le_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]));
+            let u32_at = |o: usize| u64::from(u32::from_le_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]));
             let mut eocd = Eocd {
                 offset: base + i as u64,
                 entries: u16_at(10),
@@ -170,10 +169,7 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
         return Rest::Drain;
     };
     // Bytes in front of the archive (zipfile tolerates them by shifting every offset).
-    let Some(shift) = eocd
-        .cd_end
-        .checked_sub(eocd.cd_size)
-        .and_then(|v| v.checked_sub(eocd.cd_offset))
+    let Some(shift) = eocd.cd_end.checked_sub(eocd.cd_size).and_then(|v| v.checked_sub(eocd.cd_offset))
     else {
         node.note(
             Note::new(
@@ -188,21 +184,15 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
     if eocd.cd_size > MAX_CENTRAL_DIRECTORY {
         node.note(Note::new(
             NoteKind::LimitExceeded,
-            format!(
-                "central directory of {} bytes; members were not inspected",
-                eocd.cd_size
-            ),
+            format!("central directory of {} bytes; members were not inspected", eocd.cd_size),
         ));
         return Rest::Drain;
     }
     let mut cd = vec![0u8; eocd.cd_size as usize];
     if w.read_exact_at(cd_at, &mut cd).is_err() {
         node.note(
-            Note::new(
-                NoteKind::ArchiveMalformed,
-                "the central directory lies past the end of the file",
-            )
-            .at(cd_at),
+            Note::new(NoteKind::ArchiveMalformed, "the central directory lies past the end of the file")
+                .at(cd_at),
         );
         return Rest::Drain;
     }
@@ -229,28 +219,29 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
     let mut reread_budget = w.len();
     let mut first = true;
     for e in &entries {
-        members
-            .entry(e.name.to_ascii_lowercase())
-            .or_insert(e.uncomp_size);
+        members.entry(e.name.to_ascii_lowercase()).or_insert(e.uncomp_size);
         let pos = s.position();
         if e.local < pos {
             if reread_budget == 0 {
                 node.note(
                     Note::new(
                         NoteKind::LimitExceeded,
-                        format!(
-                            "member {} overlaps earlier data and the re-read budget is spent",
-                            e.name
-                        ),
+                        format!("member {} overlaps earlier data and the re-read budget is spent", e.name),
                     )
                     .at(e.local),
                 );
                 continue;
             }
             node.note(
-                Note::new(NoteKind::ArchiveHiddenData, format!("member {} starts at offset {} inside data already read (overlapping entries)", e.name, e.local))
-                    .at(e.local)
-                    .evidence(e.name.clone()),
+                Note::new(
+                    NoteKind::ArchiveHiddenData,
+                    format!(
+                        "member {} starts at offset {} inside data already read (overlapping entries)",
+                        e.name, e.local
+                    ),
+                )
+                .at(e.local)
+                .evidence(e.name.clone()),
             );
             reread_budget = reread_budget.saturating_sub(e.comp_size);
             let mut reread = match w.reader(0, w.len()) {
@@ -273,22 +264,12 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
     // else is hidden.
     let pos = s.position();
     if cd_at > pos {
-        let last_has_descriptor = entries
-            .last()
-            .is_some_and(|e| e.flags & FLAG_DATA_DESCRIPTOR != 0);
+        let last_has_descriptor = entries.last().is_some_and(|e| e.flags & FLAG_DATA_DESCRIPTOR != 0);
         let n = cd_at - pos;
         if last_has_descriptor && matches!(n, 12 | 16 | 20 | 24) {
             let _ = s.skip(n);
         } else {
-            gap(
-                s,
-                n,
-                entries.is_empty(),
-                ctx,
-                node,
-                &entries,
-                entries.last().unwrap_or(&DUMMY),
-            );
+            gap(s, n, entries.is_empty(), ctx, node, &entries, entries.last().unwrap_or(&DUMMY));
         }
     }
     if let Some(prefix) = &layout.torch_prefix {
@@ -302,11 +283,8 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
     }
     if end > w.len() {
         node.note(
-            Note::new(
-                NoteKind::ArchiveMalformed,
-                "the archive comment runs past the end of the file",
-            )
-            .at(eocd.offset),
+            Note::new(NoteKind::ArchiveMalformed, "the archive comment runs past the end of the file")
+                .at(eocd.offset),
         );
     }
     Rest::Trailing
@@ -359,10 +337,7 @@ fn gap(
         (
             Relation::Trailing,
             format!("data between entries at offset {at}"),
-            format!(
-                "{n} bytes between zip entries (before {}) belong to no member",
-                next.name
-            ),
+            format!("{n} bytes between zip entries (before {}) belong to no member", next.name),
         )
     };
     node.note(Note::new(NoteKind::ArchiveHiddenData, detail).at(at));
@@ -388,10 +363,7 @@ fn parse_central_directory(
         if entries.len() as u64 >= ctx.limits.max_members {
             node.note(Note::new(
                 NoteKind::LimitExceeded,
-                format!(
-                    "more than {} archive members; the rest were not inspected",
-                    ctx.limits.max_members
-                ),
+                format!("more than {} archive members; the rest were not inspected", ctx.limits.max_members),
             ));
             break;
         }
@@ -411,19 +383,13 @@ fn parse_central_directory(
         }
         let u16_at = |o: usize| u16::from_le_bytes([r[o], r[o + 1]]);
         let u32_at = |o: usize| u32::from_le_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]);
-        let (name_len, extra_len, comment_len) = (
-            usize::from(u16_at(28)),
-            usize::from(u16_at(30)),
-            usize::from(u16_at(32)),
-        );
+        let (name_len, extra_len, comment_len) =
+            (usize::from(u16_at(28)), usize::from(u16_at(30)), usize::from(u16_at(32)));
         let total = 46 + name_len + extra_len + comment_len;
         if r.len() < total {
             node.note(
-                Note::new(
-                    NoteKind::ArchiveMalformed,
-                    "central-directory entry runs past the directory",
-                )
-                .at(cd_at + i as u64),
+                Note::new(NoteKind::ArchiveMalformed, "central-directory entry runs past the directory")
+                    .at(cd_at + i as u64),
             );
             break;
         }
@@ -438,9 +404,8 @@ fn parse_central_directory(
         for (id, data) in extra_fields(extra) {
             if id == 0x0001 {
                 zip64 = true;
-                let mut vals = data
-                    .chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()));
+                let mut vals =
+                    data.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()));
                 if uncomp_size == 0xffff_ffff {
                     uncomp_size = vals.next().unwrap_or(uncomp_size);
                 }
@@ -497,28 +462,13 @@ fn extra_fields(mut extra: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 /// Decides what the archive is from its member names.
 fn classify(node: &mut Node, entries: &[Entry]) {
     if let Some(prefix) = torch_prefix(entries) {
-        let has = |suffix: &str| {
-            entries
-                .iter()
-                .any(|e| e.name.to_ascii_lowercase() == format!("{prefix}{suffix}"))
-        };
-        let code = entries.iter().any(|e| {
-            e.name
-                .to_ascii_lowercase()
-                .starts_with(&format!("{prefix}code/"))
-        });
-        node.format = if code || has("constants.pkl") {
-            Format::Torchscript
-        } else {
-            Format::PytorchZip
-        };
+        let has =
+            |suffix: &str| entries.iter().any(|e| e.name.to_ascii_lowercase() == format!("{prefix}{suffix}"));
+        let code = entries.iter().any(|e| e.name.to_ascii_lowercase().starts_with(&format!("{prefix}code/")));
+        node.format = if code || has("constants.pkl") { Format::Torchscript } else { Format::PytorchZip };
         return;
     }
-    if !entries.is_empty()
-        && entries
-            .iter()
-            .all(|e| e.name.to_ascii_lowercase().ends_with(".npy"))
-    {
+    if !entries.is_empty() && entries.iter().all(|e| e.name.to_ascii_lowercase().ends_with(".npy")) {
         node.format = Format::NumpyNpz;
     }
 }
@@ -530,10 +480,7 @@ fn torch_prefix(entries: &[Entry]) -> Option<String> {
     let slash = first.name.find('/')?;
     let prefix = first.name[..=slash].to_ascii_lowercase();
     let data_pkl = format!("{prefix}data.pkl");
-    entries
-        .iter()
-        .any(|e| e.name.to_ascii_lowercase() == data_pkl)
-        .then_some(prefix)
+    entries.iter().any(|e| e.name.to_ascii_lowercase() == data_pkl).then_some(prefix)
 }
 
 fn check_names(node: &mut Node, entries: &[Entry]) {
@@ -557,12 +504,9 @@ fn check_names(node: &mut Node, entries: &[Entry]) {
         }
         if let Some(why) = unsafe_path(&e.name, e.unix_mode) {
             node.note(
-                Note::new(
-                    NoteKind::ArchiveUnsafePath,
-                    format!("member {}: {why}", e.name),
-                )
-                .at(e.local)
-                .evidence(e.name.clone()),
+                Note::new(NoteKind::ArchiveUnsafePath, format!("member {}: {why}", e.name))
+                    .at(e.local)
+                    .evidence(e.name.clone()),
             );
         }
         if e.raw_name.contains(&0) {
@@ -581,9 +525,7 @@ fn check_names(node: &mut Node, entries: &[Entry]) {
 /// Why an archive path is unsafe to extract, if it is.
 pub(crate) fn unsafe_path(name: &str, unix_mode: Option<u32>) -> Option<String> {
     if unix_mode.is_some_and(|m| m & 0o170000 == 0o120000) {
-        return Some(
-            "a symbolic link (extraction can write or read outside the target directory)".into(),
-        );
+        return Some("a symbolic link (extraction can write or read outside the target directory)".into());
     }
     let n = name.replace('\\', "/");
     if n.starts_with('/')
@@ -608,10 +550,7 @@ impl Layout {
         let torch_prefix = matches!(format, Format::PytorchZip | Format::Torchscript)
             .then(|| torch_prefix(entries))
             .flatten();
-        Layout {
-            torch_prefix,
-            torchscript: format == Format::Torchscript,
-        }
+        Layout { torch_prefix, torchscript: format == Format::Torchscript }
     }
 
     fn role(&self, name: &str) -> Option<Role> {
@@ -623,9 +562,7 @@ impl Layout {
             // torch.jit.load reads every pickle of a TorchScript archive with its own unpickler
             // (debug info, traced_inputs.pkl, …).
             r if r.ends_with(".debug_pkl") => Role::LoaderPickle,
-            r if self.torchscript && r.ends_with(".pkl") && !r.starts_with("code/") => {
-                Role::LoaderPickle
-            }
+            r if self.torchscript && r.ends_with(".pkl") && !r.starts_with("code/") => Role::LoaderPickle,
             r if r.starts_with("data/") => Role::TensorStorage,
             r if r.starts_with("code/") => Role::TorchscriptCode,
             "version"
@@ -678,16 +615,11 @@ fn read_member(
 
     let mut mismatches = Vec::new();
     if lname != e.raw_name {
-        mismatches.push(format!(
-            "name {:?} in the local header",
-            String::from_utf8_lossy(&lname)
-        ));
+        mismatches.push(format!("name {:?} in the local header", String::from_utf8_lossy(&lname)));
     }
     if lmethod != e.method {
-        mismatches.push(format!(
-            "method {lmethod} in the local header vs {} in the central directory",
-            e.method
-        ));
+        mismatches
+            .push(format!("method {lmethod} in the local header vs {} in the central directory", e.method));
     }
     if lflags & FLAG_DATA_DESCRIPTOR == 0 && e.flags & FLAG_DATA_DESCRIPTOR == 0 && lcrc != e.crc {
         mismatches.push(format!(
@@ -705,7 +637,11 @@ fn read_member(
         node.note(
             Note::new(
                 NoteKind::ArchiveHeaderMismatch,
-                format!("member {}: {} (torch reads the central directory; strict readers refuse the member)", e.name, mismatches.join("; ")),
+                format!(
+                    "member {}: {} (torch reads the central directory; strict readers refuse the member)",
+                    e.name,
+                    mismatches.join("; ")
+                ),
             )
             .at(at)
             .evidence(e.name.clone()),
@@ -713,11 +649,7 @@ fn read_member(
     }
     let flags = lflags | e.flags;
     if flags & REFUSED_FLAGS != 0 {
-        let which = if e.flags & 1 != 0 {
-            "central directory"
-        } else {
-            "local header only"
-        };
+        let which = if e.flags & 1 != 0 { "central directory" } else { "local header only" };
         node.note(
             Note::new(
                 NoteKind::ArchiveEncrypted,
@@ -743,18 +675,12 @@ fn read_member(
     let data = s.take_next(e.comp_size);
     let mut child = child_node(e.name.clone(), Relation::Member, at);
     child.role = role;
-    let member_window = (e.method == 0)
-        .then(|| w.and_then(|w| w.sub(data_at, e.comp_size)))
-        .flatten();
+    let member_window = (e.method == 0).then(|| w.and_then(|w| w.sub(data_at, e.comp_size))).flatten();
     let how = match role {
         Some(Role::TensorStorage) => How::Data,
         _ => How::Sniff,
     };
-    let loader_kind = if layout.torchscript {
-        PickleLoader::Torchscript
-    } else {
-        PickleLoader::TorchZip
-    };
+    let loader_kind = if layout.torchscript { PickleLoader::Torchscript } else { PickleLoader::TorchZip };
     let (child, method_ok) = match e.method {
         0 => {
             let tap = Tap::new(data, &mut crc, None);
@@ -762,24 +688,13 @@ fn read_member(
             if let Some(mw) = member_window {
                 stream = stream.with_window(mw);
             }
-            (
-                scan_member(stream, ctx, child, how, role, loader_kind, storages),
-                true,
-            )
+            (scan_member(stream, ctx, child, how, role, loader_kind, storages), true)
         }
         8 => {
             let inflated = flate2::read::DeflateDecoder::new(data);
             let tap = Tap::new(inflated, &mut crc, Some(&mut budget));
             (
-                scan_member(
-                    Stream::new(tap, HashMode::Inline),
-                    ctx,
-                    child,
-                    how,
-                    role,
-                    loader_kind,
-                    storages,
-                ),
+                scan_member(Stream::new(tap, HashMode::Inline), ctx, child, how, role, loader_kind, storages),
                 true,
             )
         }
@@ -813,11 +728,7 @@ fn read_member(
     }
     if s.position() < data_at + e.comp_size {
         child.note(
-            Note::new(
-                NoteKind::ArchiveMalformed,
-                "the member's data runs past the end of the file",
-            )
-            .at(0),
+            Note::new(NoteKind::ArchiveMalformed, "the member's data runs past the end of the file").at(0),
         );
     }
     if method_ok && !budget.exceeded() {
@@ -832,37 +743,28 @@ fn read_member(
                 .evidence(e.name.clone()),
             );
         }
-        if child.size != e.uncomp_size
-            && !child
-                .notes
-                .iter()
-                .any(|n| n.kind == NoteKind::LimitExceeded)
-        {
+        if child.size != e.uncomp_size && !child.notes.iter().any(|n| n.kind == NoteKind::LimitExceeded) {
             node.note(
                 Note::new(
                     NoteKind::ArchiveHeaderMismatch,
-                    format!("member {}: the central directory says {} bytes uncompressed, the data holds {}", e.name, e.uncomp_size, child.size),
+                    format!(
+                        "member {}: the central directory says {} bytes uncompressed, the data holds {}",
+                        e.name, e.uncomp_size, child.size
+                    ),
                 )
                 .at(at)
                 .evidence(e.name.clone()),
             );
         }
     }
-    if role == Some(Role::TorchscriptCode)
-        && !node
-            .notes
-            .iter()
-            .any(|n| n.kind == NoteKind::TorchscriptCode)
+    if role == Some(Role::TorchscriptCode) && !node.notes.iter().any(|n| n.kind == NoteKind::TorchscriptCode)
     {
         node.note(
             Note::new(
                 NoteKind::TorchscriptCode,
                 format!(
                     "TorchScript archive with code under {}; torch.jit.load compiles and runs it",
-                    e.name
-                        .rsplit_once("code/")
-                        .map(|(p, _)| format!("{p}code/"))
-                        .unwrap_or_default()
+                    e.name.rsplit_once("code/").map(|(p, _)| format!("{p}code/")).unwrap_or_default()
                 ),
             )
             .evidence(e.name.clone()),

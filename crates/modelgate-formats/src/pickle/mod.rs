@@ -141,10 +141,7 @@ pub(crate) struct Session {
 impl Session {
     pub(crate) fn new(loader: PickleLoader) -> Session {
         Session {
-            inv: PickleInventory {
-                loader,
-                ..Default::default()
-            },
+            inv: PickleInventory { loader, ..Default::default() },
             globals: HashMap::new(),
             calls: HashMap::new(),
         }

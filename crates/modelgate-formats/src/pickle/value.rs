@@ -59,10 +59,7 @@ pub(crate) enum Value {
 
 impl Value {
     pub(crate) fn str(s: &str) -> Value {
-        Value::Str(Rc::new(Text {
-            text: s.into(),
-            len: s.len() as u64,
-        }))
+        Value::Str(Rc::new(Text { text: s.into(), len: s.len() as u64 }))
     }
 
     /// The string, when it is a complete `str`.
@@ -143,9 +140,7 @@ impl Obj {
     pub(crate) fn set_item(&mut self, key: Value, value: Value) {
         if let Obj::Dict { items, dropped } = self {
             if let Some(k) = key.as_str()
-                && let Some(slot) = items
-                    .iter_mut()
-                    .find(|(existing, _)| existing.as_str() == Some(k))
+                && let Some(slot) = items.iter_mut().find(|(existing, _)| existing.as_str() == Some(k))
             {
                 slot.1 = value;
                 return;

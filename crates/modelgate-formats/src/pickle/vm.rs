@@ -208,10 +208,7 @@ impl<'n> Machine<'n> {
     /// Looks a string key up in a dict value.
     pub(crate) fn dict_get<'v>(&'v self, dict: &Value, key: &str) -> Option<&'v Value> {
         match self.obj(dict)? {
-            Obj::Dict { items, .. } => items
-                .iter()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v),
+            Obj::Dict { items, .. } => items.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -243,7 +240,10 @@ impl<'n> Machine<'n> {
                 self.heap_full = true;
                 self.note(Note::new(
                     NoteKind::LimitExceeded,
-                    format!("more than {} objects in one pickle stream; later objects are tracked as unknown", self.limits.heap),
+                    format!(
+                        "more than {} objects in one pickle stream; later objects are tracked as unknown",
+                        self.limits.heap
+                    ),
                 ));
             }
             return Value::Unknown("object limit");
@@ -280,11 +280,8 @@ impl<'n> Machine<'n> {
                 None => format!("<{} bytes>", b.len),
             },
             Value::Tuple(items) => {
-                let inner: Vec<String> = items
-                    .iter()
-                    .take(6)
-                    .map(|i| self.describe_depth(i, depth + 1))
-                    .collect();
+                let inner: Vec<String> =
+                    items.iter().take(6).map(|i| self.describe_depth(i, depth + 1)).collect();
                 let more = if items.len() > 6 { ", …" } else { "" };
                 let comma = if items.len() == 1 { "," } else { "" };
                 format!("({}{comma}{more})", inner.join(", "))
@@ -296,28 +293,15 @@ impl<'n> Machine<'n> {
                 Some(Obj::Dict { items, dropped }) => {
                     format!("<dict of {}>", items.len() as u64 + dropped)
                 }
-                Some(Obj::Set {
-                    items,
-                    dropped,
-                    frozen,
-                }) => {
+                Some(Obj::Set { items, dropped, frozen }) => {
                     format!(
                         "<{} of {}>",
                         if *frozen { "frozenset" } else { "set" },
                         items.len() as u64 + dropped
                     )
                 }
-                Some(Obj::Instance {
-                    callee,
-                    opcode,
-                    offset,
-                    ..
-                }) => {
-                    format!(
-                        "<result of {} {} at {offset}>",
-                        opcode,
-                        self.describe_depth(callee, depth + 1)
-                    )
+                Some(Obj::Instance { callee, opcode, offset, .. }) => {
+                    format!("<result of {} {} at {offset}>", opcode, self.describe_depth(callee, depth + 1))
                 }
                 None => "<object>".into(),
             },
@@ -355,7 +339,10 @@ impl<'n> Machine<'n> {
             return Err(self.fatal(
                 NoteKind::PickleMalformed,
                 offset,
-                format!("{} pops from an empty stack (the unpickler raises 'unpickling stack underflow')", op.name()),
+                format!(
+                    "{} pops from an empty stack (the unpickler raises 'unpickling stack underflow')",
+                    op.name()
+                ),
             ));
         }
         self.stack.pop().ok_or(Stop)
@@ -366,10 +353,7 @@ impl<'n> Machine<'n> {
             return Err(self.fatal(
                 NoteKind::PickleMalformed,
                 offset,
-                format!(
-                    "{} without a MARK (the unpickler raises 'could not find MARK')",
-                    op.name()
-                ),
+                format!("{} without a MARK (the unpickler raises 'could not find MARK')", op.name()),
             ));
         };
         Ok(self.stack.split_off(mark.min(self.stack.len())))
@@ -380,7 +364,10 @@ impl<'n> Machine<'n> {
             return Err(self.fatal(
                 NoteKind::PickleMalformed,
                 offset,
-                format!("{} needs a value on the stack (the unpickler raises 'unpickling stack underflow')", op.name()),
+                format!(
+                    "{} needs a value on the stack (the unpickler raises 'unpickling stack underflow')",
+                    op.name()
+                ),
             ));
         }
         Ok(self.stack.len() - 1)
@@ -422,13 +409,7 @@ impl<'n> Machine<'n> {
 
     // ---- globals and calls --------------------------------------------------------------------
 
-    fn resolve_global(
-        &mut self,
-        module: &str,
-        name: &str,
-        opcode: &'static str,
-        offset: u64,
-    ) -> Value {
+    fn resolve_global(&mut self, module: &str, name: &str, opcode: &'static str, offset: u64) -> Value {
         let (m, n, renamed) = compat_rename(self.proto, module, name);
         let key = (m.to_string(), n.to_string());
         if let Some(&i) = self.global_index.get(&key) {
@@ -452,20 +433,12 @@ impl<'n> Machine<'n> {
 
     fn record_call(&mut self, opcode: &'static str, callee: &Value, offset: u64) {
         match callee {
-            Value::Global(i) => self.record_site(
-                opcode,
-                format!("#{i}"),
-                Callee::Global { index: *i as usize },
-                offset,
-            ),
+            Value::Global(i) => {
+                self.record_site(opcode, format!("#{i}"), Callee::Global { index: *i as usize }, offset)
+            }
             other => {
                 let description = self.describe(other);
-                self.record_site(
-                    opcode,
-                    description.clone(),
-                    Callee::Value { description },
-                    offset,
-                );
+                self.record_site(opcode, description.clone(), Callee::Value { description }, offset);
             }
         }
     }
@@ -473,12 +446,7 @@ impl<'n> Machine<'n> {
     /// A call the unpickler makes on an object's own method (APPENDS on a non-list calls
     /// `extend`, SETITEMS on a non-dict calls `__setitem__`).
     fn record_method_call(&mut self, opcode: &'static str, description: String, offset: u64) {
-        self.record_site(
-            opcode,
-            description.clone(),
-            Callee::Value { description },
-            offset,
-        );
+        self.record_site(opcode, description.clone(), Callee::Value { description }, offset);
     }
 
     fn record_site(&mut self, opcode: &'static str, key: String, callee: Callee, offset: u64) {
@@ -491,12 +459,7 @@ impl<'n> Machine<'n> {
             return;
         }
         self.call_index.insert(key, self.inv.calls.len());
-        self.inv.calls.push(CallSite {
-            opcode,
-            offset,
-            callee,
-            count: 1,
-        });
+        self.inv.calls.push(CallSite { opcode, offset, callee, count: 1 });
     }
 
     fn call(
@@ -541,19 +504,9 @@ impl<'n> Machine<'n> {
     // ---- the interpreter ----------------------------------------------------------------------
 
     /// Runs one pickle stream from the stream's position to STOP (or the first error).
-    pub(crate) fn run(
-        &mut self,
-        s: &mut Stream<'_>,
-        ctx: &mut Ctx<'_>,
-        loader: &mut dyn Loader,
-    ) -> End {
+    pub(crate) fn run(&mut self, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, loader: &mut dyn Loader) -> End {
         let start = s.position();
-        let mut info = PickleStreamInfo {
-            offset: start,
-            protocol: 0,
-            opcodes: 0,
-            stop: None,
-        };
+        let mut info = PickleStreamInfo { offset: start, protocol: 0, opcodes: 0, stop: None };
         let mut seen_proto: Option<u64> = None;
         let end = loop {
             let offset = s.position();
@@ -575,9 +528,7 @@ impl<'n> Machine<'n> {
                     break End::Error;
                 }
                 Err(e) => {
-                    self.note(
-                        Note::new(NoteKind::PickleMalformed, format!("read error: {e}")).at(offset),
-                    );
+                    self.note(Note::new(NoteKind::PickleMalformed, format!("read error: {e}")).at(offset));
                     break End::Error;
                 }
             };
@@ -633,10 +584,7 @@ impl<'n> Machine<'n> {
                 Ok(None) => {}
                 Err(Stop) => break End::Error,
             }
-            if op != Op::FRAME
-                && op != Op::BUILD
-                && self.check_frame(op, offset, s.position()).is_err()
-            {
+            if op != Op::FRAME && op != Op::BUILD && self.check_frame(op, offset, s.position()).is_err() {
                 break End::Error;
             }
         };
@@ -698,11 +646,9 @@ impl<'n> Machine<'n> {
                 let v = match op {
                     Op::INT if text == "00" => Value::Bool(false),
                     Op::INT if text == "01" => Value::Bool(true),
-                    Op::FLOAT => text
-                        .trim()
-                        .parse::<f64>()
-                        .map(Value::Float)
-                        .unwrap_or(Value::Unknown("float")),
+                    Op::FLOAT => {
+                        text.trim().parse::<f64>().map(Value::Float).unwrap_or(Value::Unknown("float"))
+                    }
                     _ => parse_int_literal(text.trim().trim_end_matches('L')),
                 };
                 if trace_on {
@@ -745,9 +691,7 @@ impl<'n> Machine<'n> {
                     }
                     n as u64
                 };
-                let (bytes, got) = s
-                    .read_prefix_skip_rest(n, 32)
-                    .map_err(|e| self.io_fatal(offset, e))?;
+                let (bytes, got) = s.read_prefix_skip_rest(n, 32).map_err(|e| self.io_fatal(offset, e))?;
                 if got < n {
                     return Err(self.truncated(op, offset));
                 }
@@ -789,10 +733,7 @@ impl<'n> Machine<'n> {
                 let v = if line.is_complete() {
                     self.text_value(text, offset, ctx)?
                 } else {
-                    Value::Str(Rc::new(Text {
-                        text: truncate_str(&text, TEXT_KEEP).into(),
-                        len: line.len,
-                    }))
+                    Value::Str(Rc::new(Text { text: truncate_str(&text, TEXT_KEEP).into(), len: line.len }))
                 };
                 if trace_on {
                     trace_arg = self.describe(&v);
@@ -830,14 +771,8 @@ impl<'n> Machine<'n> {
                 };
                 let n = self.read_len(s, op, offset, width)?;
                 let looks_embedded = matches!(s.peek(3), Ok(p) if p.len() == 3 && p[0] == 0xc2 && p[1] == 0x80 && (2..=5).contains(&p[2]));
-                let keep = if looks_embedded {
-                    ctx.limits.embed_in_memory
-                } else {
-                    TEXT_KEEP
-                };
-                let (bytes, got) = s
-                    .read_prefix_skip_rest(n, keep)
-                    .map_err(|e| self.io_fatal(offset, e))?;
+                let keep = if looks_embedded { ctx.limits.embed_in_memory } else { TEXT_KEEP };
+                let (bytes, got) = s.read_prefix_skip_rest(n, keep).map_err(|e| self.io_fatal(offset, e))?;
                 if got < n {
                     return Err(self.truncated(op, offset));
                 }
@@ -845,10 +780,7 @@ impl<'n> Machine<'n> {
                 let v = if bytes.len() as u64 == n {
                     self.text_value(text, offset, ctx)?
                 } else {
-                    Value::Str(Rc::new(Text {
-                        text: truncate_str(&text, TEXT_KEEP).into(),
-                        len: n,
-                    }))
+                    Value::Str(Rc::new(Text { text: truncate_str(&text, TEXT_KEEP).into(), len: n }))
                 };
                 if trace_on {
                     trace_arg = self.describe(&v);
@@ -874,10 +806,7 @@ impl<'n> Machine<'n> {
                 self.push(tuple(items), offset)?;
             }
             Op::EMPTY_LIST => {
-                let v = self.alloc(Obj::List {
-                    items: Vec::new(),
-                    dropped: 0,
-                });
+                let v = self.alloc(Obj::List { items: Vec::new(), dropped: 0 });
                 self.push(v, offset)?;
             }
             Op::LIST => {
@@ -886,10 +815,7 @@ impl<'n> Machine<'n> {
                 self.push(v, offset)?;
             }
             Op::EMPTY_DICT => {
-                let v = self.alloc(Obj::Dict {
-                    items: Vec::new(),
-                    dropped: 0,
-                });
+                let v = self.alloc(Obj::Dict { items: Vec::new(), dropped: 0 });
                 self.push(v, offset)?;
             }
             Op::DICT => {
@@ -901,10 +827,7 @@ impl<'n> Machine<'n> {
                         "DICT with an odd number of items",
                     ));
                 }
-                let v = self.alloc(Obj::Dict {
-                    items: Vec::new(),
-                    dropped: 0,
-                });
+                let v = self.alloc(Obj::Dict { items: Vec::new(), dropped: 0 });
                 let mut it = items.into_iter();
                 while let (Some(k), Some(val)) = (it.next(), it.next()) {
                     if let Value::Heap(h) = v {
@@ -914,20 +837,12 @@ impl<'n> Machine<'n> {
                 self.push(v, offset)?;
             }
             Op::EMPTY_SET => {
-                let v = self.alloc(Obj::Set {
-                    items: Vec::new(),
-                    dropped: 0,
-                    frozen: false,
-                });
+                let v = self.alloc(Obj::Set { items: Vec::new(), dropped: 0, frozen: false });
                 self.push(v, offset)?;
             }
             Op::FROZENSET => {
                 let items = self.pop_mark(op, offset)?;
-                let mut obj = Obj::Set {
-                    items: Vec::new(),
-                    dropped: 0,
-                    frozen: true,
-                };
+                let mut obj = Obj::Set { items: Vec::new(), dropped: 0, frozen: true };
                 for item in items {
                     obj.push_item(item);
                 }
@@ -935,11 +850,8 @@ impl<'n> Machine<'n> {
                 self.push(v, offset)?;
             }
             Op::APPEND | Op::APPENDS | Op::ADDITEMS => {
-                let items = if op == Op::APPEND {
-                    vec![self.pop(op, offset)?]
-                } else {
-                    self.pop_mark(op, offset)?
-                };
+                let items =
+                    if op == Op::APPEND { vec![self.pop(op, offset)?] } else { self.pop_mark(op, offset)? };
                 let i = self.top_index(op, offset)?;
                 let target = self.stack[i].clone();
                 self.check_mutation(&target, op, offset);
@@ -964,9 +876,7 @@ impl<'n> Machine<'n> {
                 let target = self.stack[i].clone();
                 self.check_mutation(&target, op, offset);
                 match target {
-                    Value::Heap(h)
-                        if matches!(self.heap.get(h as usize), Some(Obj::Dict { .. })) =>
-                    {
+                    Value::Heap(h) if matches!(self.heap.get(h as usize), Some(Obj::Dict { .. })) => {
                         let mut it = items.into_iter();
                         while let (Some(k), Some(v)) = (it.next(), it.next()) {
                             self.heap[h as usize].set_item(k, v);
@@ -981,10 +891,7 @@ impl<'n> Machine<'n> {
                         return Err(self.fatal(
                             NoteKind::PickleMalformed,
                             offset,
-                            format!(
-                                "{} on a value that does not support item assignment",
-                                op.name()
-                            ),
+                            format!("{} on a value that does not support item assignment", op.name()),
                         ));
                     }
                 }
@@ -993,10 +900,7 @@ impl<'n> Machine<'n> {
                 let key = match op {
                     Op::GET => {
                         let line = self.read_line_arg(s, op, offset, 64)?;
-                        match std::str::from_utf8(&line)
-                            .ok()
-                            .and_then(|t| t.trim().parse::<u64>().ok())
-                        {
+                        match std::str::from_utf8(&line).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
                             Some(k) => k,
                             None => {
                                 return Err(self.fatal(
@@ -1021,10 +925,7 @@ impl<'n> Machine<'n> {
                 let key = match op {
                     Op::PUT => {
                         let line = self.read_line_arg(s, op, offset, 64)?;
-                        match std::str::from_utf8(&line)
-                            .ok()
-                            .and_then(|t| t.trim().parse::<i64>().ok())
-                        {
+                        match std::str::from_utf8(&line).ok().and_then(|t| t.trim().parse::<i64>().ok()) {
                             Some(k) if k >= 0 => k as u64,
                             _ => {
                                 return Err(self.fatal(
@@ -1036,9 +937,7 @@ impl<'n> Machine<'n> {
                         }
                     }
                     Op::BINPUT => u64::from(self.read_fixed::<1>(s, op, offset)?[0]),
-                    Op::LONG_BINPUT => {
-                        u64::from(u32::from_le_bytes(self.read_fixed::<4>(s, op, offset)?))
-                    }
+                    Op::LONG_BINPUT => u64::from(u32::from_le_bytes(self.read_fixed::<4>(s, op, offset)?)),
                     _ => self.memo.len() as u64,
                 };
                 let i = self.top_index(op, offset)?;
@@ -1079,12 +978,9 @@ impl<'n> Machine<'n> {
                             self.describe(&module),
                             self.describe(&name)
                         );
-                        let evidence =
-                            format!("{} {}", self.describe(&module), self.describe(&name));
+                        let evidence = format!("{} {}", self.describe(&module), self.describe(&name));
                         self.note(
-                            Note::new(NoteKind::PickleUnresolvedGlobal, detail)
-                                .at(offset)
-                                .evidence(evidence),
+                            Note::new(NoteKind::PickleUnresolvedGlobal, detail).at(offset).evidence(evidence),
                         );
                         Value::Unknown("unresolved STACK_GLOBAL")
                     }
@@ -1149,17 +1045,12 @@ impl<'n> Machine<'n> {
                 let target = self.stack[i].clone();
                 self.check_mutation(&target, op, offset);
                 if trace_on {
-                    trace_note = format!(
-                        "{}.__setstate__({})",
-                        self.describe(&target),
-                        self.describe(&state)
-                    );
+                    trace_note =
+                        format!("{}.__setstate__({})", self.describe(&target), self.describe(&state));
                 }
                 match &target {
                     Value::Heap(h) => {
-                        if let Some(Obj::Instance { state: slot, .. }) =
-                            self.heap.get_mut(*h as usize)
-                        {
+                        if let Some(Obj::Instance { state: slot, .. }) = self.heap.get_mut(*h as usize) {
                             *slot = Some(state);
                         }
                     }
@@ -1239,10 +1130,12 @@ impl<'n> Machine<'n> {
                     && offset < end
                 {
                     return Err(self.fatal(
-                            NoteKind::PickleFrameViolation,
-                            offset,
-                            format!("a FRAME opens at offset {offset} before the previous frame ends at offset {end}"),
-                        ));
+                        NoteKind::PickleFrameViolation,
+                        offset,
+                        format!(
+                            "a FRAME opens at offset {offset} before the previous frame ends at offset {end}"
+                        ),
+                    ));
                 }
                 self.frame_end = s.position().checked_add(n);
                 if trace_on {
@@ -1258,10 +1151,7 @@ impl<'n> Machine<'n> {
                 self.note(
                     Note::new(
                         NoteKind::PickleOutOfBandBuffer,
-                        format!(
-                            "{} refers to out-of-band data that is not in the file",
-                            op.name()
-                        ),
+                        format!("{} refers to out-of-band data that is not in the file", op.name()),
                     )
                     .at(offset),
                 );
@@ -1296,10 +1186,7 @@ impl<'n> Machine<'n> {
     ) {
         match target {
             Value::Heap(h)
-                if matches!(
-                    self.heap.get(*h as usize),
-                    Some(Obj::List { .. } | Obj::Set { .. })
-                ) =>
+                if matches!(self.heap.get(*h as usize), Some(Obj::List { .. } | Obj::Set { .. })) =>
             {
                 for item in items {
                     self.heap[*h as usize].push_item(item);
@@ -1316,23 +1203,14 @@ impl<'n> Machine<'n> {
 
     fn trace(&self, ctx: &mut Ctx<'_>, offset: u64, op: Op, arg: &str, note: &str) {
         if let Some(t) = ctx.trace.as_deref_mut() {
-            t.event(TraceEvent::Opcode {
-                offset,
-                name: op.name(),
-                arg,
-                note,
-            });
+            t.event(TraceEvent::Opcode { offset, name: op.name(), arg, note });
         }
     }
 
     // ---- argument readers ---------------------------------------------------------------------
 
     fn io_fatal(&mut self, offset: u64, e: std::io::Error) -> Stop {
-        self.fatal(
-            NoteKind::PickleMalformed,
-            offset,
-            format!("read error: {e}"),
-        )
+        self.fatal(NoteKind::PickleMalformed, offset, format!("read error: {e}"))
     }
 
     fn truncated(&mut self, op: Op, offset: u64) -> Stop {
@@ -1376,13 +1254,7 @@ impl<'n> Machine<'n> {
         Ok(bytes)
     }
 
-    fn read_len(
-        &mut self,
-        s: &mut Stream<'_>,
-        op: Op,
-        offset: u64,
-        width: Len,
-    ) -> Result<u64, Stop> {
+    fn read_len(&mut self, s: &mut Stream<'_>, op: Op, offset: u64, width: Len) -> Result<u64, Stop> {
         Ok(match width {
             Len::U1 => u64::from(self.read_fixed::<1>(s, op, offset)?[0]),
             Len::U4 => u64::from(u32::from_le_bytes(self.read_fixed::<4>(s, op, offset)?)),
@@ -1434,11 +1306,7 @@ impl<'n> Machine<'n> {
                 return Err(self.truncated(op, offset));
             }
         }
-        Ok(Value::Bytes(Rc::new(Blob {
-            prefix,
-            len: n,
-            embedded: child_index,
-        })))
+        Ok(Value::Bytes(Rc::new(Blob { prefix, len: n, embedded: child_index })))
     }
 
     /// A decoded protocol-0 STRING: `str` when ASCII (the default encoding), else bytes. Either
@@ -1451,9 +1319,7 @@ impl<'n> Machine<'n> {
     ) -> Result<Value, Stop> {
         let child_index = self.embed_from_memory(&decoded, offset, ctx);
         if decoded.is_ascii() && child_index.is_none() {
-            return Ok(Value::str(
-                std::str::from_utf8(&decoded).unwrap_or_default(),
-            ));
+            return Ok(Value::str(std::str::from_utf8(&decoded).unwrap_or_default()));
         }
         let keep = decoded.len().min(BLOB_KEEP);
         Ok(Value::Bytes(Rc::new(Blob {
@@ -1467,18 +1333,13 @@ impl<'n> Machine<'n> {
     /// code points spell a pickle is scanned as one.
     fn text_value(&mut self, text: String, offset: u64, ctx: &mut Ctx<'_>) -> Result<Value, Stop> {
         if text.starts_with('\u{80}')
-            && let Some(latin1) = text
-                .chars()
-                .map(|c| u8::try_from(u32::from(c)).ok())
-                .collect::<Option<Vec<u8>>>()
+            && let Some(latin1) =
+                text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect::<Option<Vec<u8>>>()
         {
             self.embed_from_memory(&latin1, offset, ctx);
         }
         let len = text.len() as u64;
-        Ok(Value::Str(Rc::new(Text {
-            text: truncate_str(&text, TEXT_KEEP).into(),
-            len,
-        })))
+        Ok(Value::Str(Rc::new(Text { text: truncate_str(&text, TEXT_KEEP).into(), len })))
     }
 
     fn embed_from_memory(&mut self, data: &[u8], offset: u64, ctx: &mut Ctx<'_>) -> Option<usize> {
@@ -1494,16 +1355,13 @@ impl<'n> Machine<'n> {
 
 /// Pickle protocol 2–5 header, or a zip (torch's `_load_from_bytes` embeds `torch.save` output).
 fn looks_embeddable(head: &[u8]) -> bool {
-    (head.len() >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1]))
-        || head.starts_with(b"PK\x03\x04")
+    (head.len() >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1])) || head.starts_with(b"PK\x03\x04")
 }
 
 /// CPython's `find_class` renames Python 2 modules and names when the protocol is below 3.
 fn compat_rename<'a>(proto: u8, module: &'a str, name: &'a str) -> (&'a str, &'a str, bool) {
     if proto < 3 {
-        if let Ok(i) =
-            compat::NAME_MAPPING.binary_search_by(|((m, n), _)| (*m, *n).cmp(&(module, name)))
-        {
+        if let Ok(i) = compat::NAME_MAPPING.binary_search_by(|((m, n), _)| (*m, *n).cmp(&(module, name))) {
             let (m, n) = compat::NAME_MAPPING[i].1;
             return (m, n, true);
         }
@@ -1532,10 +1390,7 @@ fn tuple(mut items: Vec<Value>) -> Value {
 }
 
 fn list_obj(items: Vec<Value>) -> Obj {
-    let mut obj = Obj::List {
-        items: Vec::new(),
-        dropped: 0,
-    };
+    let mut obj = Obj::List { items: Vec::new(), dropped: 0 };
     for item in items {
         obj.push_item(item);
     }
@@ -1562,20 +1417,11 @@ fn parse_int_literal(text: &str) -> Value {
         Some(rest) => (true, rest),
         None => (false, t.strip_prefix('+').unwrap_or(&t)),
     };
-    let parsed = if let Some(hex) = digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
+    let parsed = if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
         i64::from_str_radix(hex, 16).ok()
-    } else if let Some(oct) = digits
-        .strip_prefix("0o")
-        .or_else(|| digits.strip_prefix("0O"))
-    {
+    } else if let Some(oct) = digits.strip_prefix("0o").or_else(|| digits.strip_prefix("0O")) {
         i64::from_str_radix(oct, 8).ok()
-    } else if let Some(bin) = digits
-        .strip_prefix("0b")
-        .or_else(|| digits.strip_prefix("0B"))
-    {
+    } else if let Some(bin) = digits.strip_prefix("0b").or_else(|| digits.strip_prefix("0B")) {
         i64::from_str_radix(bin, 2).ok()
     } else {
         digits.parse::<i64>().ok()
@@ -1604,11 +1450,7 @@ fn long_from_le(bytes: &[u8], n: u64) -> Value {
         }
         return Value::Int(i64::from_le_bytes(buf));
     }
-    if n as usize == bytes.len() {
-        Value::BigInt(Some(Rc::from(bytes)))
-    } else {
-        Value::BigInt(None)
-    }
+    if n as usize == bytes.len() { Value::BigInt(Some(Rc::from(bytes))) } else { Value::BigInt(None) }
 }
 
 /// Decodes a protocol-0 STRING argument: a Python repr in single or double quotes, with
@@ -1705,10 +1547,7 @@ mod tests {
         assert!(matches!(parse_int_literal("42"), Value::Int(42)));
         assert!(matches!(parse_int_literal("-0x10"), Value::Int(-16)));
         assert!(matches!(parse_int_literal("1_000"), Value::Int(1000)));
-        assert!(matches!(
-            parse_int_literal("123456789012345678901234567890"),
-            Value::BigInt(None)
-        ));
+        assert!(matches!(parse_int_literal("123456789012345678901234567890"), Value::BigInt(None)));
         assert!(matches!(parse_int_literal("abc def"), Value::Unknown(_)));
     }
 
@@ -1726,10 +1565,7 @@ mod tests {
     #[test]
     fn quoted_strings_decode_escapes() {
         assert_eq!(decode_quoted_string(b"'os'"), Some(b"os".to_vec()));
-        assert_eq!(
-            decode_quoted_string(br"'a\x80\n\'b'"),
-            Some(b"a\x80\n'b".to_vec())
-        );
+        assert_eq!(decode_quoted_string(br"'a\x80\n\'b'"), Some(b"a\x80\n'b".to_vec()));
         assert_eq!(decode_quoted_string(br#""\101""#), Some(b"A".to_vec()));
         assert_eq!(decode_quoted_string(b"os"), None);
     }
@@ -1742,21 +1578,9 @@ mod tests {
 
     #[test]
     fn compat_renames_only_below_protocol_3() {
-        assert_eq!(
-            compat_rename(2, "__builtin__", "eval"),
-            ("builtins", "eval", true)
-        );
-        assert_eq!(
-            compat_rename(0, "copy_reg", "_reconstructor"),
-            ("copyreg", "_reconstructor", true)
-        );
-        assert_eq!(
-            compat_rename(2, "__builtin__", "xrange"),
-            ("builtins", "range", true)
-        );
-        assert_eq!(
-            compat_rename(4, "__builtin__", "eval"),
-            ("__builtin__", "eval", false)
-        );
+        assert_eq!(compat_rename(2, "__builtin__", "eval"), ("builtins", "eval", true));
+        assert_eq!(compat_rename(0, "copy_reg", "_reconstructor"), ("copyreg", "_reconstructor", true));
+        assert_eq!(compat_rename(2, "__builtin__", "xrange"), ("builtins", "range", true));
+        assert_eq!(compat_rename(4, "__builtin__", "eval"), ("__builtin__", "eval", false));
     }
 }

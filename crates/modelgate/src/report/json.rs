@@ -46,6 +46,13 @@ struct Finding<'a> {
     location: Location<'a>,
     evidence: Option<&'a str>,
     fix: String,
+    suppressed: Option<Suppressed<'a>>,
+}
+
+#[derive(Serialize)]
+struct Suppressed<'a> {
+    reason: &'a str,
+    expires: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +67,7 @@ struct Summary {
     bytes: u64,
     findings: usize,
     failing: usize,
+    suppressed: usize,
     by_severity: BTreeMap<&'static str, usize>,
 }
 
@@ -71,8 +79,9 @@ pub fn render(run: &Run<'_>) -> String {
         .map(|a| Artifact {
             path: &a.path,
             size: a.node.size,
-            sha256: hex(&a.node.sha256),
-            format: a.node.format.as_str(),
+            // A pinned file that was not found has no content to hash.
+            sha256: if a.missing { String::new() } else { hex(&a.node.sha256) },
+            format: if a.missing { "missing" } else { a.node.format.as_str() },
             members: members(&a.node),
             findings: a
                 .findings
@@ -82,12 +91,13 @@ pub fn render(run: &Run<'_>) -> String {
                     name: &f.rule.name,
                     severity: f.severity.as_str(),
                     message: &f.message,
-                    location: Location {
-                        member: f.location.member.as_deref(),
-                        offset: f.location.offset,
-                    },
+                    location: Location { member: f.location.member.as_deref(), offset: f.location.offset },
                     evidence: f.evidence.as_deref(),
                     fix: one_line(&f.rule.fix),
+                    suppressed: f
+                        .suppressed
+                        .as_ref()
+                        .map(|s| Suppressed { reason: &s.reason, expires: s.expires.map(|d| d.to_string()) }),
                 })
                 .collect(),
         })
@@ -103,11 +113,11 @@ pub fn render(run: &Run<'_>) -> String {
             bytes: run.bytes(),
             findings: run.artifacts.iter().map(|a| a.findings.len()).sum(),
             failing: run.failing(),
+            suppressed: run.suppressed(),
             by_severity: run.counts().iter().map(|(s, n)| (s.as_str(), *n)).collect(),
         },
     };
-    let mut out =
-        serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut out = serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     out.push('\n');
     out
 }

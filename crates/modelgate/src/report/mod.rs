@@ -4,7 +4,7 @@ pub mod json;
 pub mod text;
 
 use crate::run::Artifact;
-use modelgate_policy::{FailOn, Severity, Verdict};
+use modelgate_policy::{FailOn, Finding, Severity, Verdict};
 
 /// Everything a report needs about one scan.
 pub struct Run<'a> {
@@ -14,27 +14,23 @@ pub struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Findings per severity, most severe first.
-    pub fn counts(&self) -> [(Severity, usize); 5] {
-        Severity::ALL.map(|s| {
-            (
-                s,
-                self.artifacts
-                    .iter()
-                    .flat_map(|a| &a.findings)
-                    .filter(|f| f.severity == s)
-                    .count(),
-            )
-        })
+    fn active(&self) -> impl Iterator<Item = &Finding> {
+        self.artifacts.iter().flat_map(|a| &a.findings).filter(|f| f.suppressed.is_none())
     }
 
-    /// Findings at or above the fail-on threshold.
+    /// Findings per severity, most severe first (suppressed findings not counted).
+    pub fn counts(&self) -> [(Severity, usize); 5] {
+        Severity::ALL.map(|s| (s, self.active().filter(|f| f.severity == s).count()))
+    }
+
+    /// Findings at or above the fail-on threshold (suppressed findings not counted).
     pub fn failing(&self) -> usize {
-        self.artifacts
-            .iter()
-            .flat_map(|a| &a.findings)
-            .filter(|f| self.fail_on.fails(f.severity))
-            .count()
+        self.active().filter(|f| self.fail_on.fails(f.severity)).count()
+    }
+
+    /// Findings a suppression accepted.
+    pub fn suppressed(&self) -> usize {
+        self.artifacts.iter().flat_map(|a| &a.findings).filter(|f| f.suppressed.is_some()).count()
     }
 
     /// Total bytes scanned.

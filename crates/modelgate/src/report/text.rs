@@ -8,14 +8,9 @@ pub fn render(run: &Run<'_>, quiet: bool) -> String {
     let mut out = String::new();
     if !quiet {
         for a in run.artifacts.iter().filter(|a| !a.findings.is_empty()) {
-            let failing = a.findings.iter().any(|f| run.fail_on.fails(f.severity));
-            let _ = writeln!(
-                out,
-                "{}  {} ({})",
-                if failing { "FAIL" } else { "warn" },
-                a.path,
-                a.node.format
-            );
+            let failing = a.findings.iter().any(|f| f.suppressed.is_none() && run.fail_on.fails(f.severity));
+            let format = if a.missing { "missing".to_string() } else { a.node.format.to_string() };
+            let _ = writeln!(out, "{}  {} ({format})", if failing { "FAIL" } else { "warn" }, a.path);
             for f in &a.findings {
                 let mut place = String::new();
                 if let Some(m) = &f.location.member {
@@ -33,27 +28,23 @@ pub fn render(run: &Run<'_>, quiet: bool) -> String {
                     f.severity.as_str(),
                     f.rule.id,
                     f.rule.name,
-                    if place.is_empty() {
-                        String::new()
-                    } else {
-                        format!("  [{place}]")
-                    }
+                    if place.is_empty() { String::new() } else { format!("  [{place}]") }
                 );
                 let _ = writeln!(out, "           {}", f.message);
-                let _ = writeln!(
-                    out,
-                    "           fix: {}",
-                    first_sentence(&one_line(&f.rule.fix))
-                );
+                match &f.suppressed {
+                    Some(s) => {
+                        let until = s.expires.map(|d| format!(" until {d}")).unwrap_or_default();
+                        let _ = writeln!(out, "           suppressed{until}: {}", one_line(&s.reason));
+                    }
+                    None => {
+                        let _ = writeln!(out, "           fix: {}", first_sentence(&one_line(&f.rule.fix)));
+                    }
+                }
             }
         }
     }
-    let counts: Vec<String> = run
-        .counts()
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(s, n)| format!("{n} {s}"))
-        .collect();
+    let counts: Vec<String> =
+        run.counts().iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{n} {s}")).collect();
     let files = run.artifacts.len();
     let _ = writeln!(
         out,
@@ -69,6 +60,13 @@ pub fn render(run: &Run<'_>, quiet: bool) -> String {
         },
         run.fail_on
     );
+    let suppressed = run.suppressed();
+    if suppressed > 0 {
+        let _ = writeln!(
+            out,
+            "modelgate: {suppressed} finding(s) suppressed by the policy (listed above, not counted)"
+        );
+    }
     out
 }
 
@@ -87,9 +85,5 @@ fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
 }

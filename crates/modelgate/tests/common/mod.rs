@@ -81,11 +81,7 @@ pub fn outcome(node: Node, display: &str) -> Outcome {
     let policy = POLICY.get_or_init(|| Policy::builtin().expect("built-in policy"));
     let findings = evaluate(&node, display, policy);
     let verdict = Verdict::of(&findings, FailOn::default());
-    Outcome {
-        node,
-        findings,
-        verdict,
-    }
+    Outcome { node, findings, verdict }
 }
 
 /// A small deterministic PRNG (xorshift64*), so mutation tests are reproducible.
@@ -108,7 +104,5 @@ impl Rng {
 
 /// FNV-1a, to seed the PRNG from a fixture's path.
 pub fn seed(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

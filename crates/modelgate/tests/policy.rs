@@ -1,0 +1,255 @@
+//! The policy file, digest pins and suppressions, end to end through the command line.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn modelgate(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modelgate")).args(args).current_dir(cwd).output().expect("run modelgate")
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn report(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn rules_of(r: &Value, path: &str) -> Vec<String> {
+    let a = r["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"] == path)
+        .unwrap_or_else(|| panic!("no {path} in {r}"));
+    a["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect()
+}
+
+fn sha(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const BENIGN: &[u8] = b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94]\x94(K\x01K\x02es.";
+const UNLISTED: &[u8] = b"\x80\x04\x8c\x0cmylab.models\x8c\x03Net\x93)R.";
+const EVIL: &[u8] = b"cposix\nsystem\n(S'echo pwned'\ntR.";
+
+/// A model directory with two files and a single-file model next to it.
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("models/bert")).unwrap();
+    std::fs::write(dir.path().join("models/bert/config.json"), "{\"hidden\": 4}\n").unwrap();
+    std::fs::write(dir.path().join("models/bert/weights.pkl"), BENIGN).unwrap();
+    std::fs::write(dir.path().join("models/head.pkl"), BENIGN).unwrap();
+    dir
+}
+
+#[test]
+fn lock_then_scan_locked_reports_every_kind_of_drift() {
+    let dir = repo();
+    let d = dir.path();
+    let lock = modelgate(&["lock", "models/bert", "models/head.pkl"], d);
+    assert_eq!(code(&lock), 0, "{}", stderr(&lock));
+    let text = std::fs::read_to_string(d.join("modelgate.lock")).unwrap();
+    assert!(text.contains("root-digest = \"sha256:") && text.contains(&sha(BENIGN)), "{text}");
+    // Stable: locking again changes nothing.
+    assert_eq!(code(&modelgate(&["lock", "models/head.pkl", "models/bert"], d)), 0);
+    assert_eq!(std::fs::read_to_string(d.join("modelgate.lock")).unwrap(), text);
+
+    let clean = modelgate(&["scan", "--locked", "models", "--json", "-"], d);
+    assert_eq!(code(&clean), 0, "{}", stderr(&clean));
+
+    // One byte changed: MG701 with both digests.
+    let mut changed = BENIGN.to_vec();
+    changed[15] = b'b'; // the dict key "a" becomes "b": still a valid pickle
+    std::fs::write(d.join("models/bert/weights.pkl"), &changed).unwrap();
+    let out = modelgate(&["scan", "--locked", "models", "--json", "-"], d);
+    assert_eq!(code(&out), 1);
+    let r = report(&out);
+    assert_eq!(rules_of(&r, "models/bert/weights.pkl"), ["MG701"]);
+    let msg = r["artifacts"][1]["findings"][0]["message"].as_str().unwrap().to_string();
+    assert!(msg.contains(&sha(BENIGN)) && msg.contains(&sha(&changed)), "{msg}");
+    std::fs::write(d.join("models/bert/weights.pkl"), BENIGN).unwrap();
+
+    // A file added to the pinned directory: MG702.
+    std::fs::write(d.join("models/bert/extra.py"), "print('hi')\n").unwrap();
+    let out = modelgate(&["scan", "--locked", "models", "--json", "-"], d);
+    assert_eq!(code(&out), 1);
+    assert!(rules_of(&report(&out), "models/bert/extra.py").contains(&"MG702".to_string()));
+    std::fs::remove_file(d.join("models/bert/extra.py")).unwrap();
+
+    // A pinned file removed: MG703 on a "missing" artifact.
+    std::fs::remove_file(d.join("models/head.pkl")).unwrap();
+    let out = modelgate(&["scan", "--locked", "models", "--json", "-"], d);
+    assert_eq!(code(&out), 1);
+    let r = report(&out);
+    assert_eq!(rules_of(&r, "models/head.pkl"), ["MG703"]);
+    let missing = r["artifacts"].as_array().unwrap().iter().find(|a| a["path"] == "models/head.pkl").unwrap();
+    assert_eq!(missing["format"], "missing");
+
+    // Scanning only part of the tree does not report the rest as missing.
+    assert_eq!(code(&modelgate(&["scan", "--locked", "models/bert"], d)), 0);
+}
+
+#[test]
+fn require_pins_in_the_policy_and_a_missing_lockfile() {
+    let dir = repo();
+    let d = dir.path();
+    std::fs::write(d.join("modelgate.toml"), "require-pins = true\n").unwrap();
+    let out = modelgate(&["scan", "models"], d);
+    assert_eq!(code(&out), 2, "no lockfile is a gate error");
+    assert!(stderr(&out).contains("modelgate lock"));
+    assert_eq!(code(&modelgate(&["lock", "models"], d)), 0);
+    assert_eq!(code(&modelgate(&["scan", "models"], d)), 0);
+    std::fs::write(d.join("models/new.pkl"), BENIGN).unwrap();
+    assert_eq!(code(&modelgate(&["scan", "models"], d)), 1);
+}
+
+#[test]
+fn lfs_pointers_must_name_the_pinned_object() {
+    let dir = repo();
+    let d = dir.path();
+    assert_eq!(code(&modelgate(&["lock", "models/head.pkl"], d)), 0);
+    let pointer = |oid: &str| {
+        format!("version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {}\n", BENIGN.len())
+    };
+    std::fs::write(d.join("models/head.pkl"), pointer(&sha(BENIGN))).unwrap();
+    let out = modelgate(&["scan", "--locked", "models/head.pkl", "--json", "-"], d);
+    assert_eq!(rules_of(&report(&out), "models/head.pkl"), ["MG008"], "not fetched, but the right object");
+    std::fs::write(d.join("models/head.pkl"), pointer(&"0".repeat(64))).unwrap();
+    let out = modelgate(&["scan", "--locked", "models/head.pkl", "--json", "-"], d);
+    let mut rules = rules_of(&report(&out), "models/head.pkl");
+    rules.sort();
+    assert_eq!(rules, ["MG008", "MG701"]);
+}
+
+#[test]
+fn suppressions_bind_to_digests_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("net.pkl"), UNLISTED).unwrap();
+    let policy = |sha256: &str, expires: &str| {
+        format!(
+            "[[suppress]]\nrule = \"pickle-unlisted-global\"\npath = \"*.pkl\"\nsha256 = \"{sha256}\"\nreason = \"reviewed: our own class\"\nexpires = {expires}\n"
+        )
+    };
+    std::fs::write(d.join("modelgate.toml"), policy(&sha(UNLISTED), "2999-12-31")).unwrap();
+    let out = modelgate(&["scan", "net.pkl", "--json", "-"], d);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = report(&out);
+    let f = &r["artifacts"][0]["findings"][0];
+    assert_eq!(f["rule"], "MG102");
+    assert_eq!(f["suppressed"]["reason"], "reviewed: our own class");
+    assert_eq!(f["suppressed"]["expires"], "2999-12-31");
+    assert_eq!(r["summary"]["suppressed"], 1);
+    assert_eq!(r["summary"]["failing"], 0);
+
+    // The file changes: the digest-bound suppression no longer applies.
+    let mut other = UNLISTED.to_vec();
+    other[5] = b'X';
+    std::fs::write(d.join("net.pkl"), &other).unwrap();
+    assert_eq!(code(&modelgate(&["scan", "net.pkl"], d)), 1);
+    std::fs::write(d.join("net.pkl"), UNLISTED).unwrap();
+
+    // Expired: the finding counts again, and the expiry is itself a finding.
+    std::fs::write(d.join("modelgate.toml"), policy(&sha(UNLISTED), "2001-01-01")).unwrap();
+    let out = modelgate(&["scan", "net.pkl", "--json", "-"], d);
+    assert_eq!(code(&out), 1);
+    let mut rules = rules_of(&report(&out), "net.pkl");
+    rules.sort();
+    assert_eq!(rules, ["MG102", "MG704"]);
+}
+
+#[test]
+fn rule_overrides_and_path_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("models")).unwrap();
+    std::fs::create_dir_all(d.join("tests/data")).unwrap();
+    std::fs::write(d.join("models/net.pkl"), UNLISTED).unwrap();
+    std::fs::write(d.join("tests/data/evil.pkl"), EVIL).unwrap();
+    std::fs::write(
+        d.join("modelgate.toml"),
+        "exclude = [\"tests/\"]\n[rules.MG102]\nseverity = \"critical\"\n",
+    )
+    .unwrap();
+    let out = modelgate(&["scan", ".", "--json", "-"], d);
+    assert_eq!(code(&out), 1);
+    let r = report(&out);
+    assert_eq!(r["artifacts"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r["artifacts"][1]["findings"][0]["severity"], "critical");
+    // An excluded file named on the command line is still scanned.
+    let out = modelgate(&["scan", "tests/data/evil.pkl"], d);
+    assert_eq!(code(&out), 1);
+    std::fs::write(
+        d.join("modelgate.toml"),
+        "[rules.MG102]\nenabled = false\nreason = \"test\"\nexclude = []\n",
+    )
+    .unwrap();
+    assert_eq!(
+        code(&modelgate(&["scan", "models"], d)),
+        2,
+        "`exclude` inside [rules.MG102] is an unknown key"
+    );
+    std::fs::write(
+        d.join("modelgate.toml"),
+        "exclude = [\"tests/\"]\n[rules.MG102]\nenabled = false\nreason = \"test\"\n",
+    )
+    .unwrap();
+    assert_eq!(code(&modelgate(&["scan", "."], d)), 0);
+}
+
+#[test]
+fn policy_init_check_and_doc() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(code(&modelgate(&["policy", "check"], d)), 2, "no policy file");
+    let init = modelgate(&["policy", "init"], d);
+    assert_eq!(code(&init), 0);
+    assert_eq!(code(&modelgate(&["policy", "init"], d)), 2, "does not overwrite");
+    let check = modelgate(&["policy", "check"], d);
+    assert_eq!(code(&check), 0, "{}", stderr(&check));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("ok"));
+    // Every commented example in the starter file is valid once uncommented.
+    let starter = std::fs::read_to_string(d.join("modelgate.toml")).unwrap();
+    let uncommented: String = starter
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| {
+            l.starts_with('[')
+                || l.contains(" = ")
+                    && !l.contains("sha256 =")
+                    && l.split(' ')
+                        .next()
+                        .is_some_and(|k| k.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        })
+        .map(|l| format!("{}\n", l.split("  #").next().unwrap_or(l)))
+        .collect();
+    std::fs::write(d.join("full.toml"), &uncommented).unwrap();
+    let full = modelgate(&["policy", "check", "full.toml"], d);
+    assert_eq!(code(&full), 0, "{uncommented}\n{}", stderr(&full));
+    std::fs::write(d.join("bad.toml"), "fail-on = \"high\"\n[rules.MG301]\nseverity = \"info\"\n").unwrap();
+    let bad = modelgate(&["policy", "check", "bad.toml"], d);
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("reason"));
+}
+
+#[test]
+fn docs_policy_md_is_generated_from_the_catalogue() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = modelgate(&["policy", "doc"], &root);
+    assert_eq!(code(&out), 0);
+    let committed = std::fs::read_to_string(root.join("docs/policy.md")).unwrap();
+    assert!(
+        committed == String::from_utf8_lossy(&out.stdout),
+        "docs/policy.md is out of date: run `cargo run -q -p modelgate -- policy doc > docs/policy.md`"
+    );
+}

@@ -48,14 +48,18 @@ cat "$CKPT" > /dev/null
 measure() { # label, command... → "label wall_s rss_kib"
   local label=$1; shift
   local walls=() rss=0
+  local tmp
+  tmp=$(mktemp)
   for _ in $(seq "$RUNS"); do
     local out
-    out=$( { /usr/bin/time -f "%e %M" "$@" > /dev/null 2>/dev/null; } 2>&1 | tail -1 || true)
+    /usr/bin/time -f "%e %M" -o "$tmp" "$@" > /dev/null 2>&1 || true
+    out=$(tail -1 "$tmp")
     walls+=("${out%% *}")
     local r=${out##* }
     [ "$r" -gt "$rss" ] && rss=$r
   done
   local median
+  rm -f "$tmp"
   median=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   echo "$label $median $rss"
 }

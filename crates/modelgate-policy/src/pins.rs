@@ -425,7 +425,7 @@ mod tests {
     fn lfs_pointers_stand_for_their_object() {
         let real = file("w.bin", b"the real weights");
         let mut lock = Lockfile::new();
-        lock.upsert(pin_model("w.bin", &[real.clone()]));
+        lock.upsert(pin_model("w.bin", std::slice::from_ref(&real)));
         let mut pointer = file("w.bin", b"version https://git-lfs.github.com/spec/v1\n");
         pointer.lfs_oid = Some(real.sha256.clone());
         assert!(lock.drift(&[pointer.clone()], &[".".into()]).is_empty());

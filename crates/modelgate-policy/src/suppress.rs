@@ -21,6 +21,11 @@ impl Date {
         Date((secs / 86_400) as i64)
     }
 
+    /// The day a Unix timestamp (seconds) falls on, and the seconds since that midnight (UTC).
+    pub fn from_unix(secs: i64) -> (Date, u32) {
+        (Date(secs.div_euclid(86_400)), secs.rem_euclid(86_400) as u32)
+    }
+
     /// Parses `YYYY-MM-DD`.
     pub fn parse(s: &str) -> Option<Date> {
         let mut parts = s.splitn(3, '-');

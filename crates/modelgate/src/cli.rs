@@ -73,6 +73,24 @@ pub struct ScanArgs {
     /// Write the JSON report to FILE ("-" for standard output).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a CycloneDX ML-BOM to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub sbom: Option<PathBuf>,
+    /// CycloneDX version of the BOM.
+    #[arg(long, value_name = "VERSION", default_value = "1.6")]
+    pub sbom_spec: crate::report::cyclonedx::Spec,
+    /// Write SARIF 2.1.0 to FILE (for GitHub code scanning).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Write JUnit XML to FILE (one test case per file).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a GitLab Code Quality report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub gitlab_codequality: Option<PathBuf>,
+    /// Write a GitLab SAST report (security-report schema 15.x) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub gitlab_sast: Option<PathBuf>,
     /// Fail on any difference from the lockfile: a changed, new or missing file.
     #[arg(long)]
     pub locked: bool,

@@ -79,6 +79,7 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
     if jobs == 0 {
         return Err(GateError::Usage("--jobs must be at least 1".into()).into());
     }
+    let started = report::cyclonedx::now_secs();
     let targets = walk::collect(&args.paths, &policy.paths)?;
     if targets.is_empty() {
         let paths: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
@@ -98,14 +99,15 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
     }
     let verdict = Verdict::of(artifacts.iter().flat_map(|a| &a.findings), fail_on);
     let run = report::Run { artifacts: &artifacts, fail_on, verdict };
-    if let Some(path) = &args.json {
-        write_output(path, &report::json::render(&run))?;
-    }
+    write_reports(args, &run, started)?;
     let text = report::text::render(&run, args.quiet);
     if args.json.as_deref() == Some(Path::new("-")) {
         eprint!("{text}");
     } else {
         print!("{text}");
+    }
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        github(&run)?;
     }
     Ok(match verdict {
         Verdict::Pass => ExitCode::SUCCESS,
@@ -180,6 +182,63 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every report the command line asked for.
+fn write_reports(args: &ScanArgs, run: &report::Run<'_>, started: i64) -> Result<(), GateError> {
+    if let Some(path) = &args.json {
+        write_output(path, &report::json::render(run))?;
+    }
+    if let Some(path) = &args.sarif {
+        write_output(path, &report::sarif::render(run))?;
+    }
+    if let Some(path) = &args.sbom {
+        write_output(path, &report::cyclonedx::render(run, args.sbom_spec, &root_name(&args.paths)))?;
+    }
+    if let Some(path) = &args.junit {
+        write_output(path, &report::junit::render(run))?;
+    }
+    if let Some(path) = &args.gitlab_codequality {
+        write_output(path, &report::gitlab::codequality(run))?;
+    }
+    if let Some(path) = &args.gitlab_sast {
+        let stamp = |secs| report::cyclonedx::rfc3339(secs).trim_end_matches('Z').to_string();
+        write_output(
+            path,
+            &report::gitlab::sast(run, &stamp(started), &stamp(report::cyclonedx::now_secs())),
+        )?;
+    }
+    Ok(())
+}
+
+/// In GitHub Actions: annotations on standard output and the job summary.
+fn github(run: &report::Run<'_>) -> Result<(), GateError> {
+    let (annotations, dropped) = report::github::annotations(run);
+    print!("{annotations}");
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        use std::io::Write;
+        let path = PathBuf::from(path);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| GateError::Output { path: path.clone(), source })?;
+        file.write_all(report::github::summary(run, dropped).as_bytes())
+            .map_err(|source| GateError::Output { path, source })?;
+    }
+    Ok(())
+}
+
+/// The name of what was scanned, for the BOM's root component.
+fn root_name(paths: &[PathBuf]) -> String {
+    match paths {
+        [one] if one.is_dir() => std::fs::canonicalize(one)
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| walk::display(one)),
+        [one] => walk::display(one),
+        _ => "modelgate scan".to_string(),
+    }
 }
 
 fn write_output(path: &Path, content: &str) -> Result<(), GateError> {

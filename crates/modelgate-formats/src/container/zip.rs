@@ -215,7 +215,7 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
     let layout = Layout::of(node.format, &entries);
     entries.sort_by_key(|e| (e.local, e.index));
     let mut members: HashMap<String, u64> = HashMap::new();
-    let mut storages = Vec::new();
+    let mut found = Found::default();
     let mut reread_budget = w.len();
     let mut first = true;
     for e in &entries {
@@ -251,14 +251,14 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
             if reread.skip(e.local).ok() != Some(e.local) {
                 continue;
             }
-            read_member(&mut reread, Some(w), e, &layout, ctx, node, &mut storages);
+            read_member(&mut reread, Some(w), e, &layout, ctx, node, &mut found);
             continue;
         }
         if e.local > pos {
             gap(s, e.local - pos, first, ctx, node, &entries, e);
         }
         first = false;
-        read_member(s, Some(w), e, &layout, ctx, node, &mut storages);
+        read_member(s, Some(w), e, &layout, ctx, node, &mut found);
     }
     // Between the last member and the central directory: data descriptors are fine, anything
     // else is hidden.
@@ -272,8 +272,9 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
             gap(s, n, entries.is_empty(), ctx, node, &entries, entries.last().unwrap_or(&DUMMY));
         }
     }
+    found.note_uncomputed_crcs(node);
     if let Some(prefix) = &layout.torch_prefix {
-        crate::torch::check_zip_storages(node, prefix, &storages, &members);
+        crate::torch::check_zip_storages(node, prefix, &found.storages, &members);
     }
     // The central directory, ZIP64 records and end record.
     let end = eocd.offset + 22 + eocd.comment_len;
@@ -539,6 +540,32 @@ pub(crate) fn unsafe_path(name: &str, unix_mode: Option<u32>) -> Option<String> 
     None
 }
 
+/// What reading the members turned up, for the archive-level checks at the end.
+#[derive(Default)]
+struct Found {
+    /// Storages the loader pickles reference.
+    storages: Vec<crate::torch::StorageRef>,
+    /// Members whose central-directory CRC-32 is 0 though their data is not empty: (offset, name).
+    uncomputed_crc: Vec<(u64, String)>,
+}
+
+impl Found {
+    fn note_uncomputed_crcs(&self, node: &mut Node) {
+        let Some((at, first)) = self.uncomputed_crc.first() else { return };
+        let detail = if self.uncomputed_crc.len() == 1 {
+            format!(
+                "member {first}: CRC-32 is 0 in the central directory, so it was not computed or was erased (torch ignores CRCs; strict readers refuse the member)"
+            )
+        } else {
+            format!(
+                "{} members (first {first}) have CRC-32 0 in the central directory: not computed (torch.save with compute_crc32 disabled writes this) or erased; torch ignores CRCs, strict readers refuse the members",
+                self.uncomputed_crc.len()
+            )
+        };
+        node.note(Note::new(NoteKind::ArchiveCrcMismatch, detail).at(*at).evidence(first.clone()));
+    }
+}
+
 /// What the archive's layout says about each member.
 struct Layout {
     torch_prefix: Option<String>,
@@ -584,7 +611,7 @@ fn read_member(
     layout: &Layout,
     ctx: &mut Ctx<'_>,
     node: &mut Node,
-    storages: &mut Vec<crate::torch::StorageRef>,
+    found: &mut Found,
 ) {
     let at = s.position();
     let Ok(Some(lfh)) = s.read_array::<30>() else {
@@ -688,13 +715,21 @@ fn read_member(
             if let Some(mw) = member_window {
                 stream = stream.with_window(mw);
             }
-            (scan_member(stream, ctx, child, how, role, loader_kind, storages), true)
+            (scan_member(stream, ctx, child, how, role, loader_kind, &mut found.storages), true)
         }
         8 => {
             let inflated = flate2::read::DeflateDecoder::new(data);
             let tap = Tap::new(inflated, &mut crc, Some(&mut budget));
             (
-                scan_member(Stream::new(tap, HashMode::Inline), ctx, child, how, role, loader_kind, storages),
+                scan_member(
+                    Stream::new(tap, HashMode::Inline),
+                    ctx,
+                    child,
+                    how,
+                    role,
+                    loader_kind,
+                    &mut found.storages,
+                ),
                 true,
             )
         }
@@ -733,7 +768,10 @@ fn read_member(
     }
     if method_ok && !budget.exceeded() {
         let actual = crc.sum();
-        if child.size == e.uncomp_size && actual != e.crc {
+        if child.size == e.uncomp_size && actual != e.crc && e.crc == 0 {
+            // torch.save with compute_crc32 disabled writes 0 for every member: one note for all.
+            found.uncomputed_crc.push((at, e.name.clone()));
+        } else if child.size == e.uncomp_size && actual != e.crc {
             node.note(
                 Note::new(
                     NoteKind::ArchiveCrcMismatch,

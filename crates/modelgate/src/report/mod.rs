@@ -1,6 +1,11 @@
 //! Reports. Each output format is its own module; all of them read the same [`Run`].
 
+pub mod cyclonedx;
+pub mod github;
+pub mod gitlab;
 pub mod json;
+pub mod junit;
+pub mod sarif;
 pub mod text;
 
 use crate::run::Artifact;

@@ -35,7 +35,7 @@ pub struct Lockfile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PinnedModel {
-    /// The path as given to `modelgate lock` (`/`-separated, relative to the working directory).
+    /// The path given to `modelgate lock`, `/`-separated and relative to the lockfile's directory.
     pub path: String,
     /// Single-file models: size in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

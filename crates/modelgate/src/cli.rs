@@ -25,6 +25,11 @@ pub enum Command {
     /// Check, start or document a policy file.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Exit with the verdict a JSON report recorded: 0 pass, 1 fail (for a separate gate job).
+    Enforce {
+        /// A report written by `modelgate scan --json`.
+        report: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

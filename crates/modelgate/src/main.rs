@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain(args.rule.as_deref()),
         Command::Lock(args) => lock(args),
         Command::Policy(command) => policy_cmd::run(command).map_err(Errors::from),
+        Command::Enforce { report } => enforce(report),
     };
     match result {
         Ok(code) => code,
@@ -100,14 +101,16 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
     let verdict = Verdict::of(artifacts.iter().flat_map(|a| &a.findings), fail_on);
     let run = report::Run { artifacts: &artifacts, fail_on, verdict };
     write_reports(args, &run, started)?;
-    let text = report::text::render(&run, args.quiet);
-    if args.json.as_deref() == Some(Path::new("-")) {
+    // With the JSON report on standard output, everything else goes to standard error.
+    let json_on_stdout = args.json.as_deref() == Some(Path::new("-"));
+    let mut text = report::text::render(&run, args.quiet);
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        text.push_str(&github(&run)?);
+    }
+    if json_on_stdout {
         eprint!("{text}");
     } else {
         print!("{text}");
-    }
-    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
-        github(&run)?;
     }
     Ok(match verdict {
         Verdict::Pass => ExitCode::SUCCESS,
@@ -129,15 +132,16 @@ fn check_pins(
         )));
     }
     let lock = Lockfile::load(lockfile)?;
-    let scanned: Vec<_> = artifacts.iter().map(Artifact::scanned_file).collect();
-    let roots: Vec<String> = roots.iter().map(|r| walk::display(r)).collect();
+    let keys = PinKeys::for_lockfile(lockfile);
+    let scanned = keys.scanned(artifacts);
+    let roots: Vec<String> = roots.iter().map(|r| keys.key(&walk::display(r))).collect();
     let name = lockfile.display().to_string();
     for drift in lock.drift(&scanned, &roots) {
         let Some(finding) = drift.finding(policy, &name) else { continue };
-        match artifacts.iter_mut().find(|a| a.path == drift.path()) {
-            Some(a) => a.findings.push(finding),
+        match scanned.iter().position(|f| f.path == drift.path()) {
+            Some(i) => artifacts[i].findings.push(finding),
             None => artifacts.push(Artifact {
-                path: drift.path().to_string(),
+                path: keys.shown(drift.path()),
                 node: Node::new("", None),
                 findings: vec![finding],
                 missing: true,
@@ -148,6 +152,64 @@ fn check_pins(
     Ok(())
 }
 
+/// Paths in a lockfile are relative to the lockfile's directory, so one lockfile works whichever
+/// directory the scan runs from and however its paths are spelt (`models/x.pt`, `./models/x.pt`,
+/// an absolute path). Paths outside that directory, and remote sources, are kept as shown.
+struct PinKeys {
+    base: Option<PathBuf>,
+    /// The lockfile's directory as shown relative to the working directory (`""` for `.`).
+    shown_base: String,
+}
+
+impl PinKeys {
+    fn for_lockfile(lockfile: &Path) -> PinKeys {
+        let dir = match lockfile.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let shown = walk::display(dir);
+        PinKeys {
+            base: dir.canonicalize().ok(),
+            shown_base: if shown == "." {
+                String::new()
+            } else {
+                format!("{}/", shown.trim_end_matches('/'))
+            },
+        }
+    }
+
+    /// The lockfile key of a scanned path.
+    fn key(&self, shown: &str) -> String {
+        let Some(base) = &self.base else { return shown.to_string() };
+        let Ok(full) = Path::new(shown).canonicalize() else { return shown.to_string() };
+        match full.strip_prefix(base) {
+            Ok(rel) => walk::display(rel),
+            Err(_) => shown.to_string(),
+        }
+    }
+
+    /// What the pin check needs of each artifact, keyed by its lockfile path.
+    fn scanned(&self, artifacts: &[Artifact]) -> Vec<modelgate_policy::pins::ScannedFile> {
+        artifacts
+            .iter()
+            .map(|a| {
+                let mut file = a.scanned_file();
+                file.path = self.key(&a.path);
+                file
+            })
+            .collect()
+    }
+
+    /// How to show a pinned path that was not scanned (relative to the working directory).
+    fn shown(&self, key: &str) -> String {
+        if Path::new(key).is_absolute() || key.contains("://") {
+            key.to_string()
+        } else {
+            walk::display(Path::new(&format!("{}{key}", self.shown_base)))
+        }
+    }
+}
+
 fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
     let policy = load_policy(args.policy.as_deref())?;
     let mut lock = if args.lockfile.is_file() {
@@ -155,6 +217,7 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
     } else {
         Lockfile::new()
     };
+    let keys = PinKeys::for_lockfile(&args.lockfile);
     let mut files = 0;
     let mut failing = 0;
     for root in &args.paths {
@@ -163,8 +226,8 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
         failing +=
             artifacts.iter().flat_map(|a| &a.findings).filter(|f| policy.fail_on.fails(f.severity)).count();
         files += artifacts.len();
-        let scanned: Vec<_> = artifacts.iter().map(Artifact::scanned_file).collect();
-        lock.upsert(pin_model(&walk::display(root), &scanned));
+        let scanned = keys.scanned(&artifacts);
+        lock.upsert(pin_model(&keys.key(&walk::display(root)), &scanned));
     }
     std::fs::write(&args.lockfile, lock.to_toml())
         .map_err(|source| GateError::Output { path: args.lockfile.clone(), source })?;
@@ -211,22 +274,54 @@ fn write_reports(args: &ScanArgs, run: &report::Run<'_>, started: i64) -> Result
     Ok(())
 }
 
-/// In GitHub Actions: annotations on standard output and the job summary.
-fn github(run: &report::Run<'_>) -> Result<(), GateError> {
+/// In GitHub Actions: the job summary and the step outputs `verdict` and `findings`; returns the
+/// annotation workflow commands for the log.
+fn github(run: &report::Run<'_>) -> Result<String, GateError> {
     let (annotations, dropped) = report::github::annotations(run);
-    print!("{annotations}");
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-        use std::io::Write;
-        let path = PathBuf::from(path);
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|source| GateError::Output { path: path.clone(), source })?;
-        file.write_all(report::github::summary(run, dropped).as_bytes())
-            .map_err(|source| GateError::Output { path, source })?;
+        append(&PathBuf::from(path), &report::github::summary(run, dropped))?;
     }
-    Ok(())
+    if let Some(path) = std::env::var_os("GITHUB_OUTPUT") {
+        append(
+            &PathBuf::from(path),
+            &format!("verdict={}\nfindings={}\n", run.verdict.as_str(), run.failing()),
+        )?;
+    }
+    Ok(annotations)
+}
+
+fn append(path: &Path, text: &str) -> Result<(), GateError> {
+    use std::io::Write;
+    let err = |source| GateError::Output { path: path.to_path_buf(), source };
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(err)?;
+    file.write_all(text.as_bytes()).map_err(err)
+}
+
+/// `modelgate enforce REPORT`: the verdict a JSON report recorded, as an exit code (GitLab's
+/// second job: reports come from a job that exits 0, the gate from this one).
+fn enforce(report: &Path) -> Result<ExitCode, Errors> {
+    let bad = |why: String| GateError::Input { path: report.to_path_buf(), why };
+    let text = std::fs::read_to_string(report).map_err(|e| bad(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not a modelgate JSON report: {e}")))?;
+    if value["report_version"] != 1 {
+        return Err(bad("not a modelgate JSON report (report_version 1)".into()).into());
+    }
+    let summary = &value["summary"];
+    let verdict = value["verdict"].as_str().unwrap_or("");
+    println!(
+        "modelgate: {} — {} file(s), {} finding(s) at or above {} (from {})",
+        verdict.to_uppercase(),
+        summary["artifacts"],
+        summary["failing"],
+        value["fail_on"].as_str().unwrap_or("?"),
+        report.display()
+    );
+    match verdict {
+        "pass" => Ok(ExitCode::SUCCESS),
+        "fail" => Ok(ExitCode::from(1)),
+        other => Err(bad(format!("unknown verdict {other:?}")).into()),
+    }
 }
 
 /// The name of what was scanned, for the BOM's root component.

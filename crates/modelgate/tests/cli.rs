@@ -4,15 +4,10 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn modelgate(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelgate")).args(args).current_dir(cwd).output().expect("run modelgate")
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
+mod common;
+use common::{code, modelgate};
 
 /// `posix.system("echo pwned")` as a protocol-0 pickle (threats.md P-02).
 const EVIL_P0: &[u8] = b"cposix\nsystem\n(S'echo pwned'\ntR.";

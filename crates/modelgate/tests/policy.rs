@@ -5,15 +5,10 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn modelgate(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelgate")).args(args).current_dir(cwd).output().expect("run modelgate")
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
+mod common;
+use common::{code, modelgate};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -97,6 +92,37 @@ fn lock_then_scan_locked_reports_every_kind_of_drift() {
 
     // Scanning only part of the tree does not report the rest as missing.
     assert_eq!(code(&modelgate(&["scan", "--locked", "models/bert"], d)), 0);
+}
+
+#[test]
+fn lockfile_paths_are_relative_to_the_lockfile_not_the_working_directory() {
+    let dir = repo();
+    let d = dir.path();
+    assert_eq!(code(&modelgate(&["lock", "./models/bert", "models/head.pkl"], d)), 0);
+    let text = std::fs::read_to_string(d.join("modelgate.lock")).unwrap();
+    assert!(text.contains("path = \"models/bert\"") && text.contains("path = \"models/head.pkl\""), "{text}");
+
+    // From the parent directory, with the repository spelt relatively and absolutely.
+    let parent = d.parent().unwrap();
+    let name = d.file_name().unwrap().to_str().unwrap();
+    let lockfile = format!("{name}/modelgate.lock");
+    for models in [format!("{name}/models"), d.join("models").to_string_lossy().into_owned()] {
+        let out = modelgate(&["scan", "--locked", "--lockfile", &lockfile, &models, "--json", "-"], parent);
+        assert_eq!(code(&out), 0, "{models}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    // Locking again from elsewhere writes the same lockfile.
+    let abs = d.join("models/bert").to_string_lossy().into_owned();
+    assert_eq!(code(&modelgate(&["lock", "--lockfile", &lockfile, &abs], parent)), 0);
+    assert_eq!(std::fs::read_to_string(d.join("modelgate.lock")).unwrap(), text);
+
+    // A missing pinned file is shown relative to where the scan ran.
+    std::fs::remove_file(d.join("models/head.pkl")).unwrap();
+    let out = modelgate(
+        &["scan", "--locked", "--lockfile", &lockfile, &format!("{name}/models"), "--json", "-"],
+        parent,
+    );
+    assert_eq!(code(&out), 1);
+    assert_eq!(rules_of(&report(&out), &format!("{name}/models/head.pkl")), ["MG703"]);
 }
 
 #[test]

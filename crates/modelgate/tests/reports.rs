@@ -15,7 +15,11 @@ fn root() -> PathBuf {
 
 fn modelgate(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelgate"));
-    cmd.args(args).current_dir(root()).env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY");
+    cmd.args(args)
+        .current_dir(root())
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_STEP_SUMMARY");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -230,6 +234,7 @@ fn github_annotations_are_capped_escaped_and_summarised() {
         .current_dir(dir.path())
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &summary)
+        .env_remove("GITHUB_OUTPUT")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -250,6 +255,7 @@ fn github_annotations_are_capped_escaped_and_summarised() {
         .current_dir(dir.path())
         .env("GITHUB_ACTIONS", "true")
         .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_OUTPUT")
         .output()
         .unwrap();
     assert!(String::from_utf8(one.stdout).unwrap().contains("::error file=odd%2Cname%3A50%25.pkl,line=1,"));

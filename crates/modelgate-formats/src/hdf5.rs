@@ -59,6 +59,7 @@ const KERAS_ATTRS: &[&str] = &[
 ];
 
 pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+    user_block(s, ctx, node);
     let outcome = match s.window() {
         Some(w) => run_over_window(w),
         None => {
@@ -72,11 +73,50 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
     Rest::Drain
 }
 
+/// The superblock may follow a user block of 512, 1024, 2048… bytes, which HDF5 readers skip and
+/// other readers may not (`pickle.load` of a polyglot): its content is scanned like a file of its
+/// own, and kept when it is anything but padding or unrecognised data.
+fn user_block(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) {
+    const SIG: &[u8] = b"\x89HDF\r\n\x1a\n";
+    let Ok(head) = s.peek(crate::sniff::WINDOW) else {
+        return;
+    };
+    let mut at = 0usize;
+    while at + SIG.len() <= head.len() && &head[at..at + SIG.len()] != SIG {
+        at = if at == 0 { 512 } else { at * 2 };
+    }
+    if at == 0 || at + SIG.len() > head.len() {
+        return;
+    }
+    let child = crate::scan::scan_node(
+        Stream::new(s.take_next(at as u64), crate::stream::HashMode::Inline),
+        ctx,
+        crate::scan::child_node(
+            "HDF5 user block".into(),
+            crate::inventory::Relation::Prefix,
+            0,
+        ),
+        crate::scan::How::Sniff,
+    );
+    let padding = matches!(
+        child.format,
+        crate::inventory::Format::Unknown | crate::inventory::Format::Empty
+    ) && child.children.is_empty()
+        && child
+            .notes
+            .iter()
+            .all(|n| n.kind == NoteKind::UnrecognisedBinary);
+    if !padding {
+        node.children.push(child);
+    }
+}
+
 /// What the worker found.
 #[derive(Default)]
 struct Outcome {
-    /// Root attributes Keras reads, decoded as text (or why they could not be).
-    attrs: Vec<(String, Result<String, String>)>,
+    /// Root attributes Keras reads, decoded as text (or why they could not be), and where their
+    /// value is stored in the file when known.
+    attrs: Vec<(String, Result<String, String>, Option<u64>)>,
     /// Number of layer names listed under `layer_names` (root or `model_weights`).
     layer_names: Option<usize>,
     notes: Vec<Note>,
@@ -87,22 +127,29 @@ struct Outcome {
 fn apply(outcome: Outcome, ctx: &mut Ctx<'_>, node: &mut Node) {
     node.notes.extend(outcome.notes);
     let mut inv = GraphInventory::default();
-    for (name, value) in &outcome.attrs {
+    for (name, value, offset) in &outcome.attrs {
         match value {
             Ok(text) if name == "model_config" || name == "training_config" => {
                 crate::keras::scan_config(
                     text.as_bytes(),
                     &format!("the {name} attribute"),
+                    *offset,
                     ctx,
                     node,
                     &mut inv,
                 );
             }
             Ok(text) => inv.fact(name, text.chars().take(64).collect::<String>()),
-            Err(e) => node.note(Note::new(
-                NoteKind::Malformed,
-                format!("the root attribute {name} cannot be read as text ({e}); Keras could not load it either"),
-            )),
+            Err(e) => {
+                let mut note = Note::new(
+                    NoteKind::Malformed,
+                    format!(
+                        "the root attribute {name} cannot be read as text ({e}); Keras could not load it either"
+                    ),
+                );
+                note.offset = *offset;
+                node.note(note);
+            }
         }
     }
     if let Some(n) = outcome.layer_names {
@@ -268,11 +315,32 @@ fn parse(storage: Arc<dyn Storage>, over_budget: &AtomicBool) -> Outcome {
             return out;
         }
     };
+    let sb = file.superblock();
+    let (base, offset_size) = (sb.base_address, usize::from(sb.offset_size));
+    let raw = root.raw_attributes().unwrap_or_default();
+    // Where a value lives: the global heap collection of a variable-length string (its
+    // reference is length, collection address, index), else the root's object header.
+    let stored_at = |name: &str| {
+        let inline = base.checked_add(root.address());
+        let Some(r) = raw.iter().find(|r| r.name() == name) else {
+            return inline;
+        };
+        let data = &r.message().raw_data;
+        match data.get(4..4 + offset_size) {
+            Some(addr) if data.len() == 8 + offset_size => {
+                let mut le = [0u8; 8];
+                le[..addr.len().min(8)].copy_from_slice(&addr[..addr.len().min(8)]);
+                base.checked_add(u64::from_le_bytes(le))
+            }
+            _ => inline,
+        }
+    };
     match root.attributes() {
         Ok(attrs) => {
             for name in KERAS_ATTRS {
                 if let Some(a) = attrs.iter().find(|a| a.name == *name) {
-                    out.attrs.push((name.to_string(), attr_text(a)));
+                    out.attrs
+                        .push((name.to_string(), attr_text(a), stored_at(name)));
                 }
             }
             out.layer_names = merged_count(&attrs, "layer_names");
@@ -356,6 +424,7 @@ type WalkError = (String, H5Error);
 
 impl Walk<'_, '_> {
     fn run(&mut self, root: u64) -> Result<(), WalkError> {
+        let base = self.file.superblock().base_address;
         let mut stack = vec![(root, "/".to_string(), 0usize)];
         let mut softs = Vec::new();
         while let Some((addr, path, depth)) = stack.pop() {
@@ -376,6 +445,7 @@ impl Walk<'_, '_> {
                             NoteKind::Hdf5ExternalReference,
                             format!("{path} is a virtual dataset: reading it makes the HDF5 library open the source files its mapping names"),
                         )
+                        .at(base.saturating_add(addr))
                         .evidence(path.clone()),
                     );
                 }
@@ -415,6 +485,7 @@ impl Walk<'_, '_> {
                                 NoteKind::Hdf5ExternalReference,
                                 format!("dataset {path} stores its data in external file(s) {names:?}: reading it opens them"),
                             )
+                            .at(base.saturating_add(addr))
                             .evidence(names.join(", ")),
                         );
                     }
@@ -442,6 +513,7 @@ impl Walk<'_, '_> {
                             NoteKind::Hdf5ExternalReference,
                             format!("{child_path} is an external link to {obj} in file {file:?}: opening it makes the HDF5 library open that file"),
                         )
+                        .at(base.saturating_add(addr))
                         .evidence(format!("{file}:{obj}")),
                     ),
                 }
@@ -451,12 +523,14 @@ impl Walk<'_, '_> {
             }
         }
         for (group, group_path, link_path, to) in softs {
+            let at = base.saturating_add(group);
             if let Some((file, obj)) = self.soft_leaves_file(root, group, &group_path, &to) {
                 self.out.notes.push(
                     Note::new(
                         NoteKind::Hdf5ExternalReference,
                         format!("{link_path} is a soft link to {to}, which resolves through an external link to {obj} in file {file:?}"),
                     )
+                    .at(at)
                     .evidence(format!("{link_path} -> {to}")),
                 );
             }

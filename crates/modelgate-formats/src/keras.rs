@@ -86,10 +86,12 @@ fn last_component(name: &str) -> &str {
     name.rsplit(['.', '>', ':']).next().unwrap_or(name)
 }
 
-/// Parses `json` (what `source` names, e.g. "the model_config attribute") and walks it.
+/// Parses `json` (what `source` names, e.g. "the model_config attribute"; `offset`: where the
+/// document starts in the node's bytes, when known) and walks it.
 pub(crate) fn scan_config(
     json: &[u8],
     source: &str,
+    offset: Option<u64>,
     ctx: &mut Ctx<'_>,
     node: &mut Node,
     inv: &mut GraphInventory,
@@ -97,14 +99,24 @@ pub(crate) fn scan_config(
     let value: Value = match serde_json::from_slice(json) {
         Ok(v) => v,
         Err(e) => {
-            node.note(Note::new(
+            let mut note = Note::new(
                 NoteKind::Malformed,
                 format!("{source} is not valid JSON, so Keras cannot load it: {e}"),
-            ));
+            );
+            note.offset = offset;
+            node.note(note);
             return;
         }
     };
-    scan_value(&value, source, ctx, node, inv);
+    let mut walker = Walker {
+        source,
+        offset,
+        ctx,
+        node,
+        inv,
+        path: Vec::new(),
+    };
+    walker.visit(&value);
 }
 
 /// Reads a whole config document from a stream (a `.keras` archive's `config.json`), up to the
@@ -123,7 +135,7 @@ pub(crate) fn scan_config_stream(
         )),
         Ok(data) => {
             let mut inv = GraphInventory::default();
-            scan_config(&data, "config.json", ctx, node, &mut inv);
+            scan_config(&data, "config.json", None, ctx, node, &mut inv);
             node.detail = crate::inventory::Detail::Graph(Box::new(inv));
         }
         Err(e) => node.note(Note::new(
@@ -134,26 +146,9 @@ pub(crate) fn scan_config_stream(
     crate::scan::Rest::Drain
 }
 
-/// Walks an already parsed config.
-pub(crate) fn scan_value(
-    value: &Value,
-    source: &str,
-    ctx: &mut Ctx<'_>,
-    node: &mut Node,
-    inv: &mut GraphInventory,
-) {
-    let mut walker = Walker {
-        source,
-        ctx,
-        node,
-        inv,
-        path: Vec::new(),
-    };
-    walker.visit(value);
-}
-
 struct Walker<'w, 'c, 't> {
     source: &'w str,
+    offset: Option<u64>,
     ctx: &'w mut Ctx<'t>,
     node: &'w mut Node,
     inv: &'w mut GraphInventory,
@@ -167,6 +162,11 @@ enum Seg<'c> {
 }
 
 impl<'c> Walker<'_, 'c, '_> {
+    fn note(&mut self, mut note: Note) {
+        note.offset = self.offset;
+        self.node.note(note);
+    }
+
     fn here(&self) -> String {
         let mut at = String::new();
         for seg in &self.path {
@@ -188,7 +188,7 @@ impl<'c> Walker<'_, 'c, '_> {
 
     fn visit(&mut self, value: &'c Value) {
         if self.path.len() >= MAX_DEPTH {
-            self.node.note(Note::new(
+            self.note(Note::new(
                 NoteKind::LimitExceeded,
                 format!(
                     "{}: nested more than {MAX_DEPTH} levels; deeper values were not inspected",
@@ -236,7 +236,7 @@ impl<'c> Walker<'_, 'c, '_> {
             let what = config
                 .and_then(Value::as_str)
                 .map(|c| format!("{module}.{c}"));
-            self.node.note(
+            self.note(
                 Note::new(
                     NoteKind::KerasForeignModule,
                     format!(
@@ -272,7 +272,7 @@ impl<'c> Walker<'_, 'c, '_> {
                     .and_then(|c| c.get("filepath"))
                     .and_then(Value::as_str)
                     .unwrap_or("?");
-                self.node.note(
+                self.note(
                     Note::new(
                         NoteKind::KerasExternalModel,
                         format!("{}: TFSMLayer {name} loads the SavedModel at {path:?} when the model is rebuilt (refused in safe mode only since Keras 3.14)", self.here()),
@@ -287,7 +287,7 @@ impl<'c> Walker<'_, 'c, '_> {
                     .and_then(Value::as_str)
                     .filter(|v| !v.is_empty())
                 {
-                    self.node.note(
+                    self.note(
                         Note::new(
                             NoteKind::KerasVocabularyPath,
                             format!("{}: {c} layer {name} reads its vocabulary from {vocab:?} when loaded (arbitrary file read or request, CVE-2025-12058)", self.here()),
@@ -317,7 +317,7 @@ impl<'c> Walker<'_, 'c, '_> {
         } else {
             "loads or fetches files when called during deserialization (CVE-2025-8747, CVE-2025-12060)"
         };
-        self.node.note(
+        self.note(
             Note::new(
                 NoteKind::KerasUnsafeFunction,
                 format!("{}: references {full}, which {what}", self.here()),
@@ -365,7 +365,7 @@ impl<'c> Walker<'_, 'c, '_> {
                 Value::String(s) if kind == Some("function") => {
                     let module = config.get(module_key).and_then(Value::as_str).unwrap_or("");
                     if !in_keras_namespace(module) {
-                        self.node.note(
+                        self.note(
                             Note::new(
                                 NoteKind::KerasForeignModule,
                                 format!("{}: Lambda layer {name} calls {module}.{s}, a function outside the Keras namespaces that the loader looks up by name (CVE-2025-1550 family)", self.here()),
@@ -415,7 +415,7 @@ impl<'c> Walker<'_, 'c, '_> {
                 code.chars().take(80).collect(),
             ),
         };
-        self.node.note(
+        self.note(
             Note::new(
                 NoteKind::KerasLambda,
                 format!(
@@ -444,7 +444,7 @@ impl<'c> Walker<'_, 'c, '_> {
             Some(b) => format!("the {} embedded bytes are scanned below", b.len()),
             None => "the embedded module could not be decoded".to_string(),
         };
-        self.node.note(
+        self.note(
             Note::new(
                 NoteKind::KerasTorchModule,
                 format!("{}: TorchModuleWrapper layer {name} embeds a torch.save pickle that Keras passes to torch.load when the layer is rebuilt (CVE-2025-49655); {scanned}", self.here()),
@@ -476,6 +476,7 @@ mod tests {
         scan_config(
             json.as_bytes(),
             "config.json",
+            None,
             &mut ctx,
             &mut node,
             &mut inv,

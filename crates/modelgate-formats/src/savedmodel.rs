@@ -199,6 +199,8 @@ fn nested(outer: &[u8], inner: &[u8], e: WireError) -> WireError {
 }
 
 struct Op {
+    /// Offset of the `NodeDef` in the file.
+    offset: u64,
     op: String,
     name: String,
     /// Function this node belongs to (`None`: the meta graph's own graph).
@@ -243,7 +245,7 @@ fn saved_model(data: &[u8], node: &mut Node, inv: &mut GraphInventory) -> Result
         for graph in sub(&fields, 2) {
             let graph_fields = all(graph).map_err(|e| nested(data, graph, e))?;
             for nd in sub(&graph_fields, 1) {
-                ops.push(node_def(nd, None).map_err(|e| nested(data, nd, e))?);
+                ops.push(node_def(data, nd, None).map_err(|e| nested(data, nd, e))?);
                 if ops.len() > MAX_NODES {
                     limit(node);
                     return Ok(());
@@ -261,7 +263,8 @@ fn saved_model(data: &[u8], node: &mut Node, inv: &mut GraphInventory) -> Result
                     let index = functions.len();
                     let mut calls = Vec::new();
                     for nd in sub(&fd_fields, 3) {
-                        let op = node_def(nd, Some(index)).map_err(|e| nested(data, nd, e))?;
+                        let op =
+                            node_def(data, nd, Some(index)).map_err(|e| nested(data, nd, e))?;
                         calls.extend(called_functions(nd));
                         ops.push(op);
                         if ops.len() > MAX_NODES {
@@ -300,8 +303,9 @@ fn limit(node: &mut Node) {
     ));
 }
 
-fn node_def(nd: &[u8], function: Option<usize>) -> Result<Op, WireError> {
+fn node_def(data: &[u8], nd: &[u8], function: Option<usize>) -> Result<Op, WireError> {
     let fields = all(nd)?;
+    let offset = (nd.as_ptr() as usize).saturating_sub(data.as_ptr() as usize) as u64;
     let op = first_text(&fields, 2).unwrap_or_default();
     let name = first_text(&fields, 1).unwrap_or_default();
     let mut output_stream = None;
@@ -317,6 +321,7 @@ fn node_def(nd: &[u8], function: Option<usize>) -> Result<Op, WireError> {
         }
     }
     Ok(Op {
+        offset,
         op,
         name,
         function,
@@ -386,7 +391,7 @@ fn judge(
         .collect();
     let known = known_ops();
     // One note per (kind, op), with the number of places and the first one.
-    let mut seen: HashMap<(NoteKind, &str), (usize, String)> = HashMap::new();
+    let mut seen: HashMap<(NoteKind, &str), (usize, String, u64)> = HashMap::new();
     let mut order = Vec::new();
     for op in ops {
         inv.count(&op.op);
@@ -424,12 +429,12 @@ fn judge(
         };
         let entry = seen.entry((kind, op.op.as_str())).or_insert_with(|| {
             order.push((kind, op.op.as_str()));
-            (0, place)
+            (0, place, op.offset)
         });
         entry.0 += 1;
     }
     for key in order {
-        let Some((count, first)) = seen.get(&key) else {
+        let Some((count, first, offset)) = seen.get(&key) else {
             continue;
         };
         let (kind, op) = key;
@@ -456,6 +461,7 @@ fn judge(
                     if *count == 1 { "" } else { "s" }
                 ),
             )
+            .at(*offset)
             .evidence(op.to_string()),
         );
     }
@@ -475,9 +481,11 @@ fn keras_metadata(
         let path = first_text(&fields, 3).unwrap_or_default();
         let identifier = first_text(&fields, 4).unwrap_or_default();
         if let Some(json) = sub(&fields, 5).next() {
+            let at = (json.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
             crate::keras::scan_config(
                 json,
                 &format!("keras_metadata.pb object {path} ({identifier})"),
+                Some(at as u64),
                 ctx,
                 node,
                 inv,

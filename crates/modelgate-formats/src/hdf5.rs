@@ -721,3 +721,50 @@ fn join(parent: &str, name: &str) -> String {
         format!("{parent}/{name}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::inventory::NoteKind;
+    use crate::{Options, scan_bytes, scan_reader};
+
+    const LAMBDA_H5: &[u8] = include_bytes!(
+        "../../../tests/fixtures/malicious/keras-tf/k06_tf_keras_lambda_os_system.h5"
+    );
+
+    fn kinds(node: &crate::Node) -> Vec<NoteKind> {
+        node.notes.iter().map(|n| n.kind).collect()
+    }
+
+    #[test]
+    fn through_the_window_and_from_memory_alike() {
+        let windowed = scan_bytes(LAMBDA_H5, Options::default());
+        // A forward-only reader has no window: the file is buffered and parsed in memory.
+        let streamed = scan_reader(LAMBDA_H5, Options::default()).unwrap();
+        for node in [&windowed, &streamed] {
+            assert_eq!(kinds(node), [NoteKind::KerasLambda]);
+            assert!(
+                node.notes[0]
+                    .evidence
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("system")
+            );
+            assert_eq!(node.size, LAMBDA_H5.len() as u64);
+        }
+        assert_eq!(windowed.sha256, streamed.sha256);
+    }
+
+    #[test]
+    fn broken_files_are_malformed_not_panics() {
+        let mut cut = LAMBDA_H5[..LAMBDA_H5.len() / 3].to_vec();
+        let node = scan_bytes(&cut, Options::default());
+        assert!(
+            kinds(&node).contains(&NoteKind::Malformed),
+            "{:?}",
+            node.notes
+        );
+        cut.truncate(64);
+        let node = scan_bytes(&cut, Options::default());
+        assert!(!node.notes.is_empty());
+    }
+}

@@ -61,6 +61,18 @@ pub enum Format {
     Gguf,
     /// A safetensors file.
     Safetensors,
+    // -- Keras and TensorFlow (issue 3) --
+    /// A Keras 3 `.keras` archive: a zip with `config.json`, `metadata.json` and weights.
+    Keras,
+    /// A SavedModel's `keras_metadata.pb` (tf_keras layer configs, one JSON per object).
+    TfKerasMetadata,
+    /// A SavedModel's `fingerprint.pb` (checksums only).
+    TfFingerprint,
+    /// A TensorFlow checkpoint index (`variables.index`): a table of tensor names and extents.
+    TfCheckpointIndex,
+    /// A TensorFlow checkpoint data shard (`variables.data-00000-of-00001`): raw tensor bytes
+    /// that the sibling index describes exactly.
+    TfCheckpointData,
     /// A Git LFS pointer file in place of the real content.
     GitLfsPointer,
     /// An ELF executable or shared object.
@@ -110,6 +122,11 @@ impl Format {
             Format::Tflite => "tflite",
             Format::Gguf => "gguf",
             Format::Safetensors => "safetensors",
+            Format::Keras => "keras",
+            Format::TfKerasMetadata => "tf-keras-metadata",
+            Format::TfFingerprint => "tf-fingerprint",
+            Format::TfCheckpointIndex => "tf-checkpoint-index",
+            Format::TfCheckpointData => "tf-checkpoint-data",
             Format::GitLfsPointer => "git-lfs-pointer",
             Format::Elf => "elf",
             Format::Pe => "pe",
@@ -134,6 +151,7 @@ impl Format {
                 | Format::Zip
                 | Format::Tar
                 | Format::SevenZip
+                | Format::Keras
         )
     }
 }
@@ -172,6 +190,8 @@ pub enum Role {
     TorchscriptCode,
     /// Small bookkeeping records the loader reads (`version`, `byteorder`, …).
     LoaderRecord,
+    /// The model configuration Keras deserializes (`config.json` of a `.keras` archive).
+    KerasConfig,
 }
 
 /// One observation about a stream that the policy may turn into a finding.
@@ -272,6 +292,32 @@ pub enum NoteKind {
     TorchUnexpectedMember,
     /// A storage the pickle references that is missing, or whose size disagrees.
     TorchStorageMismatch,
+
+    // -- Keras and TensorFlow (issue 3) --
+    /// A Keras Lambda layer: marshalled Python bytecode that the loader turns into a function.
+    KerasLambda,
+    /// A Keras config object whose `module` lies outside the Keras namespaces.
+    KerasForeignModule,
+    /// A Keras config referencing a function that loads or fetches files, or switches
+    /// safe mode off.
+    KerasUnsafeFunction,
+    /// A Keras layer that loads another model from a path when deserialized (`TFSMLayer`).
+    KerasExternalModel,
+    /// A Keras `TorchModuleWrapper` layer: a `torch.save` pickle inside the config.
+    KerasTorchModule,
+    /// A Keras lookup layer whose vocabulary is a file path or URL.
+    KerasVocabularyPath,
+    /// An HDF5 external link, external raw-data file or virtual dataset: the loader opens
+    /// another file.
+    Hdf5ExternalReference,
+    /// A TensorFlow graph op that reads or writes files (outside the saver's own functions).
+    TfIoOp,
+    /// A TensorFlow graph op that calls back into Python (`PyFunc`, `EagerPyFunc`).
+    TfPythonOp,
+    /// A TensorFlow graph op that is not in TensorFlow's public op set (needs a custom library).
+    TfUnknownOp,
+    /// A TFLite custom or Flex (TF Select) operator.
+    TfliteCustomOp,
 }
 
 impl NoteKind {
@@ -305,6 +351,17 @@ impl NoteKind {
             NoteKind::TorchTensorBounds => "torch-tensor-bounds",
             NoteKind::TorchUnexpectedMember => "torch-unexpected-member",
             NoteKind::TorchStorageMismatch => "torch-storage-mismatch",
+            NoteKind::KerasLambda => "keras-lambda",
+            NoteKind::KerasForeignModule => "keras-foreign-module",
+            NoteKind::KerasUnsafeFunction => "keras-unsafe-function",
+            NoteKind::KerasExternalModel => "keras-external-model",
+            NoteKind::KerasTorchModule => "keras-torch-module",
+            NoteKind::KerasVocabularyPath => "keras-vocabulary-path",
+            NoteKind::Hdf5ExternalReference => "hdf5-external-reference",
+            NoteKind::TfIoOp => "tf-io-op",
+            NoteKind::TfPythonOp => "tf-python-op",
+            NoteKind::TfUnknownOp => "tf-unknown-op",
+            NoteKind::TfliteCustomOp => "tflite-custom-op",
         }
     }
 
@@ -337,6 +394,17 @@ impl NoteKind {
         NoteKind::TorchTensorBounds,
         NoteKind::TorchUnexpectedMember,
         NoteKind::TorchStorageMismatch,
+        NoteKind::KerasLambda,
+        NoteKind::KerasForeignModule,
+        NoteKind::KerasUnsafeFunction,
+        NoteKind::KerasExternalModel,
+        NoteKind::KerasTorchModule,
+        NoteKind::KerasVocabularyPath,
+        NoteKind::Hdf5ExternalReference,
+        NoteKind::TfIoOp,
+        NoteKind::TfPythonOp,
+        NoteKind::TfUnknownOp,
+        NoteKind::TfliteCustomOp,
     ];
 }
 
@@ -351,6 +419,8 @@ pub enum Detail {
     Pickle(Box<PickleInventory>),
     /// A NumPy array header.
     Numpy(NumpyHeader),
+    /// What a model-graph parser saw: Keras configs, SavedModel graphs, TFLite operator codes.
+    Graph(Box<GraphInventory>),
     /// A Git LFS pointer.
     LfsPointer {
         /// The object id (`sha256:<hex>`).
@@ -358,6 +428,59 @@ pub enum Detail {
         /// The size of the real object.
         size: Option<u64>,
     },
+}
+
+/// The vocabulary of a model graph: who wrote it and which layers or ops it uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GraphInventory {
+    /// Facts about the writer, in order (`keras_version`, `backend`, `tensorflow_version`, tags…).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<(String, String)>,
+    /// Each distinct layer class or op, with how often it occurs, in order of first appearance.
+    pub ops: Vec<OpCount>,
+    #[serde(skip)]
+    index: std::collections::HashMap<String, usize>,
+}
+
+/// A layer class or op and its number of occurrences.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpCount {
+    /// The class or op name (`Dense`, `MatMul`, `CUSTOM(StringUpper)`).
+    pub name: String,
+    /// Occurrences.
+    pub count: u64,
+}
+
+/// Distinct names a [`GraphInventory`] keeps; further names are counted under `…`.
+pub const MAX_DISTINCT_OPS: usize = 4096;
+
+impl GraphInventory {
+    /// Counts one occurrence of `name`.
+    pub fn count(&mut self, name: &str) {
+        let key =
+            if self.index.contains_key(name) || self.ops.len() < MAX_DISTINCT_OPS { name } else { "…" };
+        match self.index.get(key) {
+            Some(&i) => {
+                if let Some(op) = self.ops.get_mut(i) {
+                    op.count += 1;
+                }
+            }
+            None => {
+                self.index.insert(key.to_string(), self.ops.len());
+                self.ops.push(OpCount { name: key.to_string(), count: 1 });
+            }
+        }
+    }
+
+    /// Records a fact about the writer.
+    pub fn fact(&mut self, key: &str, value: impl Into<String>) {
+        self.facts.push((key.to_string(), value.into()));
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.facts.is_empty() && self.ops.is_empty()
+    }
 }
 
 /// The header of a `.npy` array.

@@ -21,6 +21,14 @@ pub mod scan;
 pub mod sniff;
 pub mod stream;
 mod torch;
+// Keras and TensorFlow (issue 3).
+mod hdf5;
+mod keras;
+mod marshal;
+mod protobuf;
+mod savedmodel;
+mod sniff_tf;
+mod tflite;
 
 pub use inventory::{Detail, Format, Node, Note, NoteKind, NumpyHeader, Relation, Role, member_path};
 pub use scan::{Limits, Trace, TraceEvent};

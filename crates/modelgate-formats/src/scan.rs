@@ -218,12 +218,11 @@ fn dispatch(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut No
             crate::container::compress::scan(format, s, ctx, node)
         }
         Format::SevenZip => crate::container::sevenz::scan(s, ctx, node),
-        Format::Hdf5
-        | Format::TfSavedmodel
-        | Format::Onnx
-        | Format::Tflite
-        | Format::Gguf
-        | Format::Safetensors => {
+        // Keras and TensorFlow (issue 3).
+        Format::Hdf5 => crate::hdf5::scan(s, ctx, node),
+        Format::TfSavedmodel | Format::TfKerasMetadata => crate::savedmodel::scan(format, s, ctx, node),
+        Format::Tflite => crate::tflite::scan(s, ctx, node),
+        Format::Onnx | Format::Gguf | Format::Safetensors => {
             node.note(Note::new(
                 NoteKind::UnsupportedFormat,
                 format!("{format} model: recognised by its content, but this version of modelgate cannot inspect it yet"),

@@ -8,6 +8,7 @@
 
 use crate::inventory::{Detail, Format, Node, Note, NoteKind};
 use crate::pickle::{End, PickleLoader, PlainLoader, Session};
+use crate::protobuf::varint;
 use crate::scan::Ctx;
 use crate::stream::{HashMode, MAX_PEEK, Stream};
 
@@ -21,7 +22,10 @@ pub(crate) fn sniff(s: &mut Stream<'_>, ctx: &mut Ctx<'_>) -> Format {
         Ok(h) => h.to_vec(),
         Err(_) => return Format::Unknown,
     };
-    let by_magic = sniff_bytes(&head, ctx);
+    let mut by_magic = sniff_bytes(&head, ctx);
+    if by_magic == Format::Unknown && crate::sniff_tf::is_checkpoint_index(s, &head) {
+        by_magic = Format::TfCheckpointIndex;
+    }
     // A zip with something in front of it: torch reads the front (a legacy pickle, say),
     // zipfile-based loaders read the zip. Scan it as a zip; the front becomes a scanned prefix.
     if by_magic != Format::Zip && by_magic != Format::Empty && has_zip_tail(s) {
@@ -259,6 +263,9 @@ fn sniff_protobuf(h: &[u8]) -> Option<Format> {
     if first == (1, 0, 1) && fields.get(1).is_some_and(|f| f.0 == 2 && f.1 == 2) {
         return Some(Format::TfSavedmodel);
     }
+    if let Some(f) = crate::sniff_tf::protobuf(h, &fields) {
+        return Some(f);
+    }
     // ONNX ModelProto: ir_version first, then only ModelProto fields with their wire types.
     const ONNX: &[(u64, u64)] =
         &[(1, 0), (2, 2), (3, 2), (4, 2), (5, 0), (6, 2), (7, 2), (8, 2), (14, 2), (20, 2), (25, 2), (26, 2)];
@@ -269,17 +276,6 @@ fn sniff_protobuf(h: &[u8]) -> Option<Format> {
         && fields.iter().all(|(f, w, _)| ONNX.contains(&(*f, *w)))
     {
         return Some(Format::Onnx);
-    }
-    None
-}
-
-fn varint(b: &[u8]) -> Option<(u64, usize)> {
-    let mut v = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
     }
     None
 }

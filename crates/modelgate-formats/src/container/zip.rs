@@ -472,6 +472,16 @@ fn classify(node: &mut Node, entries: &[Entry]) {
     if !entries.is_empty() && entries.iter().all(|e| e.name.to_ascii_lowercase().ends_with(".npy")) {
         node.format = Format::NumpyNpz;
     }
+    if is_keras(entries) {
+        node.format = Format::Keras;
+    }
+}
+
+/// Keras 3 `.keras`: `config.json` next to `metadata.json` or `model.weights.h5` (Keras'
+/// `saving_lib` reads `config.json` from the archive root, exactly as named).
+fn is_keras(entries: &[Entry]) -> bool {
+    let has = |name: &str| entries.iter().any(|e| e.name == name);
+    has("config.json") && (has("metadata.json") || has("model.weights.h5"))
 }
 
 /// torch's reader takes the archive prefix from the first central-directory entry, up to the
@@ -570,6 +580,7 @@ impl Found {
 struct Layout {
     torch_prefix: Option<String>,
     torchscript: bool,
+    keras: bool,
 }
 
 impl Layout {
@@ -577,10 +588,13 @@ impl Layout {
         let torch_prefix = matches!(format, Format::PytorchZip | Format::Torchscript)
             .then(|| torch_prefix(entries))
             .flatten();
-        Layout { torch_prefix, torchscript: format == Format::Torchscript }
+        Layout { torch_prefix, torchscript: format == Format::Torchscript, keras: format == Format::Keras }
     }
 
     fn role(&self, name: &str) -> Option<Role> {
+        if self.keras && name == "config.json" {
+            return Some(Role::KerasConfig);
+        }
         let prefix = self.torch_prefix.as_ref()?;
         let lower = name.to_ascii_lowercase();
         let rel = lower.strip_prefix(prefix.as_str())?;
@@ -821,6 +835,15 @@ fn scan_member(
     loader_kind: PickleLoader,
     storages: &mut Vec<crate::torch::StorageRef>,
 ) -> Node {
+    if role == Some(Role::KerasConfig) {
+        return scan_node_with(
+            stream,
+            ctx,
+            child,
+            |_, _| Format::Json,
+            |_, s, ctx, node| crate::keras::scan_config_stream(s, ctx, node),
+        );
+    }
     if role == Some(Role::LoaderPickle) {
         // torch unpickles these whatever they look like.
         let mut found = Vec::new();

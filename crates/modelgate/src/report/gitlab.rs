@@ -1,7 +1,7 @@
 //! GitLab reports: Code Quality (`--gitlab-codequality`, every tier) and SAST
 //! (`--gitlab-sast`, Ultimate; security-report schema 15.x).
 
-use super::sarif::fingerprint;
+use super::sarif::fingerprints;
 use super::{Run, one_line};
 use modelgate_formats::stream::hex;
 use modelgate_policy::Severity;
@@ -26,12 +26,13 @@ pub fn codequality(run: &Run<'_>) -> String {
     let mut issues = Vec::new();
     for a in run.artifacts {
         let digest = if a.missing { String::new() } else { hex(&a.node.sha256) };
-        for f in a.findings.iter().filter(|f| f.suppressed.is_none()) {
+        let prints = fingerprints(&a.findings, &a.path, &digest);
+        for (f, print) in a.findings.iter().zip(prints).filter(|(f, _)| f.suppressed.is_none()) {
             let place = f.location.member.as_ref().map(|m| format!(" [{m}]")).unwrap_or_default();
             issues.push(json!({
                 "description": format!("{} {}: {}{place}", f.rule.id, f.rule.name, f.message),
                 "check_name": f.rule.id,
-                "fingerprint": fingerprint(f, &a.path, &digest),
+                "fingerprint": print,
                 "severity": codequality_severity(f.severity),
                 "location": { "path": a.path, "lines": { "begin": 1 } },
                 "categories": ["Security"],
@@ -69,8 +70,8 @@ pub fn sast(run: &Run<'_>, start: &str, end: &str) -> String {
     let mut vulnerabilities = Vec::new();
     for a in run.artifacts {
         let digest = if a.missing { String::new() } else { hex(&a.node.sha256) };
-        for f in a.findings.iter().filter(|f| f.suppressed.is_none()) {
-            let fp = fingerprint(f, &a.path, &digest);
+        let prints = fingerprints(&a.findings, &a.path, &digest);
+        for (f, fp) in a.findings.iter().zip(prints).filter(|(f, _)| f.suppressed.is_none()) {
             let place = f.location.member.as_ref().map(|m| format!(" (member {m})")).unwrap_or_default();
             let mut identifiers = vec![json!({
                 "type": "modelgate_rule",

@@ -59,8 +59,9 @@ pub fn render(run: &Run<'_>) -> String {
     let mut results = Vec::new();
     for a in run.artifacts {
         let digest = if a.missing { String::new() } else { hex(&a.node.sha256) };
-        for f in &a.findings {
-            results.push(result(f, &a.path, &digest, index.get(f.rule.id.as_str()).copied().unwrap_or(0)));
+        for (f, print) in a.findings.iter().zip(fingerprints(&a.findings, &a.path, &digest)) {
+            let rule_index = index.get(f.rule.id.as_str()).copied().unwrap_or(0);
+            results.push(result(f, &a.path, &digest, &print, rule_index));
         }
     }
     let log = Sarif {
@@ -128,22 +129,30 @@ fn family(id: &str) -> &'static str {
     }
 }
 
-/// A stable fingerprint: the same finding in the same file content keeps it across runs.
-pub fn fingerprint(f: &Finding, path: &str, digest: &str) -> String {
-    let key = format!(
-        "{}|{path}|{digest}|{}|{}",
-        f.rule.id,
-        f.location.member.as_deref().unwrap_or(""),
-        f.evidence.as_deref().map(str::to_string).unwrap_or_else(|| f
-            .location
-            .offset
-            .map(|o| o.to_string())
-            .unwrap_or_default())
-    );
-    Sha256::digest(key.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+/// Stable fingerprints of a file's findings: the same finding in the same file content keeps its
+/// fingerprint across runs. Findings alike in rule, member, offset and evidence (one Lambda
+/// reached through several config paths) are told apart by their order of occurrence.
+pub fn fingerprints(findings: &[Finding], path: &str, digest: &str) -> Vec<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    findings
+        .iter()
+        .map(|f| {
+            let key = format!(
+                "{}|{path}|{digest}|{}|{}|{}",
+                f.rule.id,
+                f.location.member.as_deref().unwrap_or(""),
+                f.location.offset.map(|o| o.to_string()).unwrap_or_default(),
+                f.evidence.as_deref().unwrap_or(""),
+            );
+            let n = seen.entry(key.clone()).or_default();
+            *n += 1;
+            let key = if *n > 1 { format!("{key}|{n}") } else { key };
+            Sha256::digest(key.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+        })
+        .collect()
 }
 
-fn result(f: &Finding, path: &str, digest: &str, rule_index: usize) -> Value {
+fn result(f: &Finding, path: &str, digest: &str, print: &str, rule_index: usize) -> Value {
     let mut where_ = String::new();
     if let Some(m) = &f.location.member {
         where_.push_str(&format!(" [member {m}"));
@@ -178,7 +187,7 @@ fn result(f: &Finding, path: &str, digest: &str, rule_index: usize) -> Value {
                 "region": { "startLine": 1 }
             }
         }],
-        "partialFingerprints": { "primaryLocationLineHash": format!("{}:1", fingerprint(f, path, digest)) },
+        "partialFingerprints": { "primaryLocationLineHash": format!("{print}:1") },
         "properties": properties,
     });
     if let Some(m) = &f.location.member {

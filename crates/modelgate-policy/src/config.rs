@@ -213,6 +213,12 @@ impl Policy {
                         "{origin}: [[allow.{kind}]] entries need a `name` and a `reason`"
                     )));
                 }
+                if kind == "keras-module" && policy.pickle.is_denied_module(&e.name) {
+                    return Err(PolicyError(format!(
+                        "{origin}: [[allow.keras-module]] {:?} is denied (see pickle-deny.toml); it cannot be trusted",
+                        e.name
+                    )));
+                }
                 policy.extra_names.entry(kind).or_default().push((e.name, e.reason));
             }
         }

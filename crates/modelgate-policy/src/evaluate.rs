@@ -6,7 +6,7 @@ use crate::config::Policy;
 use crate::pickle_lists::Class;
 use crate::suppress::Date;
 use modelgate_formats::pickle::{Callee, PickleInventory};
-use modelgate_formats::{Format, Node, NoteKind, Relation};
+use modelgate_formats::{Format, Node, Note, NoteKind, Relation};
 use serde::Serialize;
 
 /// Where a finding is: the archive member (nested members joined with `!`) and the byte offset
@@ -131,7 +131,8 @@ fn visit<'n>(node: &'n Node, path: &str, policy: &Policy, trail: &mut Vec<&'n No
         .map(|n| n.name.as_str())
         .unwrap_or(path);
     let catalogue = Catalogue::builtin();
-    for note in &node.notes {
+    let notes = &node.notes;
+    for note in notes.iter().filter(|n| !trusted_by_policy(n, policy)) {
         let rule = match note.kind {
             NoteKind::UnrecognisedBinary if looks_like_model(named) => catalogue.get(ids::UNRECOGNISED_MODEL),
             NoteKind::UnrecognisedBinary => catalogue.get(ids::UNRECOGNISED_BINARY),
@@ -171,6 +172,39 @@ fn visit<'n>(node: &'n Node, path: &str, policy: &Policy, trail: &mut Vec<&'n No
         trail.push(child);
         visit(child, path, policy, trail, out);
         trail.pop();
+    }
+}
+
+/// True when the policy file trusts the named thing a note is about: a Keras config module
+/// (`[[allow.keras-module]]`, the module or a parent package), an ONNX operator domain
+/// (`[[allow.onnx-domain]]`) or a TensorFlow/TFLite custom op (`[[allow.tf-op]]`). Trust covers
+/// only "unknown" findings: an op that reads files or runs Python, or a Keras function that loads
+/// other models, is reported whatever the policy trusts.
+fn trusted_by_policy(note: &Note, policy: &Policy) -> bool {
+    let Some(name) = note.evidence.as_deref() else { return false };
+    match note.kind {
+        NoteKind::KerasForeignModule => {
+            // Never a module the pickle deny-list names (`os`, `subprocess`, `builtins`…), nor a
+            // denied attribute of another module.
+            let (module, attr) = name.rsplit_once('.').unwrap_or((name, ""));
+            if policy.pickle.is_denied_module(module)
+                || matches!(policy.pickle.classify(module, attr, "keras"), Class::Denied(_))
+            {
+                return false;
+            }
+            let mut prefix = name;
+            loop {
+                if policy.trusts("keras-module", prefix).is_some() {
+                    return true;
+                }
+                match prefix.rsplit_once('.') {
+                    Some((parent, _)) => prefix = parent,
+                    None => return false,
+                }
+            }
+        }
+        NoteKind::TfUnknownOp | NoteKind::TfliteCustomOp => policy.trusts("tf-op", name).is_some(),
+        _ => false,
     }
 }
 

@@ -210,6 +210,11 @@ impl PickleLists {
         })
     }
 
+    /// True if the module, or a parent package of it, is denied as a whole (`os`, `subprocess`).
+    pub fn is_denied_module(&self, module: &str) -> bool {
+        self.deny_module_of(module).is_some()
+    }
+
     fn deny_module_of(&self, module: &str) -> Option<&DenyEntry> {
         // The module itself or any parent package.
         let mut m = module;

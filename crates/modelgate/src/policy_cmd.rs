@@ -175,7 +175,7 @@ validates one. Unknown keys and bad values are rejected with the file, key and l
 | `exclude` | list of patterns | do not scan files or directories matching these gitignore-style patterns (`.git` is never scanned) |
 | `[rules.ID]` | table | `severity` (a new severity), `enabled` (`false` switches the rule off), `reason` (required to lower a severity or switch a rule off); `ID` is a rule id (`MG301`) or name |
 | `[[allow.pickle]]` | list of tables | `global = "module.name"` (exact) or `module = "pkg"` (the module and its submodules), with a `reason`. Adds trust for globals the built-in allow-list does not know; a global on the deny-list, or a name that walks attributes to one, cannot be trusted this way |
-| `[[allow.keras-module]]`, `[[allow.onnx-domain]]`, `[[allow.tf-op]]` | lists of tables | `name`, `reason`: trust a named Keras config module, ONNX operator domain or TensorFlow op |
+| `[[allow.keras-module]]`, `[[allow.onnx-domain]]`, `[[allow.tf-op]]` | lists of tables | `name`, `reason`: trust a Keras config module and its submodules (MG402; never a module on the pickle deny-list), an ONNX operator domain, or a TensorFlow/TFLite custom op (MG410, MG411; ops that do I/O or run Python stay reported) |
 | `[[suppress]]` | list of tables | `rule` (id or name), `path` (glob: `*` stays within a directory, `**` crosses them), optional `sha256` (the file's digest: a changed file re-opens the finding), `reason` (required), optional `expires` (`2027-06-30`: after that day the suppression no longer applies and is reported as MG704). Suppressed findings stay in every report, marked, and do not count towards the verdict |
 
 Files named explicitly on the command line are always scanned; `include` and `exclude` filter

@@ -123,7 +123,12 @@ fn a_payload_after_a_large_benign_blob_is_found() {
 fn manifest_paths_are_relative_and_clean() {
     for f in manifest().fixture {
         assert!(!Path::new(&f.path).is_absolute() && !f.path.contains(".."), "{}", f.path);
-        assert!(matches!(f.kind.as_str(), "benign" | "malicious"), "{}: kind {}", f.path, f.kind);
+        assert!(
+            matches!(f.kind.as_str(), "benign" | "malicious" | "needs-trust"),
+            "{}: kind {}",
+            f.path,
+            f.kind
+        );
         assert!(matches!(f.verdict.as_str(), "pass" | "fail"), "{}: verdict {}", f.path, f.verdict);
         assert!(!f.recipe.trim().is_empty(), "{}: no recipe", f.path);
     }

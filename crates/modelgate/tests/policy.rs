@@ -195,6 +195,78 @@ fn suppressions_bind_to_digests_and_expire() {
 }
 
 #[test]
+fn trusted_keras_modules_and_tf_ops_but_never_denied_ones() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (from, to) in [
+        ("needs-trust/keras-tf/keras3_custom_layer.keras", "custom.keras"),
+        ("benign/keras-tf/unknown_op_saved_model.pb", "saved_model.pb"),
+        ("benign/keras-tf/custom_op.tflite", "custom.tflite"),
+        ("malicious/keras-tf/k02_functional_os_system.keras", "evil.keras"),
+        ("malicious/keras-tf/flex_read_file.tflite", "flex_read_file.tflite"),
+    ] {
+        std::fs::copy(fixtures.join(from), d.join(to)).unwrap();
+    }
+    let scan = |policy: Option<&str>| {
+        if let Some(text) = policy {
+            std::fs::write(d.join("p.toml"), text).unwrap();
+        }
+        let mut args = vec!["scan", ".", "--json", "-", "--fail-on", "medium"];
+        if policy.is_some() {
+            args.extend(["--policy", "p.toml"]);
+        }
+        let out = modelgate(&args, d);
+        assert!(code(&out) < 2, "{}", stderr(&out));
+        report(&out)
+    };
+    let r = scan(None);
+    assert_eq!(rules_of(&r, "custom.keras"), ["MG402"]);
+    assert_eq!(rules_of(&r, "saved_model.pb"), ["MG410"]);
+    assert_eq!(rules_of(&r, "custom.tflite"), ["MG411", "MG411"]); // StringUpper, StringLength
+
+    let r = scan(Some(
+        r#"
+[[allow.keras-module]]
+name = "mylab"
+reason = "our own layers package"
+
+[[allow.tf-op]]
+name = "EvilOp"
+reason = "our custom kernel, reviewed"
+
+[[allow.tf-op]]
+name = "StringUpper"
+reason = "registered by our serving binary"
+
+[[allow.tf-op]]
+name = "StringLength"
+reason = "registered by our serving binary"
+
+[[allow.tf-op]]
+name = "FlexReadFile"
+reason = "trying to trust a file-reading op"
+"#,
+    ));
+    assert!(rules_of(&r, "custom.keras").is_empty(), "{r}");
+    assert!(rules_of(&r, "saved_model.pb").is_empty(), "{r}");
+    assert!(rules_of(&r, "custom.tflite").is_empty(), "{r}");
+    // Trusting a name never clears what a file-reading op is, nor os.system in a Keras config.
+    assert!(rules_of(&r, "flex_read_file.tflite").contains(&"MG408".to_string()), "{r}");
+    assert_eq!(rules_of(&r, "evil.keras"), ["MG402"]);
+
+    // A package that only shares a prefix is not trusted.
+    let r = scan(Some("[[allow.keras-module]]\nname = \"myla\"\nreason = \"prefix\"\n"));
+    assert_eq!(rules_of(&r, "custom.keras"), ["MG402"]);
+
+    // A denied module cannot be trusted at all: the policy is rejected.
+    std::fs::write(d.join("p.toml"), "[[allow.keras-module]]\nname = \"os\"\nreason = \"no\"\n").unwrap();
+    let out = modelgate(&["scan", ".", "--policy", "p.toml"], d);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("cannot be trusted"), "{}", stderr(&out));
+}
+
+#[test]
 fn rule_overrides_and_path_filters() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

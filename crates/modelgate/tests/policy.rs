@@ -351,3 +351,25 @@ fn docs_policy_md_is_generated_from_the_catalogue() {
         "docs/policy.md is out of date: run `cargo run -q -p modelgate -- policy doc > docs/policy.md`"
     );
 }
+
+/// Every `toml` block in the user documentation is a policy that `policy check` accepts.
+#[test]
+fn policies_in_the_docs_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for doc in ["README.md", "docs/getting-started.md", "docs/policy.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        for (i, block) in text.split("```toml\n").skip(1).enumerate() {
+            let policy = block.split("```").next().unwrap();
+            // Indented blocks (inside list items) are unindented first.
+            let policy: String = policy.lines().map(|l| l.trim_start().to_string() + "\n").collect();
+            let file = dir.path().join(format!("{}-{i}.toml", doc.replace('/', "-")));
+            std::fs::write(&file, &policy).unwrap();
+            let out = modelgate(&["policy", "check", file.to_str().unwrap()], dir.path());
+            assert_eq!(code(&out), 0, "{doc} block {i}:\n{policy}\n{}", stderr(&out));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "found only {checked} policy blocks");
+}

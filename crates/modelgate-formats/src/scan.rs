@@ -101,6 +101,10 @@ pub(crate) struct Ctx<'t> {
     pub(crate) expanded: u64,
     /// Set while a sniffer trial-parses a window: no embedded scans, no tracing.
     pub(crate) trial: bool,
+    /// Directory of the scanned file, when the scan is of a file on disk.
+    pub(crate) base_dir: Option<std::path::PathBuf>,
+    /// Name of the scanned file, when the scan is of a file on disk.
+    pub(crate) file_name: Option<String>,
 }
 
 impl<'t> Ctx<'t> {
@@ -111,6 +115,8 @@ impl<'t> Ctx<'t> {
             trace,
             expanded: 0,
             trial: false,
+            base_dir: None,
+            file_name: None,
         }
     }
 
@@ -214,6 +220,7 @@ pub(crate) fn scan_node_with(
         format,
     });
     let rest = parse(format, &mut s, ctx, &mut node);
+    crate::repo::check_name(ctx, &mut node);
     if rest == Rest::Trailing {
         trailing(&mut s, ctx, &mut node);
     }
@@ -233,12 +240,11 @@ fn dispatch(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut No
             crate::container::compress::scan(format, s, ctx, node)
         }
         Format::SevenZip => crate::container::sevenz::scan(s, ctx, node),
-        Format::Hdf5
-        | Format::TfSavedmodel
-        | Format::Onnx
-        | Format::Tflite
-        | Format::Gguf
-        | Format::Safetensors => {
+        Format::Onnx => crate::onnx::scan(s, ctx, node),
+        Format::Gguf => crate::gguf::scan(s, ctx, node),
+        Format::Safetensors => crate::safetensors::scan(s, ctx, node),
+        Format::Json | Format::Text => crate::repo::scan_text(format, s, ctx, node),
+        Format::Hdf5 | Format::TfSavedmodel | Format::Tflite => {
             node.note(Note::new(
                 NoteKind::UnsupportedFormat,
                 format!("{format} model: recognised by its content, but this version of modelgate cannot inspect it yet"),

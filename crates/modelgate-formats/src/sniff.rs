@@ -378,7 +378,7 @@ pub(crate) fn parse_lfs_pointer(s: &mut Stream<'_>, node: &mut Node) {
         Note::new(
             NoteKind::LfsPointer,
             format!(
-                "Git LFS pointer instead of the model content (object {oid}{}); the real file was never fetched",
+                "Git LFS pointer instead of the model content (object {oid}{}): LFS object not fetched (actions/checkout needs `lfs: true`)",
                 size.map(|s| format!(", {s} bytes")).unwrap_or_default()
             ),
         )

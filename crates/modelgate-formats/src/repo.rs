@@ -1,0 +1,433 @@
+//! Model repositories: the text and JSON files that travel with weights and make loaders run code.
+//!
+//! * Hugging Face `config.json` / `tokenizer_config.json` (any JSON object, recognised by
+//!   content): `auto_map` names Python modules that `trust_remote_code=True` imports; a
+//!   `chat_template` is a Jinja program ([`crate::jinja`]).
+//! * TorchServe `MAR-INF/MANIFEST.json` (a JSON object with `model.handler` and the archiver's
+//!   `runtime`/`archiverVersion`/`createdOn`): a handler other than TorchServe's built-in ones
+//!   is Python that the server imports.
+//! * Text with Jinja delimiters (`chat_template.jinja`, or any text): sandbox-escape patterns
+//!   always; validity when it reads like a chat template (it mentions `messages`,
+//!   `add_generation_prompt`, `bos_token` or `eos_token`).
+//! * Hydra configs (NeMo's `model_config.yaml`, or any text with a `_target_` key): a restricted
+//!   scan of `_target_:` keys, block or flow style, instead of a YAML parser (see
+//!   [`hydra_targets`]).
+//! * Python by name: a member or file named `*.py`, `*.pyc`… ([`check_name`]). Telling Python
+//!   source from other text by content is unreliable; a name is what transformers' remote code,
+//!   TorchServe handlers and NeMo's artefacts are found by, so a name is the evidence used.
+
+use crate::inventory::{Format, Node, Note, NoteKind, Relation, Role};
+use crate::scan::{Ctx, Rest};
+use crate::stream::Stream;
+use serde_json::Value;
+
+/// Python file extensions.
+const PYTHON_EXTENSIONS: &[&str] = &["py", "pyw", "pyc", "pyo", "pyz"];
+
+/// TorchServe's built-in handlers (`ts/torch_handler/*`), named without a module path.
+const TORCHSERVE_BUILTIN_HANDLERS: &[&str] = &[
+    "image_classifier",
+    "image_segmenter",
+    "object_detector",
+    "text_classifier",
+];
+
+/// `_target_` prefixes seen in real NeMo and Hydra model configs: NeMo's own modules, and the
+/// torch / Lightning / Megatron classes its configs instantiate.
+pub const HYDRA_ALLOWED_PREFIXES: &[&str] = &[
+    "nemo.",
+    "torch.nn.",
+    "torch.optim.",
+    "torch.utils.data.",
+    "torchaudio.transforms.",
+    "megatron.core.",
+    "lightning.pytorch.",
+    "pytorch_lightning.",
+];
+
+/// Path components that reach code even under an allowed prefix (`nemo.utils.os.system`:
+/// Hydra imports `nemo.utils`, then follows attributes, and modules import `os`).
+const HYDRA_DENIED_PARTS: &[&str] = &[
+    "os",
+    "sys",
+    "subprocess",
+    "builtins",
+    "importlib",
+    "shutil",
+    "pickle",
+    "socket",
+    "ctypes",
+    "eval",
+    "exec",
+    "system",
+    "popen",
+    "run",
+    "runpy",
+    "pty",
+    "marshal",
+    "load",
+    "loads",
+];
+
+/// Scans a text or JSON stream (bounded: larger ones are a limit note).
+pub(crate) fn scan_text(
+    format: Format,
+    s: &mut Stream<'_>,
+    ctx: &mut Ctx<'_>,
+    node: &mut Node,
+) -> Rest {
+    let cap = usize::try_from(ctx.limits.max_in_memory).unwrap_or(usize::MAX);
+    let data = match s.read_vec(cap.saturating_add(1)) {
+        Ok(d) => d,
+        Err(_) => return Rest::Drain,
+    };
+    if data.len() > cap {
+        node.note(Note::new(
+            NoteKind::LimitExceeded,
+            format!(
+                "{format} file larger than {cap} bytes: not inspected for chat templates, remote code or Hydra targets"
+            ),
+        ));
+        return Rest::Drain;
+    }
+    if format == Format::Json
+        && let Ok(value) = serde_json::from_slice::<Value>(&data)
+    {
+        check_json(&value, node);
+        return Rest::Drain;
+    }
+    let text = String::from_utf8_lossy(&data);
+    if crate::jinja::has_jinja(&text) {
+        let strict = crate::jinja::looks_like_chat_template(&text);
+        crate::jinja::note_template(node, &text, "Jinja template", None, strict);
+    }
+    if text.contains("_target_") {
+        for (target, at) in hydra_targets(&text) {
+            if let Some(why) = hydra_target_problem(&target) {
+                node.note(
+                    Note::new(
+                        NoteKind::HydraTarget,
+                        format!(
+                            "Hydra `_target_: {target}` {why}; instantiating the config (NeMo's restore_from) imports and calls it"
+                        ),
+                    )
+                    .at(at as u64)
+                    .evidence(target),
+                );
+            }
+        }
+    }
+    Rest::Drain
+}
+
+fn check_json(value: &Value, node: &mut Node) {
+    let Value::Object(map) = value else {
+        return;
+    };
+    if let Some(auto_map) = map.get("auto_map") {
+        let mut refs = Vec::new();
+        collect_strings(auto_map, &mut refs, 0);
+        let mut modules: Vec<String> = refs.iter().filter_map(|r| module_file(r)).collect();
+        modules.sort();
+        modules.dedup();
+        let listed = if modules.is_empty() {
+            "no module names".to_string()
+        } else {
+            modules.join(", ")
+        };
+        node.note(
+            Note::new(
+                NoteKind::RemoteCode,
+                format!(
+                    "auto_map names Python code that transformers imports and runs when the model is loaded with trust_remote_code=True: {listed}"
+                ),
+            )
+            .evidence(listed),
+        );
+    }
+    match map.get("chat_template") {
+        Some(Value::String(t)) => {
+            crate::jinja::note_template(node, t, "chat_template", None, true);
+        }
+        Some(Value::Array(list)) => {
+            for item in list.iter().take(64) {
+                if let Some(t) = item.get("template").and_then(Value::as_str) {
+                    let name = item.get("name").and_then(Value::as_str).unwrap_or("?");
+                    crate::jinja::note_template(
+                        node,
+                        t,
+                        &format!("chat_template {name:?}"),
+                        None,
+                        true,
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+    let handler = map
+        .get("model")
+        .and_then(|m| m.get("handler"))
+        .and_then(Value::as_str);
+    let is_manifest = ["runtime", "archiverVersion", "createdOn"]
+        .iter()
+        .any(|k| map.contains_key(*k));
+    if let (Some(handler), true) = (handler, is_manifest)
+        && !TORCHSERVE_BUILTIN_HANDLERS.contains(&handler)
+    {
+        node.note(
+            Note::new(
+                NoteKind::TorchServeHandler,
+                format!(
+                    "TorchServe model archive manifest names the custom handler {handler:?}: the server imports and runs that Python code for every request"
+                ),
+            )
+            .evidence(handler),
+        );
+    }
+}
+
+fn collect_strings(v: &Value, out: &mut Vec<String>, depth: u32) {
+    if depth > 8 || out.len() > 256 {
+        return;
+    }
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out, depth + 1)),
+        Value::Object(o) => o.values().for_each(|x| collect_strings(x, out, depth + 1)),
+        _ => {}
+    }
+}
+
+/// `modeling_x.MyModel` → `modeling_x.py`; `org/repo--modeling_x.MyModel` →
+/// `org/repo--modeling_x.py` (code from another repository).
+fn module_file(reference: &str) -> Option<String> {
+    let (module, _class) = reference.rsplit_once('.')?;
+    (!module.is_empty()).then(|| format!("{module}.py"))
+}
+
+/// Every `_target_` key and its value, with the byte offset of the key. Block (`_target_: x`)
+/// and flow (`{_target_: x, …}`) styles, quoted or not. A value that a line scan cannot read
+/// (empty, a block scalar, an alias, a tag) is returned as written, and then fails the
+/// allow-list: a config that hides its target from this scan is reported, not trusted.
+pub(crate) fn hydra_targets(text: &str) -> Vec<(String, usize)> {
+    const KEY: &str = "_target_";
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = text.get(from..).and_then(|t| t.find(KEY)).map(|p| p + from) {
+        from = pos + KEY.len();
+        if out.len() >= 10_000 {
+            break;
+        }
+        // The key starts a mapping entry: after indentation, `- `, `{`, `,` or a quote.
+        let before = b[..pos]
+            .iter()
+            .rev()
+            .find(|c| **c != b' ' && **c != b'\t')
+            .copied();
+        let quoted_key = matches!(before, Some(b'"' | b'\''));
+        let key_start = matches!(
+            before,
+            None | Some(b'\n' | b'\r' | b'{' | b',' | b'-' | b'?' | b'"' | b'\'')
+        );
+        if !key_start {
+            continue;
+        }
+        let mut i = pos + KEY.len();
+        if quoted_key && matches!(b.get(i), Some(b'"' | b'\'')) {
+            i += 1;
+        }
+        while matches!(b.get(i), Some(b' ' | b'\t')) {
+            i += 1;
+        }
+        if b.get(i) != Some(&b':') {
+            continue;
+        }
+        i += 1;
+        while matches!(b.get(i), Some(b' ' | b'\t')) {
+            i += 1;
+        }
+        // An anchor (`&name value`) only names the value.
+        if b.get(i) == Some(&b'&') {
+            while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+                i += 1;
+            }
+            while matches!(b.get(i), Some(b' ' | b'\t')) {
+                i += 1;
+            }
+        }
+        let rest = text.get(i..).unwrap_or_default();
+        let value = match rest.chars().next() {
+            Some(q @ ('"' | '\'')) => {
+                let body = &rest[1..];
+                match body.find(q) {
+                    Some(end) => body[..end].to_string(),
+                    None => body.lines().next().unwrap_or_default().to_string(),
+                }
+            }
+            _ => {
+                let end = rest.find(['\n', '\r', ',', '}', ']']).unwrap_or(rest.len());
+                let v = &rest[..end];
+                let v = match v.find(" #") {
+                    Some(c) => &v[..c],
+                    None => v,
+                };
+                v.trim().to_string()
+            }
+        };
+        out.push((value.chars().take(512).collect(), pos));
+    }
+    out
+}
+
+/// Why a `_target_` value is not acceptable, or `None` if it is.
+pub(crate) fn hydra_target_problem(target: &str) -> Option<String> {
+    if target.is_empty() || target.starts_with(['|', '>', '*', '!', '[', '{']) {
+        return Some(
+            "cannot be read without a full YAML parser (block scalar, alias, tag or empty value)"
+                .into(),
+        );
+    }
+    let parts: Vec<&str> = target.split('.').collect();
+    let identifiers = parts.iter().all(|p| {
+        let mut c = p.chars();
+        c.next()
+            .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    });
+    if !identifiers {
+        return Some("is not a dotted Python name".into());
+    }
+    if let Some(p) = parts
+        .iter()
+        .find(|p| p.starts_with('_') || HYDRA_DENIED_PARTS.contains(p))
+    {
+        return Some(format!("reaches {p:?}, which runs code or imports modules"));
+    }
+    if !HYDRA_ALLOWED_PREFIXES
+        .iter()
+        .any(|pre| target.starts_with(pre))
+    {
+        return Some(format!(
+            "is outside the allow-list ({})",
+            HYDRA_ALLOWED_PREFIXES.join(" ")
+        ));
+    }
+    None
+}
+
+/// Notes Python code identified by its name: an archive member, or the scanned file itself.
+/// TorchScript code inside a TorchScript archive has its own rule.
+pub(crate) fn check_name(ctx: &Ctx<'_>, node: &mut Node) {
+    let name = match node.relation {
+        Some(Relation::Member) => node.name.clone(),
+        None if ctx.depth == 1 => match &ctx.file_name {
+            Some(n) => n.clone(),
+            None => return,
+        },
+        _ => return,
+    };
+    if node.role == Some(Role::TorchscriptCode) || node.format.is_archive() {
+        return;
+    }
+    let file = name.rsplit(['/', '\\']).next().unwrap_or(&name);
+    let Some((_, ext)) = file.rsplit_once('.') else {
+        return;
+    };
+    if PYTHON_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()) {
+        let where_ = if node.relation.is_some() {
+            "inside a model archive"
+        } else {
+            "among the model files"
+        };
+        node.note(
+            Note::new(
+                NoteKind::PythonCode,
+                format!(
+                    "Python code {where_} ({file}): transformers' trust_remote_code, TorchServe handlers and NeMo import such files when the model is loaded"
+                ),
+            )
+            .evidence(name),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Options, scan_bytes};
+
+    fn kinds(node: &Node) -> Vec<NoteKind> {
+        node.notes.iter().map(|n| n.kind).collect()
+    }
+
+    #[test]
+    fn auto_map_lists_modules() {
+        let cfg = br#"{"architectures": ["X"], "auto_map": {"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel", "AutoTokenizer": ["tokenization_x.XTok", null]}}"#;
+        let root = scan_bytes(cfg, Options::default());
+        assert_eq!(root.format, Format::Json);
+        assert_eq!(kinds(&root), vec![NoteKind::RemoteCode]);
+        assert_eq!(
+            root.notes[0].evidence.as_deref(),
+            Some("configuration_x.py, modeling_x.py, tokenization_x.py")
+        );
+        let plain = br#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}"#;
+        assert!(scan_bytes(plain, Options::default()).notes.is_empty());
+    }
+
+    #[test]
+    fn chat_templates_in_json_and_text() {
+        let evil = br#"{"chat_template": "{{ ''.__class__.__mro__[1].__subclasses__() }}"}"#;
+        let root = scan_bytes(evil, Options::default());
+        assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection]);
+        let list = br#"{"chat_template": [{"name": "default", "template": "{% for m in messages %}{{ m.content }}{% endfor %}"}, {"name": "tool_use", "template": "{% for m in messages %}"}]}"#;
+        let root = scan_bytes(list, Options::default());
+        assert_eq!(kinds(&root), vec![NoteKind::TemplateInvalid]);
+        // A .jinja file starts with `{`: sniffed as JSON, read as text.
+        let jinja = b"{%- for message in messages %}{{ message.__init__.__globals__ }}{% endfor %}";
+        let root = scan_bytes(jinja, Options::default());
+        assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection]);
+        let readme = b"# Model card\n\nUse `{{ name }}` in your prompt.\n";
+        assert!(scan_bytes(readme, Options::default()).notes.is_empty());
+    }
+
+    #[test]
+    fn torchserve_manifests() {
+        let custom = br#"{"createdOn": "01/01/2024", "runtime": "python", "model": {"modelName": "m", "handler": "my_handler.py", "serializedFile": "model.pt"}, "archiverVersion": "0.9.0"}"#;
+        let root = scan_bytes(custom, Options::default());
+        assert_eq!(kinds(&root), vec![NoteKind::TorchServeHandler]);
+        let builtin = br#"{"runtime": "python", "model": {"handler": "image_classifier"}}"#;
+        assert!(scan_bytes(builtin, Options::default()).notes.is_empty());
+    }
+
+    #[test]
+    fn hydra_targets_block_and_flow() {
+        let yaml = "model:\n  preprocessor:\n    _target_: nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor\n  optim: {_target_: torch.optim.AdamW, lr: 0.1}\n  evil:\n    \"_target_\": 'os.system'\n  hidden:\n    _target_: &x nemo.utils.os.system # comment\n  block:\n    _target_: >\n      builtins.exec\n  not_a_key: my_target_: x\n";
+        let got: Vec<String> = hydra_targets(yaml).into_iter().map(|t| t.0).collect();
+        assert_eq!(
+            got,
+            vec![
+                "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
+                "torch.optim.AdamW",
+                "os.system",
+                "nemo.utils.os.system",
+                ">",
+            ]
+        );
+        let bad: Vec<bool> = got
+            .iter()
+            .map(|t| hydra_target_problem(t).is_some())
+            .collect();
+        assert_eq!(bad, vec![false, false, true, true, true]);
+        let root = scan_bytes(yaml.as_bytes(), Options::default());
+        assert_eq!(
+            kinds(&root),
+            vec![
+                NoteKind::HydraTarget,
+                NoteKind::HydraTarget,
+                NoteKind::HydraTarget
+            ]
+        );
+    }
+}

@@ -462,7 +462,13 @@ fn parse(
                         .at(value_at),
                     );
                 }
-                crate::jinja::note_template(node, template, k, Some(value_at), true);
+                crate::jinja::note_template(
+                    node,
+                    template,
+                    k,
+                    &|o| Some(value_at + o as u64),
+                    true,
+                );
             }
             _ => {}
         }

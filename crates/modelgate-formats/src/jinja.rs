@@ -114,7 +114,8 @@ pub(crate) struct Issue {
     pub(crate) why: String,
     /// The expression (the whole `{{ … }}` / `{% … %}` region, cut).
     pub(crate) evidence: String,
-    /// Byte offset of the region in the template.
+    /// Byte offset, in the template, of the last byte of the offending token (the template
+    /// is known to carry the pattern from there on, even when it is cut).
     pub(crate) offset: usize,
 }
 
@@ -141,6 +142,8 @@ struct Region {
     end: usize,
     statement: bool,
     toks: Vec<Tok>,
+    /// End offset (exclusive) of each token.
+    ends: Vec<usize>,
 }
 
 /// True when `text` has Jinja expression or statement delimiters.
@@ -169,11 +172,11 @@ pub(crate) fn analyse(src: &str) -> Report {
         if report.issues.len() >= MAX_ISSUES {
             break;
         }
-        if let Some(why) = check_region(r) {
+        if let Some((why, tok)) = check_region(r) {
             report.issues.push(Issue {
                 why,
-                evidence: excerpt(&src[r.start..r.end.min(src.len())]),
-                offset: r.start,
+                evidence: excerpt(src.get(r.start..r.end.min(src.len())).unwrap_or_default()),
+                offset: r.ends.get(tok).map_or(r.start, |e| e.saturating_sub(1)),
             });
         }
     }
@@ -185,13 +188,14 @@ pub(crate) fn analyse(src: &str) -> Report {
     report
 }
 
-/// Adds notes for the template `src` found as `what` (at `offset` in the node's bytes, when
-/// known). A parse failure is only noted when `strict` (the content is known to be a template).
+/// Adds notes for the template `src` found as `what`. `locate` maps a byte offset in the
+/// template to an offset in the node's bytes, where that is known. A parse failure is only noted
+/// when `strict` (the content is known to be a template).
 pub(crate) fn note_template(
     node: &mut Node,
     src: &str,
     what: &str,
-    offset: Option<u64>,
+    locate: &dyn Fn(usize) -> Option<u64>,
     strict: bool,
 ) {
     let report = analyse(src);
@@ -199,12 +203,12 @@ pub(crate) fn note_template(
         let mut note = Note::new(
             NoteKind::TemplateInjection,
             format!(
-                "{what}: {} (byte {} of the template); rendering it without a sandbox runs code (CVE-2024-34359)",
+                "{what}: {} (ending at byte {} of the template); rendering it without a sandbox runs code (CVE-2024-34359)",
                 issue.why, issue.offset
             ),
         )
         .evidence(issue.evidence);
-        if let Some(at) = offset {
+        if let Some(at) = locate(issue.offset) {
             note = note.at(at);
         }
         node.note(note);
@@ -215,7 +219,7 @@ pub(crate) fn note_template(
             format!("{what} is not a valid Jinja template: {e}"),
         )
         .evidence(excerpt(src));
-        if let Some(at) = offset {
+        if let Some(at) = locate(0) {
             note = note.at(at);
         }
         node.note(note);
@@ -287,14 +291,15 @@ fn full_dunder(s: &str) -> bool {
     false
 }
 
-fn check_region(r: &Region) -> Option<String> {
+fn check_region(r: &Region) -> Option<(String, usize)> {
     let t = &r.toks;
     if r.statement
         && let Some(Tok::Ident(first)) = t.first()
         && matches!(first.as_str(), "import" | "include" | "extends" | "from")
     {
-        return Some(format!(
-            "a `{{% {first} %}}` statement loads another template"
+        return Some((
+            format!("a `{{% {first} %}}` statement loads another template"),
+            0,
         ));
     }
     let punct = |i: usize, c: char| matches!(t.get(i), Some(Tok::Punct(p)) if *p == c);
@@ -305,36 +310,42 @@ fn check_region(r: &Region) -> Option<String> {
         match tok {
             Tok::Ident(name) if after_dot => {
                 if name.starts_with('_') {
-                    return Some(format!("access to the private attribute `.{name}`"));
+                    return Some((format!("access to the private attribute `.{name}`"), i));
                 }
                 if DENIED_ATTRIBUTES.contains(&name.as_str()) {
-                    return Some(format!("access to the attribute `.{name}`"));
+                    return Some((format!("access to the attribute `.{name}`"), i));
                 }
             }
             Tok::Ident(name) if after_pipe => {
                 if name == "attr" {
-                    return Some("the `|attr` filter reaches attributes by name".into());
+                    return Some(("the `|attr` filter reaches attributes by name".into(), i));
                 }
                 if name == "format"
                     && t.iter()
                         .any(|x| matches!(x, Tok::Str(v, _) if v.contains("%c")))
                 {
-                    return Some("`|format` with `%c` builds characters from numbers".into());
+                    return Some((
+                        "`|format` with `%c` builds characters from numbers".into(),
+                        i,
+                    ));
                 }
                 if name == "list"
                     && i >= 3
                     && matches!(t.get(i - 2), Some(Tok::Ident(n)) if n == "string")
                     && punct(i - 3, '|')
                 {
-                    return Some("`|string|list` picks characters out of an object's text".into());
+                    return Some((
+                        "`|string|list` picks characters out of an object's text".into(),
+                        i,
+                    ));
                 }
             }
             Tok::Ident(name) => {
                 if name.starts_with("__") {
-                    return Some(format!("the dunder name `{name}`"));
+                    return Some((format!("the dunder name `{name}`"), i));
                 }
                 if DENIED_NAMES.contains(&name.as_str()) {
-                    return Some(format!("the name `{name}`"));
+                    return Some((format!("the name `{name}`"), i));
                 }
                 if DENIED_OBJECTS.contains(&name.as_str())
                     && (punct(i + 1, '.') || punct(i + 1, '['))
@@ -349,18 +360,21 @@ fn check_region(r: &Region) -> Option<String> {
                     if matches!(name.as_str(), "request" | "config" | "self")
                         || next.starts_with('_')
                     {
-                        return Some(format!("access to `{name}.{next}`"));
+                        return Some((format!("access to `{name}.{next}`"), i));
                     }
                 }
             }
             Tok::Str(value, escaped) => {
                 if *escaped {
-                    return Some(format!(
-                        "a string literal that spells plain characters with escapes ({value:?})"
+                    return Some((
+                        format!(
+                            "a string literal that spells plain characters with escapes ({value:?})"
+                        ),
+                        i,
                     ));
                 }
                 if is_dunder(value) {
-                    return Some(format!("the dunder string {value:?}"));
+                    return Some((format!("the dunder string {value:?}"), i));
                 }
                 if !value.is_empty() && value.chars().all(|c| c == '_') {
                     let near = |j: Option<usize>| {
@@ -371,14 +385,14 @@ fn check_region(r: &Region) -> Option<String> {
                         || near(Some(i + 1))
                         || t.iter().any(|x| matches!(x, Tok::Ident(n) if n == "join"))
                     {
-                        return Some(format!("underscores built from the string {value:?}"));
+                        return Some((format!("underscores built from the string {value:?}"), i));
                     }
                 }
                 if i > 0
                     && (punct(i - 1, '[') || punct(i - 1, '('))
                     && DENIED_SUBSCRIPTS.contains(&value.as_str())
                 {
-                    return Some(format!("the item or attribute {value:?}"));
+                    return Some((format!("the item or attribute {value:?}"), i));
                 }
                 strings.push_str(value);
             }
@@ -386,16 +400,23 @@ fn check_region(r: &Region) -> Option<String> {
         }
     }
     if full_dunder(&strings) {
-        return Some(format!(
-            "string pieces that join into a dunder name ({:?})",
-            excerpt(&strings)
+        let first = t
+            .iter()
+            .position(|x| matches!(x, Tok::Str(..)))
+            .unwrap_or(0);
+        return Some((
+            format!(
+                "string pieces that join into a dunder name ({:?})",
+                excerpt(&strings)
+            ),
+            first,
         ));
     }
     None
 }
 
-/// Splits the template into regions and tokenises them. Returns the error of an unterminated
-/// region, if any (the regions before it are kept).
+/// Splits the template into regions and tokenises them. An unterminated region (a cut or
+/// broken template) is kept up to the end of the text, and its error returned.
 fn lex(src: &str) -> (Vec<Region>, Option<String>) {
     let b = src.as_bytes();
     let mut out = Vec::new();
@@ -415,22 +436,20 @@ fn lex(src: &str) -> (Vec<Region>, Option<String>) {
             continue;
         }
         let statement = kind == b'%';
-        let Some((toks, end)) = tokens(src, i + 2, statement) else {
-            return (
-                out,
-                Some(format!(
-                    "unterminated {} at byte {start}",
-                    if statement { "statement" } else { "expression" }
-                )),
-            );
-        };
-        let raw = statement && matches!(toks.first(), Some(Tok::Ident(n)) if n == "raw");
+        let lexed = tokens(src, i + 2, statement);
+        let raw = statement && matches!(lexed.toks.first(), Some(Tok::Ident(n)) if n == "raw");
+        let (end, terminated) = (lexed.end, lexed.terminated);
         out.push(Region {
             start,
             end,
             statement,
-            toks,
+            toks: lexed.toks,
+            ends: lexed.ends,
         });
+        if !terminated {
+            let what = if statement { "statement" } else { "expression" };
+            return (out, Some(format!("unterminated {what} at byte {start}")));
+        }
         i = end;
         if raw {
             // Text up to `{% endraw %}` is literal.
@@ -439,14 +458,15 @@ fn lex(src: &str) -> (Vec<Region>, Option<String>) {
                 let Some(open) = find(b, j, b"{%") else {
                     return (out, Some(format!("unterminated raw block at byte {start}")));
                 };
-                match tokens(src, open + 2, true) {
-                    Some((t, e)) if matches!(t.first(), Some(Tok::Ident(n)) if n == "endraw") => {
-                        i = e;
-                        break;
-                    }
-                    Some(_) => j = open + 2,
-                    None => return (out, Some(format!("unterminated raw block at byte {start}"))),
+                let inner = tokens(src, open + 2, true);
+                if !inner.terminated {
+                    return (out, Some(format!("unterminated raw block at byte {start}")));
                 }
+                if matches!(inner.toks.first(), Some(Tok::Ident(n)) if n == "endraw") {
+                    i = inner.end;
+                    break;
+                }
+                j = open + 2;
             }
         }
     }
@@ -460,42 +480,60 @@ fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .map(|p| p + from)
 }
 
-/// Tokenises from `from` to the end of the region; returns the tokens and the offset just past
-/// the closing delimiter.
-fn tokens(src: &str, from: usize, statement: bool) -> Option<(Vec<Tok>, usize)> {
+/// The tokens of one region.
+struct Lexed {
+    toks: Vec<Tok>,
+    ends: Vec<usize>,
+    /// Offset just past the closing delimiter (the end of the text when unterminated).
+    end: usize,
+    terminated: bool,
+}
+
+/// Tokenises from `from` to the end of the region.
+fn tokens(src: &str, from: usize, statement: bool) -> Lexed {
     let b = src.as_bytes();
-    let mut toks = Vec::new();
+    let mut l = Lexed {
+        toks: Vec::new(),
+        ends: Vec::new(),
+        end: b.len(),
+        terminated: false,
+    };
     let mut i = from;
     let mut braces = 0usize;
     while i < b.len() {
         let c = b[i];
-        match c {
-            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+        let at = i;
+        let tok = match c {
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                i += 1;
+                continue;
+            }
             b'}' if !statement && braces == 0 && b.get(i + 1) == Some(&b'}') => {
-                return Some((strip_trim(toks), i + 2));
+                (l.end, l.terminated) = (i + 2, true);
+                break;
             }
             b'%' if statement && b.get(i + 1) == Some(&b'}') => {
-                return Some((strip_trim(toks), i + 2));
+                (l.end, l.terminated) = (i + 2, true);
+                break;
             }
             b'\'' | b'"' => {
-                let (value, escaped, next) = string(src, i)?;
-                toks.push(Tok::Str(value, escaped));
+                let (value, escaped, next) = string(src, i);
                 i = next;
+                Tok::Str(value, escaped)
             }
             b'0'..=b'9' => {
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.' || b[i] == b'_')
                 {
                     i += 1;
                 }
-                toks.push(Tok::Num);
+                Tok::Num
             }
             c if c == b'_' || c.is_ascii_alphabetic() || c >= 0x80 => {
-                let s = i;
                 while i < b.len() && (b[i] == b'_' || b[i].is_ascii_alphanumeric() || b[i] >= 0x80)
                 {
                     i += 1;
                 }
-                toks.push(Tok::Ident(src.get(s..i).unwrap_or_default().to_string()));
+                Tok::Ident(src.get(at..i).unwrap_or_default().to_string())
             }
             _ => {
                 if c == b'{' {
@@ -503,41 +541,44 @@ fn tokens(src: &str, from: usize, statement: bool) -> Option<(Vec<Tok>, usize)> 
                 } else if c == b'}' {
                     braces = braces.saturating_sub(1);
                 }
-                toks.push(Tok::Punct(char::from(c)));
                 i += 1;
+                Tok::Punct(char::from(c))
             }
-        }
+        };
+        l.toks.push(tok);
+        l.ends.push(i);
     }
-    None
-}
-
-/// Drops whitespace-control markers (`{%-`, `-%}`, `{{+`) at the ends of a region.
-fn strip_trim(mut toks: Vec<Tok>) -> Vec<Tok> {
-    if matches!(toks.first(), Some(Tok::Punct('-' | '+'))) {
-        toks.remove(0);
+    // Whitespace-control markers (`{%-`, `-%}`, `{{+`) at the ends.
+    if matches!(l.toks.first(), Some(Tok::Punct('-' | '+'))) {
+        l.toks.remove(0);
+        l.ends.remove(0);
     }
-    if matches!(toks.last(), Some(Tok::Punct('-' | '+'))) {
-        toks.pop();
+    if l.terminated && matches!(l.toks.last(), Some(Tok::Punct('-' | '+'))) {
+        l.toks.pop();
+        l.ends.pop();
     }
-    toks
+    l
 }
 
 /// Decodes a string literal starting at `at` (Python's escapes). Returns its value, whether an
 /// escape spelled a plain ASCII letter, digit, `_` or `.`, and the offset after it.
-fn string(src: &str, at: usize) -> Option<(String, bool, usize)> {
+fn string(src: &str, at: usize) -> (String, bool, usize) {
     let quote = src.as_bytes()[at];
-    let mut chars = src.get(at + 1..)?.char_indices();
+    let rest = src.get(at + 1..).unwrap_or_default();
+    let mut chars = rest.char_indices();
     let mut out = String::new();
     let mut escaped_plain = false;
     while let Some((i, c)) = chars.next() {
         if c == char::from(quote) {
-            return Some((out, escaped_plain, at + 1 + i + 1));
+            return (out, escaped_plain, at + 1 + i + 1);
         }
         if c != '\\' {
             out.push(c);
             continue;
         }
-        let (_, e) = chars.next()?;
+        let Some((_, e)) = chars.next() else {
+            break;
+        };
         let decoded = match e {
             'n' => Some('\n'),
             't' => Some('\t'),
@@ -580,7 +621,8 @@ fn string(src: &str, at: usize) -> Option<(String, bool, usize)> {
             out.push(d);
         }
     }
-    None
+    // Unterminated: what was read, up to the end of the text.
+    (out, escaped_plain, src.len())
 }
 
 #[cfg(test)]

@@ -93,13 +93,27 @@ pub(crate) fn scan_text(
     if format == Format::Json
         && let Ok(value) = serde_json::from_slice::<Value>(&data)
     {
-        check_json(&value, node);
+        check_json(&value, &data, node);
         return Rest::Drain;
+    }
+    if format == Format::Json {
+        // Starts like JSON but is not (a `{% … %}` template, or a cut document).
+        node.format = Format::Text;
     }
     let text = String::from_utf8_lossy(&data);
     if crate::jinja::has_jinja(&text) {
         let strict = crate::jinja::looks_like_chat_template(&text);
-        crate::jinja::note_template(node, &text, "Jinja template", None, strict);
+        crate::jinja::note_template(node, &text, "Jinja template", &|o| Some(o as u64), strict);
+    }
+    if let Some(at) = key_end(&data, "auto_map") {
+        node.note(
+            Note::new(
+                NoteKind::RemoteCode,
+                "an `auto_map` key in a document that is not valid JSON (cut or broken): a config that makes transformers import Python code",
+            )
+            .at(at)
+            .evidence("auto_map"),
+        );
     }
     if text.contains("_target_") {
         for (target, at) in hydra_targets(&text) {
@@ -120,11 +134,12 @@ pub(crate) fn scan_text(
     Rest::Drain
 }
 
-fn check_json(value: &Value, node: &mut Node) {
+fn check_json(value: &Value, raw: &[u8], node: &mut Node) {
     let Value::Object(map) = value else {
         return;
     };
     if let Some(auto_map) = map.get("auto_map") {
+        let at = key_end(raw, "auto_map");
         let mut refs = Vec::new();
         collect_strings(auto_map, &mut refs, 0);
         let mut modules: Vec<String> = refs.iter().filter_map(|r| module_file(r)).collect();
@@ -135,31 +150,25 @@ fn check_json(value: &Value, node: &mut Node) {
         } else {
             modules.join(", ")
         };
-        node.note(
-            Note::new(
-                NoteKind::RemoteCode,
-                format!(
-                    "auto_map names Python code that transformers imports and runs when the model is loaded with trust_remote_code=True: {listed}"
-                ),
-            )
-            .evidence(listed),
-        );
+        let mut note = Note::new(
+            NoteKind::RemoteCode,
+            format!(
+                "auto_map names Python code that transformers imports and runs when the model is loaded with trust_remote_code=True: {listed}"
+            ),
+        )
+        .evidence(listed);
+        if let Some(at) = at {
+            note = note.at(at);
+        }
+        node.note(note);
     }
     match map.get("chat_template") {
-        Some(Value::String(t)) => {
-            crate::jinja::note_template(node, t, "chat_template", None, true);
-        }
+        Some(Value::String(t)) => json_template(node, raw, t, "chat_template"),
         Some(Value::Array(list)) => {
             for item in list.iter().take(64) {
                 if let Some(t) = item.get("template").and_then(Value::as_str) {
                     let name = item.get("name").and_then(Value::as_str).unwrap_or("?");
-                    crate::jinja::note_template(
-                        node,
-                        t,
-                        &format!("chat_template {name:?}"),
-                        None,
-                        true,
-                    );
+                    json_template(node, raw, t, &format!("chat_template {name:?}"));
                 }
             }
         }
@@ -185,6 +194,89 @@ fn check_json(value: &Value, node: &mut Node) {
             .evidence(handler),
         );
     }
+}
+
+/// Offset of the closing quote of the first `"key"` in `raw` (where the key is complete).
+fn key_end(raw: &[u8], key: &str) -> Option<u64> {
+    let quoted = format!("\"{key}\"");
+    raw.windows(quoted.len())
+        .position(|w| w == quoted.as_bytes())
+        .map(|p| (p + quoted.len() - 1) as u64)
+}
+
+/// Analyses a template taken from a JSON document, locating its findings in the raw bytes.
+fn json_template(node: &mut Node, raw: &[u8], template: &str, what: &str) {
+    let map = locate_json_string(raw, template);
+    let locate = |o: usize| map.as_ref().and_then(|m| m.get(o).map(|&r| r as u64));
+    crate::jinja::note_template(node, template, what, &locate, true);
+}
+
+/// Finds the JSON string literal in `raw` whose value is `value`, and maps each byte of the
+/// value to the offset of the raw bytes (or escape) it was decoded from.
+fn locate_json_string(raw: &[u8], value: &str) -> Option<Vec<usize>> {
+    let want = value.as_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let (map, decoded, end) = decode_json_string(raw, i + 1);
+        if decoded == want {
+            return Some(map);
+        }
+        i = end + 1;
+    }
+    None
+}
+
+/// Decodes the JSON string whose body starts at `from`; returns the byte map, the decoded bytes
+/// and the offset of the closing quote (or the end).
+fn decode_json_string(raw: &[u8], from: usize) -> (Vec<usize>, Vec<u8>, usize) {
+    let (mut map, mut out) = (Vec::new(), Vec::new());
+    let mut i = from;
+    while i < raw.len() && raw[i] != b'"' {
+        let at = i;
+        if raw[i] != b'\\' {
+            out.push(raw[i]);
+            map.push(at);
+            i += 1;
+            continue;
+        }
+        let esc = raw.get(i + 1).copied().unwrap_or(b'\\');
+        i += 2;
+        let ch = match esc {
+            b'n' => '\n',
+            b't' => '\t',
+            b'r' => '\r',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'u' => {
+                let hex = |j: usize| {
+                    raw.get(j..j + 4)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                };
+                let mut code = hex(i).unwrap_or(0xfffd);
+                i += 4;
+                if (0xd800..0xdc00).contains(&code)
+                    && raw.get(i..i + 2) == Some(b"\\u")
+                    && let Some(low) = hex(i + 2).filter(|l| (0xdc00..0xe000).contains(l))
+                {
+                    code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+                    i += 6;
+                }
+                char::from_u32(code).unwrap_or('\u{fffd}')
+            }
+            other => char::from(other),
+        };
+        let mut buf = [0u8; 4];
+        for &b in ch.encode_utf8(&mut buf).as_bytes() {
+            out.push(b);
+            map.push(at);
+        }
+    }
+    (map, out, i)
 }
 
 fn collect_strings(v: &Value, out: &mut Vec<String>, depth: u32) {
@@ -381,6 +473,11 @@ mod tests {
         let evil = br#"{"chat_template": "{{ ''.__class__.__mro__[1].__subclasses__() }}"}"#;
         let root = scan_bytes(evil, Options::default());
         assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection]);
+        let at = evil.windows(9).position(|w| w == b"__class__").unwrap_or(0) as u64;
+        assert_eq!(root.notes[0].offset, Some(at + 8));
+        let escaped = br#"{"chat_template": "\u00e9\n{{ x.\u005f_class__ }}"}"#;
+        let root = scan_bytes(escaped, Options::default());
+        assert_eq!(root.notes[0].offset, Some(45));
         let list = br#"{"chat_template": [{"name": "default", "template": "{% for m in messages %}{{ m.content }}{% endfor %}"}, {"name": "tool_use", "template": "{% for m in messages %}"}]}"#;
         let root = scan_bytes(list, Options::default());
         assert_eq!(kinds(&root), vec![NoteKind::TemplateInvalid]);
@@ -390,6 +487,21 @@ mod tests {
         assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection]);
         let readme = b"# Model card\n\nUse `{{ name }}` in your prompt.\n";
         assert!(scan_bytes(readme, Options::default()).notes.is_empty());
+    }
+
+    #[test]
+    fn python_files_by_name() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let py = dir.path().join("modeling_evil.py");
+        std::fs::write(&py, b"import os\nos.system('id')\n").unwrap_or_else(|e| panic!("{e}"));
+        let root = crate::scan_file(&py, Options::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(kinds(&root), vec![NoteKind::PythonCode]);
+        // Without a name there is nothing to go by.
+        assert!(
+            scan_bytes(b"import os\n", Options::default())
+                .notes
+                .is_empty()
+        );
     }
 
     #[test]

@@ -159,7 +159,9 @@ fn is_safetensors(h: &[u8]) -> bool {
         return false;
     }
     let n = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
-    (2..100 << 20).contains(&n) && h[8] == b'{'
+    // Headers over the library's 100 MB limit are still safetensors (and malformed) when the
+    // JSON object visibly starts.
+    ((2..100 << 20).contains(&n) && h[8] == b'{') || (n >= 100 << 20 && &h[8..10] == b"{\"")
 }
 
 fn is_macho(h: &[u8]) -> bool {

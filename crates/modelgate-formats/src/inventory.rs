@@ -428,6 +428,8 @@ pub enum Detail {
     Gguf(Box<crate::gguf::GgufInfo>),
     /// A safetensors file's tensor summary.
     Safetensors(Box<crate::safetensors::SafetensorsInfo>),
+    /// A Hugging Face style JSON config: architecture, tokenizer, context length, remote code.
+    HfConfig(Box<crate::repo::HfConfigInfo>),
 }
 
 /// The header of a `.npy` array.

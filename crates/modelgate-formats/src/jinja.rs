@@ -84,7 +84,6 @@ const DENIED_ATTRIBUTES: &[&str] = &[
     "co_code",
     "check_output",
     "getoutput",
-    "run",
     "os",
     "subprocess",
     "builtins",
@@ -370,6 +369,12 @@ fn check_region(r: &Region) -> Option<(String, usize)> {
                         format!(
                             "a string literal that spells plain characters with escapes ({value:?})"
                         ),
+                        i,
+                    ));
+                }
+                if value.contains("%c") && punct(i + 1, '%') {
+                    return Some((
+                        "`%` formatting with `%c` builds characters from numbers".into(),
                         i,
                     ));
                 }
@@ -681,6 +686,8 @@ mod tests {
             ("{{ y['popen']('id') }}", "popen"),
             ("{{ os.system('id') }}", "`os`"),
             ("{{ '%c%c'|format(95,95) }}", "%c"),
+            ("{{ '%c%c' % (95, 95) }}", "%c"),
+            ("{{ step.run }}{{ '%d%%' % 5 }}", ""),
             ("{{ (x|string|list)[18] }}", "|string|list"),
             ("{% import 'os' as os %}", "import"),
             ("{{ dict(__class__=1) }}", "dunder"),

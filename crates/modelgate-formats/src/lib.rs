@@ -21,7 +21,7 @@ mod numpy;
 pub mod onnx;
 pub mod pickle;
 mod protobuf;
-mod repo;
+pub mod repo;
 pub mod safetensors;
 pub mod scan;
 pub mod sniff;

@@ -617,6 +617,31 @@ mod tests {
     }
 
     #[test]
+    fn large_initializers_stream_through() {
+        // 48 MiB of raw_data, read forward only: skipped by length, never buffered.
+        let big = 48usize << 20;
+        let mut t = fv(1, big as u64 / 4);
+        t.extend(fv(2, 1));
+        t.extend(fl(8, b"W"));
+        let mut header = Vec::new();
+        crate::protobuf::tests::enc_varint(9 << 3 | 2, &mut header);
+        crate::protobuf::tests::enc_varint(big as u64, &mut header);
+        let tensor_len = t.len() + header.len() + big;
+        let mut g = fl(1, &node("Relu", "", &[]));
+        crate::protobuf::tests::enc_varint(5 << 3 | 2, &mut g);
+        crate::protobuf::tests::enc_varint(tensor_len as u64, &mut g);
+        g.extend(&t);
+        g.extend(&header);
+        g.resize(g.len() + big, 0x3f);
+        let data = model(&g, &[]);
+        let root = crate::scan_reader(&data[..], Options::default()).unwrap();
+        assert_eq!(root.format, Format::Onnx);
+        assert!(root.notes.is_empty(), "{:?}", root.notes);
+        assert_eq!(info(&root).initializers, 1);
+        assert_eq!(root.size, data.len() as u64);
+    }
+
+    #[test]
     fn lexical_checks() {
         for bad in [
             "/etc/passwd",

@@ -16,9 +16,10 @@
 //!   source from other text by content is unreliable; a name is what transformers' remote code,
 //!   TorchServe handlers and NeMo's artefacts are found by, so a name is the evidence used.
 
-use crate::inventory::{Format, Node, Note, NoteKind, Relation, Role};
+use crate::inventory::{Detail, Format, Node, Note, NoteKind, Relation, Role};
 use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
+use serde::Serialize;
 use serde_json::Value;
 
 /// Python file extensions.
@@ -134,10 +135,91 @@ pub(crate) fn scan_text(
     Rest::Drain
 }
 
+/// What the inventory (and the BOM) records about a Hugging Face style config
+/// (`config.json`, `tokenizer_config.json`, `generation_config.json`…).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HfConfigInfo {
+    /// `model_type`.
+    pub model_type: Option<String>,
+    /// `architectures`.
+    pub architectures: Vec<String>,
+    /// `tokenizer_class`.
+    pub tokenizer_class: Option<String>,
+    /// `transformers_version`.
+    pub transformers_version: Option<String>,
+    /// `torch_dtype` (or `dtype`).
+    pub dtype: Option<String>,
+    /// `vocab_size`.
+    pub vocab_size: Option<u64>,
+    /// `max_position_embeddings` (or `n_positions`, `max_seq_len`, `model_max_length`).
+    pub context_length: Option<u64>,
+    /// Python modules named by `auto_map`.
+    pub remote_code: Vec<String>,
+    /// Chat templates present.
+    pub chat_templates: u64,
+}
+
+const HF_KEYS: &[&str] = &[
+    "model_type",
+    "architectures",
+    "tokenizer_class",
+    "transformers_version",
+    "auto_map",
+    "chat_template",
+];
+
+fn hf_config(map: &serde_json::Map<String, Value>) -> Option<HfConfigInfo> {
+    if !HF_KEYS.iter().any(|k| map.contains_key(*k)) {
+        return None;
+    }
+    let text = |k: &str| {
+        map.get(k)
+            .and_then(Value::as_str)
+            .map(|s| s.chars().take(256).collect())
+    };
+    let number = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| map.get(*k).and_then(Value::as_u64))
+    };
+    Some(HfConfigInfo {
+        model_type: text("model_type"),
+        architectures: map
+            .get("architectures")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .take(16)
+                    .map(|s| s.chars().take(256).collect())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        tokenizer_class: text("tokenizer_class"),
+        transformers_version: text("transformers_version"),
+        dtype: text("torch_dtype").or_else(|| text("dtype")),
+        vocab_size: number(&["vocab_size"]),
+        context_length: number(&[
+            "max_position_embeddings",
+            "n_positions",
+            "max_seq_len",
+            "model_max_length",
+        ])
+        // tokenizers use 1e30 for "no limit".
+        .filter(|&n| n < 1 << 40),
+        remote_code: Vec::new(),
+        chat_templates: match map.get("chat_template") {
+            Some(Value::String(_)) => 1,
+            Some(Value::Array(a)) => a.len() as u64,
+            _ => 0,
+        },
+    })
+}
+
 fn check_json(value: &Value, raw: &[u8], node: &mut Node) {
     let Value::Object(map) = value else {
         return;
     };
+    let mut info = hf_config(map);
     if let Some(auto_map) = map.get("auto_map") {
         let at = key_end(raw, "auto_map");
         let mut refs = Vec::new();
@@ -145,6 +227,9 @@ fn check_json(value: &Value, raw: &[u8], node: &mut Node) {
         let mut modules: Vec<String> = refs.iter().filter_map(|r| module_file(r)).collect();
         modules.sort();
         modules.dedup();
+        if let Some(info) = info.as_mut() {
+            info.remote_code = modules.iter().take(64).cloned().collect();
+        }
         let listed = if modules.is_empty() {
             "no module names".to_string()
         } else {
@@ -193,6 +278,9 @@ fn check_json(value: &Value, raw: &[u8], node: &mut Node) {
             )
             .evidence(handler),
         );
+    }
+    if let Some(info) = info {
+        node.detail = Detail::HfConfig(Box::new(info));
     }
 }
 
@@ -464,8 +552,21 @@ mod tests {
             root.notes[0].evidence.as_deref(),
             Some("configuration_x.py, modeling_x.py, tokenization_x.py")
         );
-        let plain = br#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}"#;
-        assert!(scan_bytes(plain, Options::default()).notes.is_empty());
+        let Detail::HfConfig(info) = &root.detail else {
+            panic!("{:?}", root.detail)
+        };
+        assert_eq!(info.remote_code.len(), 3);
+        let plain = br#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "max_position_embeddings": 8192, "vocab_size": 128256}"#;
+        let root = scan_bytes(plain, Options::default());
+        assert!(root.notes.is_empty());
+        let Detail::HfConfig(info) = &root.detail else {
+            panic!("{:?}", root.detail)
+        };
+        assert_eq!(info.model_type.as_deref(), Some("llama"));
+        assert_eq!(
+            (info.context_length, info.vocab_size),
+            (Some(8192), Some(128256))
+        );
     }
 
     #[test]

@@ -279,7 +279,8 @@ fn sniff_protobuf(h: &[u8]) -> Option<Format> {
     if first == (1, 0, 1) && fields.get(1).is_some_and(|f| f.0 == 2 && f.1 == 2) {
         return Some(Format::TfSavedmodel);
     }
-    // ONNX ModelProto: ir_version first, then only ModelProto fields with their wire types.
+    // ONNX ModelProto: only ModelProto fields with their wire types, and an ir_version among
+    // them (writers put it first; a reordered file loads all the same).
     const ONNX: &[(u64, u64)] = &[
         (1, 0),
         (2, 2),
@@ -294,9 +295,9 @@ fn sniff_protobuf(h: &[u8]) -> Option<Format> {
         (25, 2),
         (26, 2),
     ];
-    if first.0 == 1
-        && first.1 == 0
-        && (3..=20).contains(&first.2)
+    if fields
+        .iter()
+        .any(|&(f, w, v)| f == 1 && w == 0 && (3..=20).contains(&v))
         && fields.len() >= 2
         && fields.iter().all(|(f, w, _)| ONNX.contains(&(*f, *w)))
     {
@@ -447,6 +448,8 @@ mod tests {
     fn protobuf_models() {
         // ONNX: ir_version 8, producer_name "x", graph.
         assert_eq!(detect(b"\x08\x08\x12\x01x\x3a\x00"), Format::Onnx);
+        // Fields reordered: producer_name, then ir_version.
+        assert_eq!(detect(b"\x12\x01x\x08\x08\x3a\x00"), Format::Onnx);
         // SavedModel: schema version 1, meta_graphs.
         assert_eq!(detect(b"\x08\x01\x12\x02\x0a\x00"), Format::TfSavedmodel);
     }

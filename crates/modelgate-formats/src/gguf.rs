@@ -29,10 +29,13 @@ const KEEP_KEY: usize = 1024;
 const KEEP_VALUE: usize = 4096;
 /// Chat template bytes kept for analysis.
 const KEEP_TEMPLATE: usize = 4 << 20;
+/// Chat templates analysed per file (real files have one to three).
+const MAX_TEMPLATES: usize = 16;
 /// Arrays nested in arrays: llama.cpp rejects them; gguf-py reads them.
 const MAX_ARRAY_NESTING: u32 = 1;
-/// Tensor names remembered for the duplicate check.
-const MAX_TRACKED_NAMES: usize = 1 << 20;
+/// Tensor names and keys remembered for the duplicate checks (real files have tens of
+/// thousands of tensors and about a hundred keys); past this the checks stop, with a note.
+const MAX_TRACKED_NAMES: usize = 1 << 18;
 /// Notes about individual problems before the rest is summarised.
 const MAX_NOTES: usize = 50;
 
@@ -406,7 +409,18 @@ fn parse(
         };
         let value_at = r.at();
         let value = r.value(ty, keep, 0)?;
-        if !keys.insert(key.clone()) {
+        if keys.len() >= MAX_TRACKED_NAMES {
+            if keys.len() == MAX_TRACKED_NAMES {
+                notes.push(
+                    Note::new(
+                        NoteKind::LimitExceeded,
+                        format!("more than {MAX_TRACKED_NAMES} keys: later keys were not checked for duplicates"),
+                    )
+                    .at(key_at),
+                );
+                keys.insert(String::new());
+            }
+        } else if !keys.insert(key.clone()) {
             notes.push(
                 Note::new(
                     NoteKind::GgufMalformed,
@@ -448,6 +462,15 @@ fn parse(
             (k, Val::Int(v)) if k.ends_with(".context_length") && *v >= 0 => {
                 context_lengths
                     .push((k.trim_end_matches(".context_length").to_string(), *v as u64));
+            }
+            (k, Val::Str(_, _)) if is_template && info.chat_templates.len() >= MAX_TEMPLATES => {
+                notes.push(
+                    Note::new(
+                        NoteKind::LimitExceeded,
+                        format!("more than {MAX_TEMPLATES} chat templates: {k} was not analysed"),
+                    )
+                    .at(value_at),
+                );
             }
             (k, Val::Str(template, len)) if is_template => {
                 info.chat_templates.push(k.to_string());
@@ -551,8 +574,19 @@ fn parse(
         expected = offset
             .checked_add(padded)
             .ok_or_else(|| Bad(at, format!("tensor {name:?}: its end overflows")))?;
-        if names.len() < MAX_TRACKED_NAMES && !names.insert(name.clone()) {
-            return Err(Bad(at, format!("two tensors are named {name:?}")));
+        if names.len() < MAX_TRACKED_NAMES {
+            if !names.insert(name.clone()) {
+                return Err(Bad(at, format!("two tensors are named {name:?}")));
+            }
+        } else if names.len() == MAX_TRACKED_NAMES {
+            notes.push(
+                Note::new(
+                    NoteKind::LimitExceeded,
+                    format!("more than {MAX_TRACKED_NAMES} tensors: later names were not checked for duplicates"),
+                )
+                .at(at),
+            );
+            names.insert(String::new());
         }
         info.parameter_count = info.parameter_count.saturating_add(elements);
         *info.tensor_types.entry(type_name.to_string()).or_default() += 1;

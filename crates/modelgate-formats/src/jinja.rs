@@ -26,6 +26,10 @@ use crate::inventory::{Node, Note, NoteKind};
 
 /// Templates longer than this are not compiled (their patterns are still scanned).
 const MAX_COMPILE: usize = 4 << 20;
+/// Tokens in one `{{ … }}`/`{% … %}` region beyond which the template is not compiled.
+const MAX_REGION_TOKENS: usize = 2_000;
+/// Stack for the compiler thread.
+const COMPILE_STACK: usize = 64 << 20;
 /// Issues reported per template.
 const MAX_ISSUES: usize = 20;
 /// Evidence kept per issue.
@@ -252,16 +256,34 @@ fn compile(src: &str, regions: &[Region]) -> Option<String> {
         }
     }
     let cleaned = String::from_utf8(cleaned).ok()?;
-    let env = minijinja::Environment::new();
-    match env.template_from_str(&cleaned) {
-        Ok(_) => None,
-        Err(e) => Some(
-            e.to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
+    // minijinja bounds the parser's recursion, but a long postfix or operator chain
+    // (`a.a.a…`, `x|f|f…`, `a+a+a…`) parses iteratively into a deep tree that its compiler
+    // then walks recursively. Expressions that long are not templates anyone writes.
+    if let Some(r) = regions.iter().find(|r| r.toks.len() > MAX_REGION_TOKENS) {
+        return Some(format!(
+            "an expression of {} tokens at byte {} (more than {MAX_REGION_TOKENS}); not compiled",
+            r.toks.len(),
+            r.start
+        ));
     }
+    // Nesting within the limits still recurses; give the compiler a stack of its own, whatever
+    // thread the scan runs on.
+    let outcome = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("modelgate-jinja".into())
+            .stack_size(COMPILE_STACK)
+            .spawn_scoped(scope, || {
+                let env = minijinja::Environment::new();
+                env.template_from_str(&cleaned).err().map(|e| e.to_string())
+            })
+            .map(|h| h.join())
+    });
+    let error = match outcome {
+        Ok(Ok(error)) => error,
+        Ok(Err(_)) => Some("the Jinja compiler failed on this template".to_string()),
+        Err(e) => Some(format!("the Jinja compiler could not be started: {e}")),
+    };
+    error.map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 fn is_dunder(s: &str) -> bool {
@@ -302,6 +324,10 @@ fn check_region(r: &Region) -> Option<(String, usize)> {
         ));
     }
     let punct = |i: usize, c: char| matches!(t.get(i), Some(Tok::Punct(p)) if *p == c);
+    let has_percent_c = t
+        .iter()
+        .any(|x| matches!(x, Tok::Str(v, _) if v.contains("%c")));
+    let has_join = t.iter().any(|x| matches!(x, Tok::Ident(n) if n == "join"));
     let mut strings = String::new();
     for (i, tok) in t.iter().enumerate() {
         let after_dot = i > 0 && punct(i - 1, '.');
@@ -319,10 +345,7 @@ fn check_region(r: &Region) -> Option<(String, usize)> {
                 if name == "attr" {
                     return Some(("the `|attr` filter reaches attributes by name".into(), i));
                 }
-                if name == "format"
-                    && t.iter()
-                        .any(|x| matches!(x, Tok::Str(v, _) if v.contains("%c")))
-                {
+                if name == "format" && has_percent_c {
                     return Some((
                         "`|format` with `%c` builds characters from numbers".into(),
                         i,
@@ -386,10 +409,7 @@ fn check_region(r: &Region) -> Option<(String, usize)> {
                         j.and_then(|j| t.get(j))
                             .is_some_and(|x| matches!(x, Tok::Punct('*' | '~' | '+')))
                     };
-                    if near(i.checked_sub(1))
-                        || near(Some(i + 1))
-                        || t.iter().any(|x| matches!(x, Tok::Ident(n) if n == "join"))
-                    {
+                    if near(i.checked_sub(1)) || near(Some(i + 1)) || has_join {
                         return Some((format!("underscores built from the string {value:?}"), i));
                     }
                 }
@@ -733,5 +753,20 @@ mod tests {
         }
         let deep = format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000));
         let _ = analyse(&deep);
+        for chain in ["a.", "x|f", "a+", "not ", "a[0]", "f()"] {
+            let long = format!("{{{{ {}b }}}}{{{{ messages }}}}", chain.repeat(100_000));
+            assert!(analyse(&long).parse_error.is_some(), "{chain}");
+            // Just under the token limit: compiled on the big stack.
+            let n = MAX_REGION_TOKENS / 4;
+            let _ = analyse(&format!("{{{{ {}b }}}}", chain.repeat(n)));
+        }
+        for (open, close) in [
+            ("{% if x %}", "{% endif %}"),
+            ("{% for x in y %}", "{% endfor %}"),
+            ("{% macro m() %}", "{% endmacro %}"),
+        ] {
+            let nested = format!("{}{}", open.repeat(20_000), close.repeat(20_000));
+            let _ = analyse(&nested);
+        }
     }
 }

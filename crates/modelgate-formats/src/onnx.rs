@@ -373,8 +373,8 @@ impl Walk<'_> {
     }
 
     fn check_location(&mut self, tensor: &str, location: &str, at: u64) {
-        if !self.checked_locations.insert(location.to_string())
-            || self.checked_locations.len() > MAX_LISTED
+        if self.checked_locations.len() >= MAX_LISTED
+            || !self.checked_locations.insert(location.to_string())
         {
             return;
         }

@@ -92,9 +92,11 @@ pub(crate) fn scan_text(
         return Rest::Drain;
     }
     if format == Format::Json
-        && let Ok(value) = serde_json::from_slice::<Value>(&data)
+        && let Ok(Interesting(object)) = serde_json::from_slice::<Interesting>(&data)
     {
-        check_json(&value, &data, node);
+        if let Some(map) = object {
+            check_json(&map, &data, node);
+        }
         return Rest::Drain;
     }
     if format == Format::Json {
@@ -133,6 +135,79 @@ pub(crate) fn scan_text(
         }
     }
     Rest::Drain
+}
+
+/// Top-level keys whose values are kept; everything else in a JSON document is parsed and
+/// dropped, so a 30 MB `tokenizer.json` costs no more memory than its text.
+const KEPT_KEYS: &[&str] = &[
+    "auto_map",
+    "chat_template",
+    "model",
+    "runtime",
+    "archiverVersion",
+    "createdOn",
+    "model_type",
+    "architectures",
+    "tokenizer_class",
+    "transformers_version",
+    "torch_dtype",
+    "dtype",
+    "vocab_size",
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "model_max_length",
+];
+
+/// A JSON document reduced to the top-level keys in [`KEPT_KEYS`]; `None` when it is not an
+/// object. Later duplicates win, as in Python's `json`.
+struct Interesting(Option<serde_json::Map<String, Value>>);
+
+impl<'de> serde::Deserialize<'de> for Interesting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Interesting, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Interesting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Interesting, A::Error> {
+                let mut map = serde_json::Map::new();
+                while let Some(key) = a.next_key::<String>()? {
+                    if KEPT_KEYS.contains(&key.as_str()) {
+                        map.insert(key, a.next_value::<Value>()?);
+                    } else {
+                        a.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Interesting(Some(map)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Interesting, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Interesting(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Interesting, E> {
+                Ok(Interesting(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Interesting, E> {
+                Ok(Interesting(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Interesting, E> {
+                Ok(Interesting(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Interesting, E> {
+                Ok(Interesting(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Interesting, E> {
+                Ok(Interesting(None))
+            }
+            fn visit_unit<E>(self) -> Result<Interesting, E> {
+                Ok(Interesting(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// What the inventory (and the BOM) records about a Hugging Face style config
@@ -215,10 +290,7 @@ fn hf_config(map: &serde_json::Map<String, Value>) -> Option<HfConfigInfo> {
     })
 }
 
-fn check_json(value: &Value, raw: &[u8], node: &mut Node) {
-    let Value::Object(map) = value else {
-        return;
-    };
+fn check_json(map: &serde_json::Map<String, Value>, raw: &[u8], node: &mut Node) {
     let mut info = hf_config(map);
     if let Some(auto_map) = map.get("auto_map") {
         let at = key_end(raw, "auto_map");

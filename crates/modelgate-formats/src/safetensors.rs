@@ -21,6 +21,9 @@ use std::fmt;
 
 /// The `safetensors` library's `MAX_HEADER_SIZE`.
 const MAX_HEADER: u64 = 100_000_000;
+/// JSON values (approximated by separators) parsed in a header: about ten per tensor for
+/// 400,000 tensors, far beyond any real shard, and a bounded amount of memory.
+const MAX_HEADER_VALUES: usize = 4 << 20;
 /// Problems noted one by one before the rest are summarised.
 const MAX_NOTES: usize = 50;
 /// Metadata entries kept in the inventory, and the length kept of each value.
@@ -222,6 +225,19 @@ fn parse(s: &mut Stream<'_>, info: &mut SafetensorsInfo, notes: &mut Vec<Note>) 
             return Rest::Drain;
         }
     };
+    // Each JSON value costs tens of bytes in memory; a header of millions of tiny values is an
+    // attack on the parser, not a model (real headers hold a few per tensor).
+    let separators = raw
+        .iter()
+        .filter(|&&b| matches!(b, b',' | b':' | b'['))
+        .count();
+    if separators > MAX_HEADER_VALUES {
+        notes.push(malformed(
+            format!("the header holds more than {MAX_HEADER_VALUES} JSON values; not parsed"),
+            8,
+        ));
+        return Rest::Drain;
+    }
     if !text.starts_with('{') {
         notes.push(malformed("the header does not start with `{`", 8));
         return Rest::Drain;
@@ -554,6 +570,17 @@ mod tests {
                 root.notes
             );
         }
+        // Millions of tiny values.
+        let many = format!(
+            "{{\"__metadata__\":{{}},\"a\":[{}0]}}",
+            "0,".repeat(5 << 20)
+        );
+        let root = scan_bytes(&file(&many, 0), Options::default());
+        assert!(
+            root.notes[0].detail.contains("JSON values"),
+            "{:?}",
+            root.notes
+        );
         // Header length past the end.
         let mut data = file(GOOD, 24);
         data[..8].copy_from_slice(&1000u64.to_le_bytes());

@@ -13,7 +13,7 @@
 //!   or characters without writing them);
 //! * strings that spell a dunder only once joined (`'__cla' ~ 'ss__'`, `'_'*2`, `['_','_']|join`)
 //!   and escapes that spell ordinary characters (`'\x5f'`, `'\u005f'`, `'\137'`);
-//! * names of the usual gadgets: `os`, `subprocess`, `popen`, `system`, `eval`, `exec`,
+//! * names of the usual gadgets: `os`, `subprocess`, `popen`, `system(…)`, `eval`, `exec`,
 //!   `getattr`, `.mro()`, the `lipsum`/`cycler`/`joiner` globals, Flask's `request`/`config`;
 //! * `{% import %}`, `{% include %}`, `{% extends %}`, `{% from %}` (template loading).
 //!
@@ -63,11 +63,11 @@ const DENIED_NAMES: &[&str] = &[
 /// Variables that are gadgets when something is taken from them (Flask's template globals).
 const DENIED_OBJECTS: &[&str] = &["request", "config", "namespace", "self", "range", "dict"];
 
-/// Attribute names (after a `.`, or as a subscript string) that reach code.
+/// Attribute names (after a `.`) that reach code. `system` is only a finding when called
+/// (`x.system(…)`): a template may well have a field called `system`.
 const DENIED_ATTRIBUTES: &[&str] = &[
     "mro",
     "popen",
-    "system",
     "spawn",
     "spawnv",
     "execv",
@@ -333,6 +333,9 @@ fn check_region(r: &Region) -> Option<(String, usize)> {
         let after_dot = i > 0 && punct(i - 1, '.');
         let after_pipe = i > 0 && punct(i - 1, '|');
         match tok {
+            Tok::Ident(name) if name == "system" && punct(i + 1, '(') => {
+                return Some(("a call to `system(…)`".into(), i));
+            }
             Tok::Ident(name) if after_dot => {
                 if name.starts_with('_') {
                     return Some((format!("access to the private attribute `.{name}`"), i));
@@ -707,7 +710,8 @@ mod tests {
             ("{{ os.system('id') }}", "`os`"),
             ("{{ '%c%c'|format(95,95) }}", "%c"),
             ("{{ '%c%c' % (95, 95) }}", "%c"),
-            ("{{ step.run }}{{ '%d%%' % 5 }}", ""),
+            ("{{ step.run }}{{ '%d%%' % 5 }}{{ roles.system }}", ""),
+            ("{{ x.system ('id') }}", "system("),
             ("{{ (x|string|list)[18] }}", "|string|list"),
             ("{% import 'os' as os %}", "import"),
             ("{{ dict(__class__=1) }}", "dunder"),

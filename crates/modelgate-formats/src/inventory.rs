@@ -229,6 +229,16 @@ impl Note {
     }
 }
 
+/// Keeps the first `max` notes and replaces the rest with one note of `kind` that counts them
+/// (a file with a million broken entries is one finding, not a million).
+pub(crate) fn cap_notes(notes: &mut Vec<Note>, max: usize, kind: NoteKind, what: &str) {
+    if notes.len() > max {
+        let more = notes.len() - max;
+        notes.truncate(max);
+        notes.push(Note::new(kind, format!("{what}: {more} more problems of the kinds above")));
+    }
+}
+
 /// The kinds of observation a format module can make. Each maps to one rule in the policy crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -318,6 +328,29 @@ pub enum NoteKind {
     TfUnknownOp,
     /// A TFLite custom or Flex (TF Select) operator.
     TfliteCustomOp,
+    /// An ONNX tensor's external data `location` is absolute, climbs out with `..`, or resolves
+    /// through a symbolic link outside the model's directory.
+    OnnxExternalDataPath,
+    /// An ONNX node from an operator domain outside the standard set (needs a native library).
+    OnnxCustomDomain,
+    /// A GGUF file whose structure llama.cpp / gguf-py would reject (or mis-read).
+    GgufMalformed,
+    /// A safetensors file whose header or data layout is invalid.
+    SafetensorsMalformed,
+    /// safetensors `__metadata__` values that hold code, shell commands or URLs.
+    SafetensorsMetadata,
+    /// A Jinja chat template with sandbox-escape patterns (dunder access, `|attr`, escapes…).
+    TemplateInjection,
+    /// A chat template that does not parse as Jinja.
+    TemplateInvalid,
+    /// A Hugging Face config whose `auto_map` makes `trust_remote_code=True` import Python code.
+    RemoteCode,
+    /// Python source or bytecode inside a model directory or archive.
+    PythonCode,
+    /// A Hydra `_target_` (NeMo config) naming a callable outside the allow-list.
+    HydraTarget,
+    /// A TorchServe archive manifest naming a custom Python handler.
+    TorchServeHandler,
 }
 
 impl NoteKind {
@@ -362,6 +395,17 @@ impl NoteKind {
             NoteKind::TfPythonOp => "tf-python-op",
             NoteKind::TfUnknownOp => "tf-unknown-op",
             NoteKind::TfliteCustomOp => "tflite-custom-op",
+            NoteKind::OnnxExternalDataPath => "onnx-external-data-path",
+            NoteKind::OnnxCustomDomain => "onnx-custom-domain",
+            NoteKind::GgufMalformed => "gguf-malformed",
+            NoteKind::SafetensorsMalformed => "safetensors-malformed",
+            NoteKind::SafetensorsMetadata => "safetensors-metadata",
+            NoteKind::TemplateInjection => "template-injection",
+            NoteKind::TemplateInvalid => "template-invalid",
+            NoteKind::RemoteCode => "remote-code",
+            NoteKind::PythonCode => "python-code",
+            NoteKind::HydraTarget => "hydra-target",
+            NoteKind::TorchServeHandler => "torchserve-handler",
         }
     }
 
@@ -405,6 +449,17 @@ impl NoteKind {
         NoteKind::TfPythonOp,
         NoteKind::TfUnknownOp,
         NoteKind::TfliteCustomOp,
+        NoteKind::OnnxExternalDataPath,
+        NoteKind::OnnxCustomDomain,
+        NoteKind::GgufMalformed,
+        NoteKind::SafetensorsMalformed,
+        NoteKind::SafetensorsMetadata,
+        NoteKind::TemplateInjection,
+        NoteKind::TemplateInvalid,
+        NoteKind::RemoteCode,
+        NoteKind::PythonCode,
+        NoteKind::HydraTarget,
+        NoteKind::TorchServeHandler,
     ];
 }
 
@@ -428,6 +483,14 @@ pub enum Detail {
         /// The size of the real object.
         size: Option<u64>,
     },
+    /// An ONNX model's header: versions, opsets, producer, metadata, operators.
+    Onnx(Box<crate::onnx::OnnxInfo>),
+    /// A GGUF model's `general.*` metadata and tensor summary.
+    Gguf(Box<crate::gguf::GgufInfo>),
+    /// A safetensors file's tensor summary.
+    Safetensors(Box<crate::safetensors::SafetensorsInfo>),
+    /// A Hugging Face style JSON config: architecture, tokenizer, context length, remote code.
+    HfConfig(Box<crate::repo::HfConfigInfo>),
 }
 
 /// The vocabulary of a model graph: who wrote it and which layers or ops it uses.

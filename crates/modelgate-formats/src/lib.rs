@@ -13,19 +13,24 @@
 //! belongs to the policy crate.
 
 mod container;
+pub mod gguf;
 pub mod inventory;
+mod jinja;
 mod joblib;
 mod numpy;
+pub mod onnx;
 pub mod pickle;
+mod protobuf;
+pub mod repo;
+pub mod safetensors;
 pub mod scan;
 pub mod sniff;
 pub mod stream;
 mod torch;
-// Keras and TensorFlow (issue 3).
+// Keras and TensorFlow.
 mod hdf5;
 mod keras;
 mod marshal;
-mod protobuf;
 mod savedmodel;
 mod sniff_tf;
 mod tflite;
@@ -72,7 +77,7 @@ pub fn scan_file(path: &Path, options: Options<'_>) -> Result<Node, ScanError> {
     let guarded = Guarded { inner: file, failure: Rc::clone(&failure) };
     let mode = if len >= THREADED_HASH_THRESHOLD { HashMode::Threaded } else { HashMode::Inline };
     let stream = Stream::new(guarded, mode).with_window(Window::new(&random));
-    let node = run(stream, options);
+    let node = run(stream, options, Some(path));
     if let Some(source) = failure.borrow_mut().take() {
         return Err(io_err(source));
     }
@@ -84,7 +89,7 @@ pub fn scan_file(path: &Path, options: Options<'_>) -> Result<Node, ScanError> {
 pub fn scan_reader(reader: impl Read, options: Options<'_>) -> Result<Node, io::Error> {
     let failure = Rc::new(RefCell::new(None));
     let guarded = Guarded { inner: reader, failure: Rc::clone(&failure) };
-    let node = run(Stream::new(guarded, HashMode::Threaded), options);
+    let node = run(Stream::new(guarded, HashMode::Threaded), options, None);
     match failure.borrow_mut().take() {
         Some(e) => Err(e),
         None => Ok(node),
@@ -94,11 +99,18 @@ pub fn scan_reader(reader: impl Read, options: Options<'_>) -> Result<Node, io::
 /// Scans bytes already in memory.
 pub fn scan_bytes(data: &[u8], options: Options<'_>) -> Node {
     let stream = Stream::new(data, HashMode::Inline).with_window(Window::from_slice(data));
-    run(stream, options)
+    run(stream, options, None)
 }
 
-fn run(stream: Stream<'_>, options: Options<'_>) -> Node {
+/// Scans a stream; `path` is the file it comes from, when it is one (its name and directory
+/// matter to a few checks: Python sources by name, ONNX external data through symbolic links).
+fn run(stream: Stream<'_>, options: Options<'_>, path: Option<&Path>) -> Node {
     let mut ctx = scan::Ctx::new(options.limits, options.trace);
+    if let Some(path) = path {
+        ctx.base_dir =
+            Some(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf());
+        ctx.file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    }
     scan::scan_node(stream, &mut ctx, Node::new("", None), scan::How::Sniff)
 }
 

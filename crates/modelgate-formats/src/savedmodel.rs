@@ -26,7 +26,7 @@
 //! The message is held in memory (up to `max_in_memory`; beyond that a limit note).
 
 use crate::inventory::{Detail, Format, GraphInventory, Node, Note, NoteKind};
-use crate::protobuf::{self, Field, WireError};
+use crate::protobuf::slice::{self as protobuf, Field, WireError};
 use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use std::collections::{HashMap, HashSet};

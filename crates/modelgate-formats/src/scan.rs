@@ -101,11 +101,15 @@ pub(crate) struct Ctx<'t> {
     pub(crate) expanded: u64,
     /// Set while a sniffer trial-parses a window: no embedded scans, no tracing.
     pub(crate) trial: bool,
+    /// Directory of the scanned file, when the scan is of a file on disk.
+    pub(crate) base_dir: Option<std::path::PathBuf>,
+    /// Name of the scanned file, when the scan is of a file on disk.
+    pub(crate) file_name: Option<String>,
 }
 
 impl<'t> Ctx<'t> {
     pub(crate) fn new(limits: Limits, trace: Option<&'t mut dyn Trace>) -> Ctx<'t> {
-        Ctx { limits, depth: 0, trace, expanded: 0, trial: false }
+        Ctx { limits, depth: 0, trace, expanded: 0, trial: false, base_dir: None, file_name: None }
     }
 
     fn trace(&mut self, event: TraceEvent<'_>) {
@@ -199,6 +203,7 @@ pub(crate) fn scan_node_with(
     node.format = format;
     ctx.trace(TraceEvent::Enter { name: &node.name, relation: node.relation, format });
     let rest = parse(format, &mut s, ctx, &mut node);
+    crate::repo::check_name(ctx, &mut node);
     if rest == Rest::Trailing {
         trailing(&mut s, ctx, &mut node);
     }
@@ -218,11 +223,15 @@ fn dispatch(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut No
             crate::container::compress::scan(format, s, ctx, node)
         }
         Format::SevenZip => crate::container::sevenz::scan(s, ctx, node),
-        // Keras and TensorFlow (issue 3).
         Format::Hdf5 => crate::hdf5::scan(s, ctx, node),
         Format::TfSavedmodel | Format::TfKerasMetadata => crate::savedmodel::scan(format, s, ctx, node),
         Format::Tflite => crate::tflite::scan(s, ctx, node),
-        Format::Onnx | Format::Gguf | Format::Safetensors => {
+        Format::Onnx => crate::onnx::scan(s, ctx, node),
+        Format::Gguf => crate::gguf::scan(s, ctx, node),
+        Format::Safetensors => crate::safetensors::scan(s, ctx, node),
+        Format::Json | Format::Text => crate::repo::scan_text(format, s, ctx, node),
+        // Recognised but not inspected: fail closed (no sniffer produces these today).
+        Format::Protobuf | Format::TfCheckpointData => {
             node.note(Note::new(
                 NoteKind::UnsupportedFormat,
                 format!("{format} model: recognised by its content, but this version of modelgate cannot inspect it yet"),

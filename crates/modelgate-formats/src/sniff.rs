@@ -8,7 +8,7 @@
 
 use crate::inventory::{Detail, Format, Node, Note, NoteKind};
 use crate::pickle::{End, PickleLoader, PlainLoader, Session};
-use crate::protobuf::varint;
+use crate::protobuf::slice::varint;
 use crate::scan::Ctx;
 use crate::stream::{HashMode, MAX_PEEK, Stream};
 
@@ -157,7 +157,9 @@ fn is_safetensors(h: &[u8]) -> bool {
         return false;
     }
     let n = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
-    (2..100 << 20).contains(&n) && h[8] == b'{'
+    // Headers over the library's 100 MB limit are still safetensors (and malformed) when the
+    // JSON object visibly starts.
+    ((2..100 << 20).contains(&n) && h[8] == b'{') || (n >= 100 << 20 && &h[8..10] == b"{\"")
 }
 
 fn is_macho(h: &[u8]) -> bool {
@@ -266,12 +268,11 @@ fn sniff_protobuf(h: &[u8]) -> Option<Format> {
     if let Some(f) = crate::sniff_tf::protobuf(h, &fields) {
         return Some(f);
     }
-    // ONNX ModelProto: ir_version first, then only ModelProto fields with their wire types.
+    // ONNX ModelProto: only ModelProto fields with their wire types, and an ir_version among
+    // them (writers put it first; a reordered file loads all the same).
     const ONNX: &[(u64, u64)] =
         &[(1, 0), (2, 2), (3, 2), (4, 2), (5, 0), (6, 2), (7, 2), (8, 2), (14, 2), (20, 2), (25, 2), (26, 2)];
-    if first.0 == 1
-        && first.1 == 0
-        && (3..=20).contains(&first.2)
+    if fields.iter().any(|&(f, w, v)| f == 1 && w == 0 && (3..=20).contains(&v))
         && fields.len() >= 2
         && fields.iter().all(|(f, w, _)| ONNX.contains(&(*f, *w)))
     {
@@ -338,7 +339,7 @@ pub(crate) fn parse_lfs_pointer(s: &mut Stream<'_>, node: &mut Node) {
         Note::new(
             NoteKind::LfsPointer,
             format!(
-                "Git LFS pointer instead of the model content (object {oid}{}); the real file was never fetched",
+                "Git LFS pointer instead of the model content (object {oid}{}): LFS object not fetched (actions/checkout needs `lfs: true`)",
                 size.map(|s| format!(", {s} bytes")).unwrap_or_default()
             ),
         )
@@ -402,6 +403,8 @@ mod tests {
     fn protobuf_models() {
         // ONNX: ir_version 8, producer_name "x", graph.
         assert_eq!(detect(b"\x08\x08\x12\x01x\x3a\x00"), Format::Onnx);
+        // Fields reordered: producer_name, then ir_version.
+        assert_eq!(detect(b"\x12\x01x\x08\x08\x3a\x00"), Format::Onnx);
         // SavedModel: schema version 1, meta_graphs.
         assert_eq!(detect(b"\x08\x01\x12\x02\x0a\x00"), Format::TfSavedmodel);
     }

@@ -3,7 +3,7 @@
 //! `sniff.rs` so each format family's rules stay together).
 
 use crate::inventory::Format;
-use crate::protobuf;
+use crate::protobuf::slice as protobuf;
 use crate::sniff::WINDOW;
 use crate::stream::Stream;
 

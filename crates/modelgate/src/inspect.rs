@@ -4,7 +4,7 @@ use crate::cli::InspectArgs;
 use crate::error::GateError;
 use crate::report::one_line;
 use modelgate_formats::stream::hex;
-use modelgate_formats::{Node, Options, Trace, TraceEvent};
+use modelgate_formats::{Detail, Node, Options, Trace, TraceEvent};
 use modelgate_policy::pickle_lists::Class;
 use modelgate_policy::{Policy, evaluate};
 use std::io::Write;
@@ -122,11 +122,60 @@ fn list_nodes<'n>(out: &mut dyn Write, node: &'n Node, trail: &mut Vec<&'n Node>
         .unwrap_or_default();
     let _ =
         writeln!(out, "  {name}  {}  {} bytes  sha256:{}{role}", node.format, node.size, hex(&node.sha256));
+    if let Some(summary) = model_summary(&node.detail) {
+        let _ = writeln!(out, "      {summary}");
+    }
     for child in &node.children {
         trail.push(child);
         list_nodes(out, child, trail);
         trail.pop();
     }
+}
+
+/// One line about a model's header (ONNX, GGUF, safetensors, Hugging Face config).
+fn model_summary(detail: &Detail) -> Option<String> {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    Some(match detail {
+        Detail::Onnx(i) => format!(
+            "onnx: ir_version {} producer {} opsets [{}] nodes {} initializers {} operators {}",
+            i.ir_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+            opt(&i.producer_name),
+            i.opsets
+                .iter()
+                .map(|o| format!("{}:{}", if o.domain.is_empty() { "ai.onnx" } else { &o.domain }, o.version))
+                .collect::<Vec<_>>()
+                .join(" "),
+            i.nodes,
+            i.initializers,
+            i.operators.len()
+        ),
+        Detail::Gguf(i) => format!(
+            "gguf v{}: architecture {} name {} license {} file_type {} context {} parameters {} tensors {}",
+            i.version,
+            opt(&i.architecture),
+            opt(&i.name),
+            opt(&i.license),
+            opt(&i.file_type),
+            i.context_length.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+            i.parameter_count,
+            i.tensor_count
+        ),
+        Detail::Safetensors(i) => format!(
+            "safetensors: tensors {} parameters {} dtypes [{}]",
+            i.tensor_count,
+            i.parameter_count,
+            i.dtypes.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(" ")
+        ),
+        Detail::HfConfig(i) => format!(
+            "config: model_type {} architectures [{}] tokenizer {} context {} remote code [{}]",
+            opt(&i.model_type),
+            i.architectures.join(" "),
+            opt(&i.tokenizer_class),
+            i.context_length.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+            i.remote_code.join(" ")
+        ),
+        _ => return None,
+    })
 }
 
 fn list_globals<'n>(out: &mut dyn Write, node: &'n Node, trail: &mut Vec<&'n Node>, policy: &Policy) {

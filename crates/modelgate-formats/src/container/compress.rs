@@ -528,7 +528,7 @@ pub(crate) mod tests {
     /// A harmless protocol-2 pickle (`{}`).
     const BENIGN: &[u8] = b"\x80\x02}q\x00.";
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
+    pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         e.write_all(data).expect("write");
         e.finish().expect("finish")
@@ -579,7 +579,7 @@ pub(crate) mod tests {
         node.notes.iter().map(|n| n.kind).collect()
     }
 
-    fn scan_with(data: &[u8], limits: Limits) -> Node {
+    pub(crate) fn scan_with(data: &[u8], limits: Limits) -> Node {
         scan_bytes(data, Options { limits, trace: None })
     }
 

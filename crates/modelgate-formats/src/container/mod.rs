@@ -2,6 +2,8 @@
 //! is ever extracted to disk.
 
 pub(crate) mod compress;
+#[cfg(test)]
+mod limits_tests;
 pub(crate) mod sevenz;
 pub(crate) mod tar;
 pub(crate) mod torch_tar;

@@ -1,4 +1,5 @@
-//! The protobuf wire format, schema-free: just enough to walk messages by field number.
+//! The protobuf wire format over a buffer in memory, schema-free: just enough to walk messages by
+//! field number.
 //!
 //! A message is a sequence of fields, each a varint tag (`field number << 3 | wire type`) and a
 //! value: a varint (type 0), 8 bytes (1), a length-delimited byte string (2: strings, bytes,

@@ -1,0 +1,639 @@
+//! Model repositories: the text and JSON files that travel with weights and make loaders run code.
+//!
+//! * Hugging Face `config.json` / `tokenizer_config.json` (any JSON object, recognised by
+//!   content): `auto_map` names Python modules that `trust_remote_code=True` imports; a
+//!   `chat_template` is a Jinja program ([`crate::jinja`]).
+//! * TorchServe `MAR-INF/MANIFEST.json` (a JSON object with `model.handler` and the archiver's
+//!   `runtime`/`archiverVersion`/`createdOn`): a handler other than TorchServe's built-in ones
+//!   is Python that the server imports.
+//! * Text with Jinja delimiters (`chat_template.jinja`, or any text): sandbox-escape patterns
+//!   always; validity when it reads like a chat template (it mentions `messages`,
+//!   `add_generation_prompt`, `bos_token` or `eos_token`).
+//! * Hydra configs (NeMo's `model_config.yaml`, or any text with a `_target_` key): a restricted
+//!   scan of `_target_:` keys, block or flow style, instead of a YAML parser (see
+//!   [`hydra_targets`]).
+//! * Python by name: a member or file named `*.py`, `*.pyc`… ([`check_name`]). Telling Python
+//!   source from other text by content is unreliable; a name is what transformers' remote code,
+//!   TorchServe handlers and NeMo's artefacts are found by, so a name is the evidence used.
+
+use crate::inventory::{Detail, Format, Node, Note, NoteKind, Relation, Role};
+use crate::scan::{Ctx, Rest};
+use crate::stream::Stream;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Python file extensions.
+const PYTHON_EXTENSIONS: &[&str] = &["py", "pyw", "pyc", "pyo", "pyz"];
+
+/// TorchServe's built-in handlers (`ts/torch_handler/*`), named without a module path.
+const TORCHSERVE_BUILTIN_HANDLERS: &[&str] =
+    &["image_classifier", "image_segmenter", "object_detector", "text_classifier"];
+
+/// `_target_` prefixes seen in real NeMo and Hydra model configs: NeMo's own modules, and the
+/// torch / Lightning / Megatron classes its configs instantiate.
+pub const HYDRA_ALLOWED_PREFIXES: &[&str] = &[
+    "nemo.",
+    "torch.nn.",
+    "torch.optim.",
+    "torch.utils.data.",
+    "torchaudio.transforms.",
+    "megatron.core.",
+    "lightning.pytorch.",
+    "pytorch_lightning.",
+];
+
+/// Path components that reach code even under an allowed prefix (`nemo.utils.os.system`:
+/// Hydra imports `nemo.utils`, then follows attributes, and modules import `os`).
+const HYDRA_DENIED_PARTS: &[&str] = &[
+    "os",
+    "sys",
+    "subprocess",
+    "builtins",
+    "importlib",
+    "shutil",
+    "pickle",
+    "socket",
+    "ctypes",
+    "eval",
+    "exec",
+    "system",
+    "popen",
+    "run",
+    "runpy",
+    "pty",
+    "marshal",
+    "load",
+    "loads",
+];
+
+/// Scans a text or JSON stream (bounded: larger ones are a limit note).
+pub(crate) fn scan_text(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+    let cap = usize::try_from(ctx.limits.max_in_memory).unwrap_or(usize::MAX);
+    let data = match s.read_vec(cap.saturating_add(1)) {
+        Ok(d) => d,
+        Err(_) => return Rest::Drain,
+    };
+    if data.len() > cap {
+        node.note(Note::new(
+            NoteKind::LimitExceeded,
+            format!(
+                "{format} file larger than {cap} bytes: not inspected for chat templates, remote code or Hydra targets"
+            ),
+        ));
+        return Rest::Drain;
+    }
+    if format == Format::Json
+        && let Ok(Interesting(object)) = serde_json::from_slice::<Interesting>(&data)
+    {
+        if let Some(map) = object {
+            check_json(&map, &data, node);
+        }
+        return Rest::Drain;
+    }
+    if format == Format::Json {
+        // Starts like JSON but is not (a `{% … %}` template, or a cut document).
+        node.format = Format::Text;
+    }
+    let text = String::from_utf8_lossy(&data);
+    if crate::jinja::has_jinja(&text) {
+        let strict = crate::jinja::looks_like_chat_template(&text);
+        crate::jinja::note_template(node, &text, "Jinja template", &|o| Some(o as u64), strict);
+    }
+    if let Some(at) = key_end(&data, "auto_map") {
+        node.note(
+            Note::new(
+                NoteKind::RemoteCode,
+                "an `auto_map` key in a document that is not valid JSON (cut or broken): a config that makes transformers import Python code",
+            )
+            .at(at)
+            .evidence("auto_map"),
+        );
+    }
+    if text.contains("_target_") {
+        for (target, at) in hydra_targets(&text) {
+            if let Some(why) = hydra_target_problem(&target) {
+                node.note(
+                    Note::new(
+                        NoteKind::HydraTarget,
+                        format!(
+                            "Hydra `_target_: {target}` {why}; instantiating the config (NeMo's restore_from) imports and calls it"
+                        ),
+                    )
+                    .at(at as u64)
+                    .evidence(target),
+                );
+            }
+        }
+    }
+    Rest::Drain
+}
+
+/// Top-level keys whose values are kept; everything else in a JSON document is parsed and
+/// dropped, so a 30 MB `tokenizer.json` costs no more memory than its text.
+const KEPT_KEYS: &[&str] = &[
+    "auto_map",
+    "chat_template",
+    "model",
+    "runtime",
+    "archiverVersion",
+    "createdOn",
+    "model_type",
+    "architectures",
+    "tokenizer_class",
+    "transformers_version",
+    "torch_dtype",
+    "dtype",
+    "vocab_size",
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "model_max_length",
+];
+
+/// A JSON document reduced to the top-level keys in [`KEPT_KEYS`]; `None` when it is not an
+/// object. Later duplicates win, as in Python's `json`.
+struct Interesting(Option<serde_json::Map<String, Value>>);
+
+impl<'de> serde::Deserialize<'de> for Interesting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Interesting, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Interesting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Interesting, A::Error> {
+                let mut map = serde_json::Map::new();
+                while let Some(key) = a.next_key::<String>()? {
+                    if KEPT_KEYS.contains(&key.as_str()) {
+                        map.insert(key, a.next_value::<Value>()?);
+                    } else {
+                        a.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Interesting(Some(map)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Interesting, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Interesting(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Interesting, E> {
+                Ok(Interesting(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Interesting, E> {
+                Ok(Interesting(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Interesting, E> {
+                Ok(Interesting(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Interesting, E> {
+                Ok(Interesting(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Interesting, E> {
+                Ok(Interesting(None))
+            }
+            fn visit_unit<E>(self) -> Result<Interesting, E> {
+                Ok(Interesting(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// What the inventory (and the BOM) records about a Hugging Face style config
+/// (`config.json`, `tokenizer_config.json`, `generation_config.json`…).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HfConfigInfo {
+    /// `model_type`.
+    pub model_type: Option<String>,
+    /// `architectures`.
+    pub architectures: Vec<String>,
+    /// `tokenizer_class`.
+    pub tokenizer_class: Option<String>,
+    /// `transformers_version`.
+    pub transformers_version: Option<String>,
+    /// `torch_dtype` (or `dtype`).
+    pub dtype: Option<String>,
+    /// `vocab_size`.
+    pub vocab_size: Option<u64>,
+    /// `max_position_embeddings` (or `n_positions`, `max_seq_len`, `model_max_length`).
+    pub context_length: Option<u64>,
+    /// Python modules named by `auto_map`.
+    pub remote_code: Vec<String>,
+    /// Chat templates present.
+    pub chat_templates: u64,
+}
+
+const HF_KEYS: &[&str] =
+    &["model_type", "architectures", "tokenizer_class", "transformers_version", "auto_map", "chat_template"];
+
+fn hf_config(map: &serde_json::Map<String, Value>) -> Option<HfConfigInfo> {
+    if !HF_KEYS.iter().any(|k| map.contains_key(*k)) {
+        return None;
+    }
+    let text = |k: &str| map.get(k).and_then(Value::as_str).map(|s| s.chars().take(256).collect());
+    let number = |keys: &[&str]| keys.iter().find_map(|k| map.get(*k).and_then(Value::as_u64));
+    Some(HfConfigInfo {
+        model_type: text("model_type"),
+        architectures: map
+            .get("architectures")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter().filter_map(Value::as_str).take(16).map(|s| s.chars().take(256).collect()).collect()
+            })
+            .unwrap_or_default(),
+        tokenizer_class: text("tokenizer_class"),
+        transformers_version: text("transformers_version"),
+        dtype: text("torch_dtype").or_else(|| text("dtype")),
+        vocab_size: number(&["vocab_size"]),
+        context_length: number(&[
+            "max_position_embeddings",
+            "n_positions",
+            "max_seq_len",
+            "model_max_length",
+        ])
+        // tokenizers use 1e30 for "no limit".
+        .filter(|&n| n < 1 << 40),
+        remote_code: Vec::new(),
+        chat_templates: match map.get("chat_template") {
+            Some(Value::String(_)) => 1,
+            Some(Value::Array(a)) => a.len() as u64,
+            _ => 0,
+        },
+    })
+}
+
+fn check_json(map: &serde_json::Map<String, Value>, raw: &[u8], node: &mut Node) {
+    let mut info = hf_config(map);
+    if let Some(auto_map) = map.get("auto_map") {
+        let at = key_end(raw, "auto_map");
+        let mut refs = Vec::new();
+        collect_strings(auto_map, &mut refs, 0);
+        let mut modules: Vec<String> = refs.iter().filter_map(|r| module_file(r)).collect();
+        modules.sort();
+        modules.dedup();
+        if let Some(info) = info.as_mut() {
+            info.remote_code = modules.iter().take(64).cloned().collect();
+        }
+        let listed = if modules.is_empty() { "no module names".to_string() } else { modules.join(", ") };
+        let mut note = Note::new(
+            NoteKind::RemoteCode,
+            format!(
+                "auto_map names Python code that transformers imports and runs when the model is loaded with trust_remote_code=True: {listed}"
+            ),
+        )
+        .evidence(listed);
+        if let Some(at) = at {
+            note = note.at(at);
+        }
+        node.note(note);
+    }
+    match map.get("chat_template") {
+        Some(Value::String(t)) => json_template(node, raw, t, "chat_template"),
+        Some(Value::Array(list)) => {
+            for item in list.iter().take(64) {
+                if let Some(t) = item.get("template").and_then(Value::as_str) {
+                    let name = item.get("name").and_then(Value::as_str).unwrap_or("?");
+                    json_template(node, raw, t, &format!("chat_template {name:?}"));
+                }
+            }
+        }
+        _ => {}
+    }
+    let handler = map.get("model").and_then(|m| m.get("handler")).and_then(Value::as_str);
+    let is_manifest = ["runtime", "archiverVersion", "createdOn"].iter().any(|k| map.contains_key(*k));
+    if let (Some(handler), true) = (handler, is_manifest)
+        && !TORCHSERVE_BUILTIN_HANDLERS.contains(&handler)
+    {
+        node.note(
+            Note::new(
+                NoteKind::TorchServeHandler,
+                format!(
+                    "TorchServe model archive manifest names the custom handler {handler:?}: the server imports and runs that Python code for every request"
+                ),
+            )
+            .evidence(handler),
+        );
+    }
+    if let Some(info) = info {
+        node.detail = Detail::HfConfig(Box::new(info));
+    }
+}
+
+/// Offset of the closing quote of the first `"key"` in `raw` (where the key is complete).
+fn key_end(raw: &[u8], key: &str) -> Option<u64> {
+    let quoted = format!("\"{key}\"");
+    raw.windows(quoted.len()).position(|w| w == quoted.as_bytes()).map(|p| (p + quoted.len() - 1) as u64)
+}
+
+/// Analyses a template taken from a JSON document, locating its findings in the raw bytes.
+fn json_template(node: &mut Node, raw: &[u8], template: &str, what: &str) {
+    let map = locate_json_string(raw, template);
+    let locate = |o: usize| map.as_ref().and_then(|m| m.get(o).map(|&r| r as u64));
+    crate::jinja::note_template(node, template, what, &locate, true);
+}
+
+/// Finds the JSON string literal in `raw` whose value is `value`, and maps each byte of the
+/// value to the offset of the raw bytes (or escape) it was decoded from.
+fn locate_json_string(raw: &[u8], value: &str) -> Option<Vec<usize>> {
+    let want = value.as_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let (map, decoded, end) = decode_json_string(raw, i + 1);
+        if decoded == want {
+            return Some(map);
+        }
+        i = end + 1;
+    }
+    None
+}
+
+/// Decodes the JSON string whose body starts at `from`; returns the byte map, the decoded bytes
+/// and the offset of the closing quote (or the end).
+fn decode_json_string(raw: &[u8], from: usize) -> (Vec<usize>, Vec<u8>, usize) {
+    let (mut map, mut out) = (Vec::new(), Vec::new());
+    let mut i = from;
+    while i < raw.len() && raw[i] != b'"' {
+        let at = i;
+        if raw[i] != b'\\' {
+            out.push(raw[i]);
+            map.push(at);
+            i += 1;
+            continue;
+        }
+        let esc = raw.get(i + 1).copied().unwrap_or(b'\\');
+        i += 2;
+        let ch = match esc {
+            b'n' => '\n',
+            b't' => '\t',
+            b'r' => '\r',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'u' => {
+                let hex = |j: usize| {
+                    raw.get(j..j + 4)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                };
+                let mut code = hex(i).unwrap_or(0xfffd);
+                i += 4;
+                if (0xd800..0xdc00).contains(&code)
+                    && raw.get(i..i + 2) == Some(b"\\u")
+                    && let Some(low) = hex(i + 2).filter(|l| (0xdc00..0xe000).contains(l))
+                {
+                    code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+                    i += 6;
+                }
+                char::from_u32(code).unwrap_or('\u{fffd}')
+            }
+            other => char::from(other),
+        };
+        let mut buf = [0u8; 4];
+        for &b in ch.encode_utf8(&mut buf).as_bytes() {
+            out.push(b);
+            map.push(at);
+        }
+    }
+    (map, out, i)
+}
+
+fn collect_strings(v: &Value, out: &mut Vec<String>, depth: u32) {
+    if depth > 8 || out.len() > 256 {
+        return;
+    }
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out, depth + 1)),
+        Value::Object(o) => o.values().for_each(|x| collect_strings(x, out, depth + 1)),
+        _ => {}
+    }
+}
+
+/// `modeling_x.MyModel` → `modeling_x.py`; `org/repo--modeling_x.MyModel` →
+/// `org/repo--modeling_x.py` (code from another repository).
+fn module_file(reference: &str) -> Option<String> {
+    let (module, _class) = reference.rsplit_once('.')?;
+    (!module.is_empty()).then(|| format!("{module}.py"))
+}
+
+/// Every `_target_` key and its value, with the byte offset of the key. Block (`_target_: x`)
+/// and flow (`{_target_: x, …}`) styles, quoted or not. A value that a line scan cannot read
+/// (empty, a block scalar, an alias, a tag) is returned as written, and then fails the
+/// allow-list: a config that hides its target from this scan is reported, not trusted.
+pub(crate) fn hydra_targets(text: &str) -> Vec<(String, usize)> {
+    const KEY: &str = "_target_";
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = text.get(from..).and_then(|t| t.find(KEY)).map(|p| p + from) {
+        from = pos + KEY.len();
+        if out.len() >= 10_000 {
+            break;
+        }
+        // The key starts a mapping entry: after indentation, `- `, `{`, `,` or a quote.
+        let before = b[..pos].iter().rev().find(|c| **c != b' ' && **c != b'\t').copied();
+        let quoted_key = matches!(before, Some(b'"' | b'\''));
+        let key_start =
+            matches!(before, None | Some(b'\n' | b'\r' | b'{' | b',' | b'-' | b'?' | b'"' | b'\''));
+        if !key_start {
+            continue;
+        }
+        let mut i = pos + KEY.len();
+        if quoted_key && matches!(b.get(i), Some(b'"' | b'\'')) {
+            i += 1;
+        }
+        while matches!(b.get(i), Some(b' ' | b'\t')) {
+            i += 1;
+        }
+        if b.get(i) != Some(&b':') {
+            continue;
+        }
+        i += 1;
+        while matches!(b.get(i), Some(b' ' | b'\t')) {
+            i += 1;
+        }
+        // An anchor (`&name value`) only names the value.
+        if b.get(i) == Some(&b'&') {
+            while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+                i += 1;
+            }
+            while matches!(b.get(i), Some(b' ' | b'\t')) {
+                i += 1;
+            }
+        }
+        let rest = text.get(i..).unwrap_or_default();
+        let value = match rest.chars().next() {
+            Some(q @ ('"' | '\'')) => {
+                let body = &rest[1..];
+                match body.find(q) {
+                    Some(end) => body[..end].to_string(),
+                    None => body.lines().next().unwrap_or_default().to_string(),
+                }
+            }
+            _ => {
+                let end = rest.find(['\n', '\r', ',', '}', ']']).unwrap_or(rest.len());
+                let v = &rest[..end];
+                let v = match v.find(" #") {
+                    Some(c) => &v[..c],
+                    None => v,
+                };
+                v.trim().to_string()
+            }
+        };
+        out.push((value.chars().take(512).collect(), pos));
+    }
+    out
+}
+
+/// Why a `_target_` value is not acceptable, or `None` if it is.
+pub(crate) fn hydra_target_problem(target: &str) -> Option<String> {
+    if target.is_empty() || target.starts_with(['|', '>', '*', '!', '[', '{']) {
+        return Some(
+            "cannot be read without a full YAML parser (block scalar, alias, tag or empty value)".into(),
+        );
+    }
+    let parts: Vec<&str> = target.split('.').collect();
+    let identifiers = parts.iter().all(|p| {
+        let mut c = p.chars();
+        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    });
+    if !identifiers {
+        return Some("is not a dotted Python name".into());
+    }
+    if let Some(p) = parts.iter().find(|p| p.starts_with('_') || HYDRA_DENIED_PARTS.contains(p)) {
+        return Some(format!("reaches {p:?}, which runs code or imports modules"));
+    }
+    if !HYDRA_ALLOWED_PREFIXES.iter().any(|pre| target.starts_with(pre)) {
+        return Some(format!("is outside the allow-list ({})", HYDRA_ALLOWED_PREFIXES.join(" ")));
+    }
+    None
+}
+
+/// Notes Python code identified by its name: an archive member, or the scanned file itself.
+/// TorchScript code inside a TorchScript archive has its own rule.
+pub(crate) fn check_name(ctx: &Ctx<'_>, node: &mut Node) {
+    let name = match node.relation {
+        Some(Relation::Member) => node.name.clone(),
+        None if ctx.depth == 1 => match &ctx.file_name {
+            Some(n) => n.clone(),
+            None => return,
+        },
+        _ => return,
+    };
+    if node.role == Some(Role::TorchscriptCode) || node.format.is_archive() {
+        return;
+    }
+    let file = name.rsplit(['/', '\\']).next().unwrap_or(&name);
+    let Some((_, ext)) = file.rsplit_once('.') else {
+        return;
+    };
+    if PYTHON_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()) {
+        let where_ = if node.relation.is_some() { "inside a model archive" } else { "among the model files" };
+        node.note(
+            Note::new(
+                NoteKind::PythonCode,
+                format!(
+                    "Python code {where_} ({file}): transformers' trust_remote_code, TorchServe handlers and NeMo import such files when the model is loaded"
+                ),
+            )
+            .evidence(name),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Options, scan_bytes};
+
+    fn kinds(node: &Node) -> Vec<NoteKind> {
+        node.notes.iter().map(|n| n.kind).collect()
+    }
+
+    #[test]
+    fn auto_map_lists_modules() {
+        let cfg = br#"{"architectures": ["X"], "auto_map": {"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel", "AutoTokenizer": ["tokenization_x.XTok", null]}}"#;
+        let root = scan_bytes(cfg, Options::default());
+        assert_eq!(root.format, Format::Json);
+        assert_eq!(kinds(&root), vec![NoteKind::RemoteCode]);
+        assert_eq!(
+            root.notes[0].evidence.as_deref(),
+            Some("configuration_x.py, modeling_x.py, tokenization_x.py")
+        );
+        let Detail::HfConfig(info) = &root.detail else { panic!("{:?}", root.detail) };
+        assert_eq!(info.remote_code.len(), 3);
+        let plain = br#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "max_position_embeddings": 8192, "vocab_size": 128256}"#;
+        let root = scan_bytes(plain, Options::default());
+        assert!(root.notes.is_empty());
+        let Detail::HfConfig(info) = &root.detail else { panic!("{:?}", root.detail) };
+        assert_eq!(info.model_type.as_deref(), Some("llama"));
+        assert_eq!((info.context_length, info.vocab_size), (Some(8192), Some(128256)));
+    }
+
+    #[test]
+    fn chat_templates_in_json_and_text() {
+        let evil = br#"{"chat_template": "{{ ''.__class__.__mro__[1].__subclasses__() }}"}"#;
+        let root = scan_bytes(evil, Options::default());
+        assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection]);
+        let at = evil.windows(9).position(|w| w == b"__class__").unwrap_or(0) as u64;
+        assert_eq!(root.notes[0].offset, Some(at + 8));
+        let escaped = br#"{"chat_template": "\u00e9\n{{ x.\u005f_class__ }}"}"#;
+        let root = scan_bytes(escaped, Options::default());
+        assert_eq!(root.notes[0].offset, Some(45));
+        let list = br#"{"chat_template": [{"name": "default", "template": "{% for m in messages %}{{ m.content }}{% endfor %}"}, {"name": "tool_use", "template": "{% for m in messages %}"}]}"#;
+        let root = scan_bytes(list, Options::default());
+        assert_eq!(kinds(&root), vec![NoteKind::TemplateInvalid]);
+        // A .jinja file starts with `{`: sniffed as JSON, read as text.
+        let jinja = b"{%- for message in messages %}{{ message.__init__.__globals__ }}{% endfor %}";
+        let root = scan_bytes(jinja, Options::default());
+        assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection]);
+        let readme = b"# Model card\n\nUse `{{ name }}` in your prompt.\n";
+        assert!(scan_bytes(readme, Options::default()).notes.is_empty());
+    }
+
+    #[test]
+    fn python_files_by_name() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let py = dir.path().join("modeling_evil.py");
+        std::fs::write(&py, b"import os\nos.system('id')\n").unwrap_or_else(|e| panic!("{e}"));
+        let root = crate::scan_file(&py, Options::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(kinds(&root), vec![NoteKind::PythonCode]);
+        // Without a name there is nothing to go by.
+        assert!(scan_bytes(b"import os\n", Options::default()).notes.is_empty());
+    }
+
+    #[test]
+    fn torchserve_manifests() {
+        let custom = br#"{"createdOn": "01/01/2024", "runtime": "python", "model": {"modelName": "m", "handler": "my_handler.py", "serializedFile": "model.pt"}, "archiverVersion": "0.9.0"}"#;
+        let root = scan_bytes(custom, Options::default());
+        assert_eq!(kinds(&root), vec![NoteKind::TorchServeHandler]);
+        let builtin = br#"{"runtime": "python", "model": {"handler": "image_classifier"}}"#;
+        assert!(scan_bytes(builtin, Options::default()).notes.is_empty());
+    }
+
+    #[test]
+    fn hydra_targets_block_and_flow() {
+        let yaml = "model:\n  preprocessor:\n    _target_: nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor\n  optim: {_target_: torch.optim.AdamW, lr: 0.1}\n  evil:\n    \"_target_\": 'os.system'\n  hidden:\n    _target_: &x nemo.utils.os.system # comment\n  block:\n    _target_: >\n      builtins.exec\n  not_a_key: my_target_: x\n";
+        let got: Vec<String> = hydra_targets(yaml).into_iter().map(|t| t.0).collect();
+        assert_eq!(
+            got,
+            vec![
+                "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
+                "torch.optim.AdamW",
+                "os.system",
+                "nemo.utils.os.system",
+                ">",
+            ]
+        );
+        let bad: Vec<bool> = got.iter().map(|t| hydra_target_problem(t).is_some()).collect();
+        assert_eq!(bad, vec![false, false, true, true, true]);
+        let root = scan_bytes(yaml.as_bytes(), Options::default());
+        assert_eq!(kinds(&root), vec![NoteKind::HydraTarget, NoteKind::HydraTarget, NoteKind::HydraTarget]);
+    }
+}

@@ -204,6 +204,10 @@ fn trusted_by_policy(note: &Note, policy: &Policy) -> bool {
             }
         }
         NoteKind::TfUnknownOp | NoteKind::TfliteCustomOp => policy.trusts("tf-op", name).is_some(),
+        // Evidence is `domain::op`; trust is per domain.
+        NoteKind::OnnxCustomDomain => {
+            name.split_once("::").is_some_and(|(domain, _)| policy.trusts("onnx-domain", domain).is_some())
+        }
         _ => false,
     }
 }

@@ -205,6 +205,7 @@ fn trusted_keras_modules_and_tf_ops_but_never_denied_ones() {
         ("benign/keras-tf/custom_op.tflite", "custom.tflite"),
         ("malicious/keras-tf/k02_functional_os_system.keras", "evil.keras"),
         ("malicious/keras-tf/flex_read_file.tflite", "flex_read_file.tflite"),
+        ("benign/onnx/custom_domain_in_subgraph.onnx", "custom.onnx"),
     ] {
         std::fs::copy(fixtures.join(from), d.join(to)).unwrap();
     }
@@ -224,6 +225,8 @@ fn trusted_keras_modules_and_tf_ops_but_never_denied_ones() {
     assert_eq!(rules_of(&r, "custom.keras"), ["MG402"]);
     assert_eq!(rules_of(&r, "saved_model.pb"), ["MG410"]);
     assert_eq!(rules_of(&r, "custom.tflite"), ["MG411", "MG411"]); // StringUpper, StringLength
+    assert!(rules_of(&r, "custom.onnx").iter().all(|r| r == "MG502"), "{r}");
+    assert!(!rules_of(&r, "custom.onnx").is_empty(), "{r}");
 
     let r = scan(Some(
         r#"
@@ -243,6 +246,10 @@ reason = "registered by our serving binary"
 name = "StringLength"
 reason = "registered by our serving binary"
 
+[[allow.onnx-domain]]
+name = "ai.custom.domain"
+reason = "our custom operator library"
+
 [[allow.tf-op]]
 name = "FlexReadFile"
 reason = "trying to trust a file-reading op"
@@ -251,6 +258,7 @@ reason = "trying to trust a file-reading op"
     assert!(rules_of(&r, "custom.keras").is_empty(), "{r}");
     assert!(rules_of(&r, "saved_model.pb").is_empty(), "{r}");
     assert!(rules_of(&r, "custom.tflite").is_empty(), "{r}");
+    assert!(rules_of(&r, "custom.onnx").is_empty(), "{r}");
     // Trusting a name never clears what a file-reading op is, nor os.system in a Keras config.
     assert!(rules_of(&r, "flex_read_file.tflite").contains(&"MG408".to_string()), "{r}");
     assert_eq!(rules_of(&r, "evil.keras"), ["MG402"]);

@@ -147,12 +147,7 @@ impl Bundle {
             } else {
                 b64(&cert).map_err(|e| bad(&format!("cert: {e}")))?
             };
-            let (label, der) =
-                der::pem::decode_vec(&pem).map_err(|e| bad(&format!("cert is not PEM: {e}")))?;
-            if label != "CERTIFICATE" {
-                return Err(bad(&format!("cert is a PEM {label}, not a CERTIFICATE")));
-            }
-            certificates.push(der);
+            certificates.push(pem_certificate(&pem).map_err(|e| bad(&format!("cert: {e}")))?);
         }
         let rb = v.get("rekorBundle").ok_or_else(|| bad("no rekorBundle (no transparency-log proof)"))?;
         let set = string(rb, &["SignedEntryTimestamp"]).ok_or_else(|| bad("no SignedEntryTimestamp"))?;
@@ -208,6 +203,16 @@ impl Bundle {
             legacy_cosign: true,
         })
     }
+}
+
+/// The DER of the first `CERTIFICATE` block of a PEM text (lines of any length).
+fn pem_certificate(pem: &[u8]) -> Result<Vec<u8>, String> {
+    let text = std::str::from_utf8(pem).map_err(|_| "not PEM text".to_string())?;
+    let start = text.find("-----BEGIN CERTIFICATE-----").ok_or("no PEM CERTIFICATE block")?;
+    let body = &text[start + "-----BEGIN CERTIFICATE-----".len()..];
+    let end = body.find("-----END CERTIFICATE-----").ok_or("unterminated PEM CERTIFICATE block")?;
+    let b64_text: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
+    b64(&b64_text)
 }
 
 /// The DSSE pre-authentication encoding the signature covers.

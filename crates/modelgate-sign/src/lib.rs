@@ -34,7 +34,7 @@ pub use keyless::{TrustedRoot, embedded_trusted_root, trusted_root_from_json};
 pub use keys::PublicKey;
 pub use model::{ContentMismatch, DEFAULT_IGNORED, SignedFile};
 pub use statement::{Method, Serialization, Statement};
-pub use verify::{Mode, Request, SignerInfo, Verified, verify};
+pub use verify::{Mode, Request, SignerInfo, Verified, verify, verify_artifact};
 pub use x509::Anchors;
 
 /// Largest signature file read (a statement for a million files is about 200 MB of JSON; real

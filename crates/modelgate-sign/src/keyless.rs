@@ -5,6 +5,7 @@
 
 use crate::bundle::Bundle;
 use crate::identity::Matcher;
+use crate::verify::Refusal;
 use sigstore_verify::types::{Artifact, Sha256Hash};
 use sigstore_verify::{VerificationPolicy, Verifier};
 
@@ -55,9 +56,9 @@ pub(crate) fn verify_keyless(
     identity: &Matcher,
     issuer: &Matcher,
     root: &TrustedRoot,
-) -> Result<KeylessSigner, String> {
+) -> Result<KeylessSigner, Refusal> {
     if bundle.certificates.is_empty() {
-        return Err("the bundle has no signing certificate: it is not a keyless signature".into());
+        return Err(Refusal::invalid("the bundle has no signing certificate: it is not a keyless signature"));
     }
     let parsed = parse(bundle)?;
     let verifier = Verifier::new(root).map_err(|e| format!("the trusted root is unusable: {e}"))?;
@@ -70,14 +71,18 @@ pub(crate) fn verify_keyless(
     let got_identity = result.identity().map(|s| s.as_str().to_string()).unwrap_or_default();
     let got_issuer = result.issuer().unwrap_or_default().to_string();
     if !identity.matches(&got_identity) || !issuer.matches(&got_issuer) {
-        return Err(format!(
+        return Err(Refusal::other_signer(format!(
             "signed by {got_identity:?} (issuer {got_issuer:?}), but the required signer is identity {identity} with issuer {issuer}"
-        ));
+        )));
     }
     Ok(KeylessSigner {
         identity: got_identity,
         issuer: got_issuer,
-        timestamps: result.verified_timestamps().iter().map(|t| t.to_string()).collect(),
+        timestamps: {
+            let mut t: Vec<String> = result.verified_timestamps().iter().map(|t| t.to_string()).collect();
+            t.dedup();
+            t
+        },
         tlog: result.tlog_verified(),
     })
 }

@@ -91,6 +91,10 @@ pub enum Rejection {
     /// No signer of the policy accepted the signature; one reason per signer tried.
     #[error("{}", .0.join("; "))]
     Untrusted(Vec<String>),
+    /// The signature is authentic (it verifies against a configured root), but its signer's
+    /// identity or issuer is not one the policy accepts; one reason per signer tried.
+    #[error("{}", .0.join("; "))]
+    OtherSigner(Vec<String>),
     /// The signature is authentic, but the model's files are not the ones it signs.
     #[error("{0}")]
     Content(ContentMismatch),

@@ -117,11 +117,7 @@ pub struct Request<'a> {
 
 /// Verifies the model against the signature.
 pub fn verify(req: &Request<'_>) -> Result<Verified, Error> {
-    let text = read_signature(req.signature)?;
-    let bundle = Bundle::parse(&text)?;
-    if req.signers.is_empty() {
-        return Err(Error::Input("no signer to verify against".into()));
-    }
+    let bundle = open_bundle(req)?;
     match &bundle.content {
         Content::Dsse { payload_type, payload, signatures } => {
             if payload_type != "application/vnd.in-toto+json" {
@@ -132,11 +128,7 @@ pub fn verify(req: &Request<'_>) -> Result<Verified, Error> {
             let statement = Statement::parse(payload)?;
             let message = pae(payload_type, payload);
             let signer = authenticate(req, &bundle, &Subject::Sha256(statement.root_digest), |key| {
-                signatures
-                    .iter()
-                    .map(|s| key.verify_message(&message, s))
-                    .reduce(|a, b| a.or(b))
-                    .unwrap_or_else(|| Err("no signature".into()))
+                any_signature(key, &message, signatures)
             })?;
             let matched = model::compare(
                 &Model {
@@ -167,11 +159,7 @@ pub fn verify(req: &Request<'_>) -> Result<Verified, Error> {
 /// attestation (any predicate) one of whose subjects is the file's SHA-256. This is what
 /// sigstore-conformance's `bundle-verify` cases exercise; models use [`verify`].
 pub fn verify_artifact(req: &Request<'_>) -> Result<SignerInfo, Error> {
-    let text = read_signature(req.signature)?;
-    let bundle = Bundle::parse(&text)?;
-    if req.signers.is_empty() {
-        return Err(Error::Input("no signer to verify against".into()));
-    }
+    let bundle = open_bundle(req)?;
     match &bundle.content {
         Content::Message { digest, signature } => {
             verify_blob(req, &bundle, digest.as_ref(), signature).map(|v| v.signer)
@@ -189,11 +177,7 @@ pub fn verify_artifact(req: &Request<'_>) -> Result<SignerInfo, Error> {
             });
             let message = pae(payload_type, payload);
             let signer = authenticate(req, &bundle, &Subject::Sha256(actual), |key| {
-                signatures
-                    .iter()
-                    .map(|s| key.verify_message(&message, s))
-                    .reduce(|a, b| a.or(b))
-                    .unwrap_or_else(|| Err("no signature".into()))
+                any_signature(key, &message, signatures)
             })?;
             if !bound {
                 return Err(Error::Rejected(Rejection::Content(ContentMismatch {
@@ -210,6 +194,23 @@ pub fn verify_artifact(req: &Request<'_>) -> Result<SignerInfo, Error> {
             Ok(signer)
         }
     }
+}
+
+fn open_bundle(req: &Request<'_>) -> Result<Bundle, Error> {
+    let bundle = Bundle::parse(&read_signature(req.signature)?)?;
+    if req.signers.is_empty() {
+        return Err(Error::Input("no signer to verify against".into()));
+    }
+    Ok(bundle)
+}
+
+/// Accepts if any of the envelope's signatures verifies with the key.
+fn any_signature(key: &crate::PublicKey, message: &[u8], signatures: &[Vec<u8>]) -> Result<(), String> {
+    signatures
+        .iter()
+        .map(|s| key.verify_message(message, s))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or_else(|| Err("no signature".into()))
 }
 
 fn read_signature(path: &Path) -> Result<String, Error> {
@@ -290,6 +291,39 @@ fn verify_blob(
     })
 }
 
+/// Why one signer did not accept a signature.
+pub(crate) struct Refusal {
+    reason: String,
+    /// The signature is authentic, made by someone the signer does not name.
+    other_signer: bool,
+}
+
+impl From<String> for Refusal {
+    fn from(reason: String) -> Refusal {
+        Refusal::invalid(reason)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(reason: &str) -> Refusal {
+        Refusal::invalid(reason)
+    }
+}
+
+impl Refusal {
+    pub(crate) fn invalid(reason: impl Into<String>) -> Refusal {
+        Refusal { reason: reason.into(), other_signer: false }
+    }
+
+    pub(crate) fn other_signer(reason: impl Into<String>) -> Refusal {
+        Refusal { reason: reason.into(), other_signer: true }
+    }
+
+    fn context(self, what: &str) -> Refusal {
+        Refusal { reason: format!("{what}: {}", self.reason), ..self }
+    }
+}
+
 /// Tries every signer; the first that accepts the signature wins. `check_key` verifies the
 /// signature with a key (key and certificate modes).
 fn authenticate(
@@ -298,7 +332,7 @@ fn authenticate(
     subject: &Subject,
     check_key: impl Fn(&crate::PublicKey) -> Result<(), String>,
 ) -> Result<SignerInfo, Error> {
-    let mut reasons = Vec::new();
+    let mut refusals = Vec::new();
     for signer in req.signers {
         let outcome = match signer {
             Signer::Key(key) => check_key(key)
@@ -311,30 +345,10 @@ fn authenticate(
                     transparency_log: false,
                     timestamps: Vec::new(),
                 })
-                .map_err(|e| format!("key {} ({}): {e}", key.fingerprint(), key.source)),
+                .map_err(|e| Refusal::invalid(format!("key {} ({}): {e}", key.fingerprint(), key.source))),
             Signer::Certificate { anchors, identity } => {
-                x509::verify_chain(&bundle.certificates, anchors, req.now)
-                    .and_then(|leaf| {
-                        if let Some(m) = identity
-                            && !leaf.sans.iter().any(|s| m.matches(s))
-                        {
-                            return Err(format!(
-                                "the signing certificate's SAN {:?} does not match the required identity {m}",
-                                leaf.sans
-                            ));
-                        }
-                        check_key(&leaf.key).map_err(|e| format!("signing certificate: {e}"))?;
-                        Ok(SignerInfo {
-                            mode: Mode::Certificate,
-                            identity: (!leaf.sans.is_empty()).then(|| leaf.sans.join(", ")),
-                            issuer: None,
-                            key: None,
-                            chain: leaf.chain,
-                            transparency_log: false,
-                            timestamps: Vec::new(),
-                        })
-                    })
-                    .map_err(|e| format!("certificate chain to {}: {e}", anchors.source))
+                certificate(req, bundle, anchors, identity.as_ref(), &check_key)
+                    .map_err(|r| r.context(&format!("certificate chain to {}", anchors.source)))
             }
             Signer::Keyless { identity, issuer, trusted_root } => {
                 keyless::verify_keyless(bundle, subject, identity, issuer, trusted_root)
@@ -347,13 +361,49 @@ fn authenticate(
                         transparency_log: k.tlog,
                         timestamps: k.timestamps,
                     })
-                    .map_err(|e| format!("keyless: {e}"))
+                    .map_err(|r| r.context("keyless"))
             }
         };
         match outcome {
             Ok(info) => return Ok(info),
-            Err(e) => reasons.push(e),
+            Err(r) => refusals.push(r),
         }
     }
-    Err(Error::Rejected(Rejection::Untrusted(reasons)))
+    let authentic = refusals.iter().any(|r| r.other_signer);
+    let reasons = refusals.into_iter().map(|r| r.reason).collect();
+    Err(Error::Rejected(if authentic {
+        Rejection::OtherSigner(reasons)
+    } else {
+        Rejection::Untrusted(reasons)
+    }))
+}
+
+/// The certificate mode: chain, signature, then the SAN (so that a SAN mismatch means an
+/// authentic signature by someone else).
+fn certificate(
+    req: &Request<'_>,
+    bundle: &Bundle,
+    anchors: &x509::Anchors,
+    identity: Option<&crate::Matcher>,
+    check_key: &impl Fn(&crate::PublicKey) -> Result<(), String>,
+) -> Result<SignerInfo, Refusal> {
+    let leaf = x509::verify_chain(&bundle.certificates, anchors, req.now).map_err(Refusal::invalid)?;
+    check_key(&leaf.key).map_err(|e| Refusal::invalid(format!("signing certificate: {e}")))?;
+    if let Some(m) = identity
+        && !leaf.sans.iter().any(|s| m.matches(s))
+    {
+        return Err(Refusal::other_signer(format!(
+            "the signing certificate's SAN {:?} does not match the required identity {m}",
+            leaf.sans
+        )));
+    }
+    Ok(SignerInfo {
+        mode: Mode::Certificate,
+        identity: (!leaf.sans.is_empty()).then(|| leaf.sans.join(", ")),
+        issuer: None,
+        key: None,
+        chain: leaf.chain,
+        transparency_log: false,
+        timestamps: Vec::new(),
+    })
 }

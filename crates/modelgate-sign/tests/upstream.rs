@@ -79,7 +79,7 @@ fn model_transparency_fixtures() {
         // The same signature by anyone else is rejected, naming who really signed.
         let other = [stefan("someone@example.com")];
         match verify(&request(&dir, &sig, &other, &ignores)) {
-            Err(Error::Rejected(Rejection::Untrusted(r))) => {
+            Err(Error::Rejected(Rejection::OtherSigner(r))) => {
                 assert!(r[0].contains("stefanb@us.ibm.com") && r[0].contains("someone@example.com"), "{r:?}")
             }
             other => panic!("{version}: {other:?}"),

@@ -393,4 +393,32 @@ fn keyless_through_the_command_line_when_shared_is_present() {
     assert_eq!(r["signatures"][0]["signer"]["transparency_log"], true);
     // ignore-me is excluded by the signer's recorded ignore paths.
     assert_eq!(rules(&r), [("m/ignore-me".to_string(), "MG807".to_string())]);
+
+    // A cosign sign-blob bundle (sigstore-conformance's v0.3 happy path over a.txt), found
+    // next to the file as a.txt.sigstore.json.
+    let conf = up.join("../sigstore-conformance/bundle-verify");
+    std::fs::copy(conf.join("a.txt"), d.join("a.txt")).unwrap();
+    std::fs::copy(conf.join("happy-path-v0.3/bundle.sigstore.json"), d.join("a.txt.sigstore.json")).unwrap();
+    let beacon = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+    let gha = "https://token.actions.githubusercontent.com";
+    let out = modelgate(&["verify", "a.txt", "--identity", beacon, "--issuer", gha], d);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("(cosign-bundle, keyless mode)"), "{}", stdout(&out));
+    let regexp = r"https://github\.com/sigstore-conformance/[^/]+/\.github/workflows/.*@refs/heads/main";
+    assert_eq!(code(&modelgate(&["verify", "a.txt", "--identity-regexp", regexp, "--issuer", gha], d)), 0);
+    std::fs::write(d.join("a.txt"), "changed\n").unwrap();
+    let out = modelgate(&["verify", "a.txt", "--identity", beacon, "--issuer", gha], d);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+}
+
+#[test]
+fn pins_and_signatures_agree_on_the_root_digest() {
+    let dir = repo();
+    let d = dir.path();
+    assert_eq!(code(&modelgate(&["lock", "models/tiny"], d)), 0);
+    let lock = std::fs::read_to_string(d.join("modelgate.lock")).unwrap();
+    let out = modelgate(&["verify", "models/tiny", "--key", "keys/p256.pub", "--json"], d);
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let root = j["root_digest"].as_str().unwrap();
+    assert!(lock.contains(&format!("root-digest = \"{root}\"")), "{root}\n{lock}");
 }

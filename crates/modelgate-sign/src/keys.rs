@@ -31,6 +31,28 @@ impl Curve {
         }
     }
 
+    /// The curve's hash of a file, read in chunks.
+    pub(crate) fn hash_file(self, path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+        fn run<D: Digest>(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+            use std::io::Read;
+            let mut f = std::fs::File::open(path)?;
+            let mut h = D::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(h.finalize().to_vec());
+                }
+                h.update(&buf[..n]);
+            }
+        }
+        match self {
+            Curve::P256 => run::<Sha256>(path),
+            Curve::P384 => run::<Sha384>(path),
+            Curve::P521 => run::<Sha512>(path),
+        }
+    }
+
     /// The hash model_signing pairs with the curve (`get_ec_key_hash`).
     pub(crate) fn hash(self, message: &[u8]) -> Vec<u8> {
         match self {

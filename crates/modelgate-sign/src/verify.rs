@@ -264,9 +264,9 @@ fn verify_blob(
         if key.curve() == crate::keys::Curve::P256 {
             key.verify_prehash(&signed, signature)
         } else {
-            // Other curves sign a different hash of the file.
-            let bytes = std::fs::read(req.model).map_err(|e| e.to_string())?;
-            key.verify_message(&bytes, signature)
+            // Other curves sign a different hash of the file: read it again, streaming.
+            let prehash = key.curve().hash_file(req.model).map_err(|e| e.to_string())?;
+            key.verify_prehash(&prehash, signature)
         }
     })?;
     if signed != actual {

@@ -20,7 +20,14 @@ fn shared() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!("SKIPPED: {} is not present (CI has it next to the repository)", p.display());
+        // Written to stderr directly: the test harness captures eprintln! of passing tests, and
+        // a skip must be seen.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {} is not present (CI has it next to the repository)",
+            p.display()
+        );
         None
     }
 }
@@ -168,29 +175,21 @@ fn sigstore_conformance_bundle_verify() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-#[test]
-fn legacy_cosign_bundle_is_the_v01_bundle_in_other_clothes() {
-    // cosign <= 2 wrote {base64Signature, cert, rekorBundle}; the v0.1 happy path carries the
-    // same data. Re-dress it and verify; tamper with each part and fail.
-    let Some(up) = shared() else { return };
-    let case = up.join("sigstore-conformance/bundle-verify/happy-path-v0.1");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(case.join("bundle.sigstore.json")).unwrap()).unwrap();
-    let entry = &v["verificationMaterial"]["tlogEntries"][0];
-    let cert_der =
-        v["verificationMaterial"]["x509CertificateChain"]["certificates"][0]["rawBytes"].as_str().unwrap();
+/// cosign <= 2 wrote `{base64Signature, cert, rekorBundle}`; a Sigstore bundle with a signed
+/// entry timestamp carries the same data. Re-dress it (without `cert` for a key signature).
+fn legacy_from(bundle: &Path) -> serde_json::Value {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let pem = format!("-----BEGIN CERTIFICATE-----\n{cert_der}\n-----END CERTIFICATE-----\n");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(bundle).unwrap()).unwrap();
+    let entry = &v["verificationMaterial"]["tlogEntries"][0];
     let log_id: String = b64
         .decode(entry["logId"]["keyId"].as_str().unwrap())
         .unwrap()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let legacy = serde_json::json!({
+    let mut legacy = serde_json::json!({
         "base64Signature": v["messageSignature"]["signature"],
-        "cert": b64.encode(pem),
         "rekorBundle": {
             "SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
             "Payload": {
@@ -201,32 +200,48 @@ fn legacy_cosign_bundle_is_the_v01_bundle_in_other_clothes() {
             }
         }
     });
+    if let Some(der) =
+        v["verificationMaterial"]["x509CertificateChain"]["certificates"][0]["rawBytes"].as_str()
+    {
+        let pem = format!("-----BEGIN CERTIFICATE-----\n{der}\n-----END CERTIFICATE-----\n");
+        legacy["cert"] = serde_json::json!(b64.encode(pem));
+    }
+    legacy
+}
+
+#[test]
+fn legacy_cosign_bundles_keyless_and_key() {
+    let Some(up) = shared() else { return };
+    let conf = up.join("sigstore-conformance/bundle-verify");
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let legacy = legacy_from(&conf.join("happy-path-v0.1/bundle.sigstore.json"));
     let dir = tempfile::tempdir().unwrap();
-    let artifact = up.join("sigstore-conformance/bundle-verify/a.txt");
+    let artifact = conf.join("a.txt");
     let root = production();
     let signers = [Signer::Keyless {
         identity: Matcher::exact(DEFAULT_IDENTITY),
         issuer: Matcher::exact(DEFAULT_ISSUER),
         trusted_root: root.clone(),
     }];
-    let run = |bundle: &serde_json::Value| {
+    let run = |bundle: &serde_json::Value, signers: &[Signer]| {
         let p = dir.path().join("a.txt.bundle");
         std::fs::write(&p, bundle.to_string()).unwrap();
-        verify(&request(&artifact, &p, &signers, &[]))
+        verify(&request(&artifact, &p, signers, &[]))
     };
-    let ok = run(&legacy).unwrap();
+    let ok = run(&legacy, &signers).unwrap();
     assert_eq!(ok.format, "cosign-legacy-bundle");
     assert_eq!(ok.signer.identity.as_deref(), Some(DEFAULT_IDENTITY));
     // A forged SET, another integrated time, another signature: each fails.
     let mut bad = legacy.clone();
     bad["rekorBundle"]["SignedEntryTimestamp"] = serde_json::json!(b64.encode([1u8; 70]));
-    assert!(run(&bad).is_err());
+    assert!(run(&bad, &signers).is_err());
     let mut bad = legacy.clone();
     bad["rekorBundle"]["Payload"]["integratedTime"] = serde_json::json!(1);
-    assert!(run(&bad).is_err());
+    assert!(run(&bad, &signers).is_err());
     let mut bad = legacy.clone();
     bad["base64Signature"] = serde_json::json!(b64.encode([2u8; 70]));
-    assert!(run(&bad).is_err());
+    assert!(run(&bad, &signers).is_err());
     // The same bundle for another file: the signed digest is not the file's.
     let other = dir.path().join("other.txt");
     std::fs::write(&other, "not a.txt").unwrap();
@@ -238,4 +253,19 @@ fn legacy_cosign_bundle_is_the_v01_bundle_in_other_clothes() {
         }
         r => panic!("{r:?}"),
     }
+
+    // cosign sign-blob --key: no certificate; verified with the key.
+    let case = conf.join("managed-key-happy-path");
+    let legacy = legacy_from(&case.join("bundle.sigstore.json"));
+    assert!(legacy.get("cert").is_none());
+    let key = |path: &Path| {
+        Signer::Key(PublicKey::from_pem(&std::fs::read_to_string(path).unwrap(), "key.pub").unwrap())
+    };
+    let v = run(&legacy, &[key(&case.join("key.pub"))]).unwrap();
+    assert_eq!((v.format, v.signer.mode), ("cosign-legacy-bundle", Mode::Key));
+    let stranger =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/signing/keys/other-p256.pub");
+    assert!(matches!(run(&legacy, &[key(&stranger)]), Err(Error::Rejected(Rejection::Untrusted(_)))));
+    // A keyless policy does not accept a key signature.
+    assert!(run(&legacy, &signers).is_err());
 }

@@ -260,7 +260,15 @@ fn walk(
     let signature_rel = model.signature.and_then(|s| relative_inside(model.path, s));
     let is_routine =
         |p: &str| DEFAULT_IGNORED.contains(&p) || p == "model.sig" || Some(p) == signature_rel.as_deref();
-    let mut ignores: Vec<(String, bool)> = DEFAULT_IGNORED.iter().map(|p| (p.to_string(), false)).collect();
+    // The git defaults do not apply to what the signature lists (a model signed with
+    // `--no-ignore-git-paths` signs its .gitattributes).
+    let signed_tops: std::collections::HashSet<&str> =
+        st.resources.iter().filter_map(|r| r.path.split('/').next()).collect();
+    let mut ignores: Vec<(String, bool)> = DEFAULT_IGNORED
+        .iter()
+        .filter(|p| !signed_tops.contains(*p))
+        .map(|p| (p.to_string(), false))
+        .collect();
     for p in &st.serialization.ignore_paths {
         ignores.push((p.clone(), !is_routine(p)));
     }

@@ -320,3 +320,81 @@ fn hostile_signature_files_are_rejected_not_panics() {
     let r = check(&model(), "nope.sig", &[key("p256.pub")]);
     assert!(matches!(r, Err(Error::Input(_))), "{r:?}");
 }
+
+/// Signs a statement the way model_signing's key mode does (DSSE over the PAE, P-256 with
+/// SHA-256), with a fixed test key; returns the bundle and the key.
+fn sign_statement(statement: &str) -> (String, Signer) {
+    use base64::Engine;
+    use p256::ecdsa::signature::Signer as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let sk = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+    let payload_type = "application/vnd.in-toto+json";
+    let mut pae = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), statement.len()).into_bytes();
+    pae.extend_from_slice(statement.as_bytes());
+    let sig: p256::ecdsa::Signature = sk.sign(&pae);
+    let bundle = format!(
+        r#"{{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{{"publicKey":{{"hint":""}},"tlogEntries":[]}},"dsseEnvelope":{{"payload":"{}","payloadType":"{payload_type}","signatures":[{{"sig":"{}","keyid":""}}]}}}}"#,
+        b64.encode(statement),
+        b64.encode(sig.to_der().as_bytes())
+    );
+    let point = sk.verifying_key().to_sec1_point(false);
+    let mut spki = vec![
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
+        0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+    spki.extend_from_slice(point.as_bytes());
+    (bundle, Signer::Key(PublicKey::from_spki_der(&spki, "test key").unwrap()))
+}
+
+#[test]
+fn git_paths_the_signature_lists_are_checked() {
+    // model_signing sign --no-ignore-git-paths signs .gitattributes: a signature listing it
+    // must find it, not call it missing; .github stays out.
+    let dir = copy();
+    let files = [
+        "README.md",
+        "config.json",
+        "empty.txt",
+        "model.safetensors",
+        "sub/.gitignore",
+        "tokenizer/vocab.txt",
+        ".gitattributes",
+    ];
+    let (bundle, signer) = sign_statement(&statement_for(dir.path(), &files));
+    let sigs = tempfile::tempdir().unwrap();
+    let sig = sigs.path().join("git-paths.sig");
+    std::fs::write(&sig, bundle).unwrap();
+    let v = verify(&Request {
+        model: dir.path(),
+        signature: &sig,
+        signers: &[signer],
+        extra_ignores: &[],
+        known_sha256: None,
+        now: SystemTime::now(),
+    })
+    .unwrap();
+    assert!(v.files.iter().any(|f| f.path == ".gitattributes"), "{:?}", v.files);
+    assert!(!v.files.iter().any(|f| f.path.starts_with(".github")));
+}
+fn statement_for(root: &Path, files: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&str> = files.to_vec();
+    sorted.sort_by(|a, b| a.split('/').cmp(b.split('/')));
+    let digests: Vec<Vec<u8>> =
+        sorted.iter().map(|f| Sha256::digest(std::fs::read(root.join(f)).unwrap()).to_vec()).collect();
+    let mut h = Sha256::new();
+    for d in &digests {
+        h.update(d);
+    }
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let resources: Vec<String> = sorted
+        .iter()
+        .zip(&digests)
+        .map(|(f, d)| format!(r#"{{"name":"{f}","algorithm":"sha256","digest":"{}"}}"#, hex(d)))
+        .collect();
+    format!(
+        r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"name":"m","digest":{{"sha256":"{}"}}}}],"predicateType":"https://model_signing/signature/v1.0","predicate":{{"serialization":{{"method":"files","hash_type":"sha256","allow_symlinks":false,"ignore_paths":[".git",".github",".gitignore"]}},"resources":[{}]}}}}"#,
+        hex(&h.finalize()),
+        resources.join(",")
+    )
+}

@@ -6,6 +6,7 @@
 
 use crate::catalogue::Catalogue;
 use crate::pickle_lists::{Class, PickleLists};
+use crate::signatures::{SignatureFile, SignatureRule};
 use crate::suppress::{Suppression, SuppressionFile};
 use crate::{FailOn, Severity};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -52,6 +53,8 @@ pub struct Policy {
     pub paths: PathFilter,
     /// Accepted findings.
     pub suppressions: Vec<Suppression>,
+    /// Models that must be signed, and by whom (`[[signatures]]`).
+    pub signatures: Vec<SignatureRule>,
     /// Where the policy came from (for messages), `None` for the built-in default.
     pub source: Option<String>,
 }
@@ -112,6 +115,8 @@ struct PolicyFile {
     allow: AllowFile,
     #[serde(default)]
     suppress: Vec<SuppressionFile>,
+    #[serde(default)]
+    signatures: Vec<SignatureFile>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +174,7 @@ impl Policy {
             require_pins: false,
             paths: PathFilter::default(),
             suppressions: Vec::new(),
+            signatures: Vec::new(),
             source: None,
         })
     }
@@ -201,6 +207,9 @@ impl Policy {
             };
             let id = rule.id.clone();
             policy.suppressions.push(Suppression::from_file(raw, id, origin)?);
+        }
+        for raw in file.signatures {
+            policy.signatures.push(SignatureRule::from_file(raw, origin)?);
         }
         for (kind, entries) in [
             ("keras-module", file.allow.keras_module),

@@ -13,6 +13,7 @@ mod evaluate;
 pub mod pickle_lists;
 pub mod pins;
 mod severity;
+pub mod signatures;
 pub mod suppress;
 
 pub use catalogue::{Catalogue, RULES_TOML, Rule};

@@ -22,6 +22,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Pin the digests of models (files or directories) in the lockfile.
     Lock(LockArgs),
+    /// Verify a model's signature (OpenSSF Model Signing, cosign bundle); exit 0 verified, 1 not, 2 error.
+    Verify(VerifyArgs),
     /// Check, start or document a policy file.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -108,6 +110,43 @@ pub struct ScanArgs {
     /// Files scanned in parallel (default: number of CPUs).
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("signer").required(true).args(["key", "certificate_chain", "issuer", "issuer_regexp"])))]
+pub struct VerifyArgs {
+    /// The model: a directory (model_signing) or a single file (model_signing or cosign).
+    pub path: PathBuf,
+    /// The signature (default: PATH/model.sig, PATH.sig, PATH.sigstore.json, whichever exists).
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+    /// Key mode: the signer's public key, PEM (repeat to accept any of several).
+    #[arg(long, value_name = "PUB", conflicts_with_all = ["certificate_chain", "issuer", "issuer_regexp", "identity", "identity_regexp", "trusted_root"])]
+    pub key: Vec<PathBuf>,
+    /// Certificate mode: root certificates, PEM, the signing certificate must chain to.
+    #[arg(long, value_name = "PEM", conflicts_with_all = ["issuer", "issuer_regexp", "trusted_root"])]
+    pub certificate_chain: Vec<PathBuf>,
+    /// The signer's identity (certificate SAN: a workflow URI or an email), exactly.
+    #[arg(long, value_name = "ID", conflicts_with = "identity_regexp")]
+    pub identity: Option<String>,
+    /// The signer's identity, as a regular expression that must match all of it.
+    #[arg(long, value_name = "REGEX")]
+    pub identity_regexp: Option<String>,
+    /// Keyless: the OIDC issuer (https://token.actions.githubusercontent.com), exactly.
+    #[arg(long, value_name = "URL", conflicts_with = "issuer_regexp")]
+    pub issuer: Option<String>,
+    /// Keyless: the OIDC issuer, as a regular expression that must match all of it.
+    #[arg(long, value_name = "REGEX")]
+    pub issuer_regexp: Option<String>,
+    /// Keyless: a Sigstore trusted_root.json (default: the public-good root built in; no network).
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// Leave this path (relative to the model) out, like model_signing's --ignore-paths.
+    #[arg(long = "ignore-path", value_name = "PATH")]
+    pub ignore_paths: Vec<String>,
+    /// Print the result as JSON (the report's `signatures` entry) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,8 @@ mod inspect;
 mod policy_cmd;
 mod report;
 mod run;
+mod signatures;
+mod verify_cmd;
 mod walk;
 
 use clap::Parser;
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect(args),
         Command::Explain(args) => explain(args.rule.as_deref()),
         Command::Lock(args) => lock(args),
+        Command::Verify(args) => verify_cmd::run(args).map_err(Errors::from),
         Command::Policy(command) => policy_cmd::run(command).map_err(Errors::from),
         Command::Enforce { report } => enforce(report),
     };
@@ -90,6 +93,7 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
     if args.locked || policy.require_pins {
         check_pins(&mut artifacts, &args.paths, &args.lockfile, &policy)?;
     }
+    let signatures = signatures::check(&mut artifacts, &args.paths, &policy)?;
     let today = Date::today();
     for a in &mut artifacts {
         let sha = hex(&a.node.sha256);
@@ -99,7 +103,7 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
         });
     }
     let verdict = Verdict::of(artifacts.iter().flat_map(|a| &a.findings), fail_on);
-    let run = report::Run { artifacts: &artifacts, fail_on, verdict };
+    let run = report::Run { artifacts: &artifacts, fail_on, verdict, signatures: &signatures };
     write_reports(args, &run, started)?;
     // With the JSON report on standard output, everything else goes to standard error.
     let json_on_stdout = args.json.as_deref() == Some(Path::new("-"));

@@ -81,6 +81,18 @@ pub const STARTER: &str = r#"# modelgate.toml: the policy `modelgate scan` enfor
 # name = "com.mycompany"
 # reason = "our custom kernels, installed in the serving image"
 
+# Require signatures (OpenSSF Model Signing `model.sig`, or cosign bundles for single files).
+# Several tables covering one model: a signature by any of their signers is accepted.
+# Reference: docs/signatures.md.
+# [[signatures]]
+# path = "models/*"
+# identity-regexp = 'https://github\.com/acme/models/\.github/workflows/release\.yml@refs/tags/v.*'
+# issuer = "https://token.actions.githubusercontent.com"
+#
+# [[signatures]]
+# path = "vendor/**"
+# keys = ["keys/vendor-release.pub"]
+
 # Accept a finding for some files. Bind it to the file's digest so that a changed file re-opens
 # the finding, and give it an expiry date: an expired suppression stops applying and is itself
 # reported.
@@ -176,6 +188,7 @@ validates one. Unknown keys and bad values are rejected with the file, key and l
 | `[rules.ID]` | table | `severity` (a new severity), `enabled` (`false` switches the rule off), `reason` (required to lower a severity or switch a rule off); `ID` is a rule id (`MG301`) or name |
 | `[[allow.pickle]]` | list of tables | `global = "module.name"` (exact) or `module = "pkg"` (the module and its submodules), with a `reason`. Adds trust for globals the built-in allow-list does not know; a global on the deny-list, or a name that walks attributes to one, cannot be trusted this way |
 | `[[allow.keras-module]]`, `[[allow.onnx-domain]]`, `[[allow.tf-op]]` | lists of tables | `name`, `reason`: trust a Keras config module and its submodules (MG402; never a module on the pickle deny-list), an ONNX operator domain, or a TensorFlow/TFLite custom op (MG410, MG411; ops that do I/O or run Python stay reported) |
+| `[[signatures]]` | list of tables | models that must be signed, and by whom: `path` (glob of model directories or files, `*` within a directory, `**` across), and one kind of signer: `identity`/`identity-regexp` with `issuer`/`issuer-regexp` (Sigstore keyless; optional `trusted-root`), `keys` (public key files), or `ca-roots` (root certificate files, optionally with `identity`/`identity-regexp` for the SAN). Optional `signature` (where the signature is) and `ignore-paths`. Regular expressions must match the whole value. A model without a valid signature by an allowed signer is reported (MG801–MG807); see docs/signatures.md |
 | `[[suppress]]` | list of tables | `rule` (id or name), `path` (glob: `*` stays within a directory, `**` crosses them), optional `sha256` (the file's digest: a changed file re-opens the finding), `reason` (required), optional `expires` (`2027-06-30`: after that day the suppression no longer applies and is reported as MG704). Suppressed findings stay in every report, marked, and do not count towards the verdict |
 
 Files named explicitly on the command line are always scanned; `include` and `exclude` filter

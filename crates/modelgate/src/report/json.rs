@@ -16,6 +16,9 @@ struct Report<'a> {
     verdict: &'static str,
     fail_on: String,
     artifacts: Vec<Artifact<'a>>,
+    /// Signature checks (additive in version 1; present only when the policy requires any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    signatures: Vec<crate::signatures::Json<'a>>,
     summary: Summary,
 }
 
@@ -108,6 +111,7 @@ pub fn render(run: &Run<'_>) -> String {
         verdict: run.verdict.as_str(),
         fail_on: run.fail_on.to_string(),
         artifacts,
+        signatures: run.signatures.iter().map(crate::signatures::Outcome::json).collect(),
         summary: Summary {
             artifacts: run.artifacts.len(),
             bytes: run.bytes(),

@@ -16,6 +16,8 @@ pub struct Run<'a> {
     pub artifacts: &'a [Artifact],
     pub fail_on: FailOn,
     pub verdict: Verdict,
+    /// Signature checks required by the policy (`[[signatures]]`).
+    pub signatures: &'a [crate::signatures::Outcome],
 }
 
 impl Run<'_> {

@@ -43,6 +43,9 @@ pub fn render(run: &Run<'_>, quiet: bool) -> String {
             }
         }
     }
+    for s in run.signatures {
+        let _ = writeln!(out, "{}", s.line());
+    }
     let counts: Vec<String> =
         run.counts().iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{n} {s}")).collect();
     let files = run.artifacts.len();

@@ -491,6 +491,8 @@ pub enum Detail {
     Safetensors(Box<crate::safetensors::SafetensorsInfo>),
     /// A Hugging Face style JSON config: architecture, tokenizer, context length, remote code.
     HfConfig(Box<crate::repo::HfConfigInfo>),
+    /// A model card's front matter (`README.md`): license, base model, datasets, task.
+    ModelCard(Box<crate::card::CardMetadata>),
 }
 
 /// The vocabulary of a model graph: who wrote it and which layers or ops it uses.

@@ -12,6 +12,7 @@
 //! The inventory is neutral: deciding which globals are acceptable and how severe a note is
 //! belongs to the policy crate.
 
+pub mod card;
 mod container;
 pub mod gguf;
 pub mod inventory;

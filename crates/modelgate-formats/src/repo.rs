@@ -95,6 +95,9 @@ pub(crate) fn scan_text(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, n
         node.format = Format::Text;
     }
     let text = String::from_utf8_lossy(&data);
+    if let Some(card) = crate::card::front_matter(&text) {
+        node.detail = Detail::ModelCard(Box::new(card));
+    }
     if crate::jinja::has_jinja(&text) {
         let strict = crate::jinja::looks_like_chat_template(&text);
         crate::jinja::note_template(node, &text, "Jinja template", &|o| Some(o as u64), strict);

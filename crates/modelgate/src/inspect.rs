@@ -174,6 +174,13 @@ fn model_summary(detail: &Detail) -> Option<String> {
             i.context_length.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
             i.remote_code.join(" ")
         ),
+        Detail::ModelCard(c) => format!(
+            "model card: license [{}] base_model [{}] datasets [{}] task {}",
+            c.licenses.join(" "),
+            c.base_models.join(" "),
+            c.datasets.join(" "),
+            opt(&c.pipeline_tag)
+        ),
         _ => return None,
     })
 }

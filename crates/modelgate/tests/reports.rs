@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -132,6 +132,75 @@ fn cyclonedx_boms_validate_for_every_spec() {
         std::fs::read(again.path().join("bom.json")).unwrap(),
         std::fs::read(dir.path().join("bom-1.7.json")).unwrap()
     );
+}
+
+/// The model card is filled from what the files say: config.json, the README front matter,
+/// safetensors and GGUF headers (real transformers / huggingface_hub / gguf output).
+#[test]
+fn bom_model_cards_come_from_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let bom_path = dir.path().join("bom.json");
+    let out = modelgate(
+        &[
+            "scan",
+            "tests/fixtures/benign/hf-repo",
+            "tests/fixtures/benign/gguf/tiny_llama3_template.gguf",
+            "--sbom",
+            bom_path.to_str().unwrap(),
+            "--sbom-spec",
+            "1.5",
+            "-q",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    validate(&["cyclonedx", "1.5"], &[&bom_path]);
+    let bom = read_json(&bom_path);
+    let component = |r: &str| {
+        bom["components"].as_array().unwrap().iter().find(|c| c["bom-ref"] == r).cloned().unwrap_or_else(
+            || {
+                panic!("no component {r} in {bom}");
+            },
+        )
+    };
+    let props = |c: &Value| -> BTreeMap<String, String> {
+        c["modelCard"]["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap().to_string(), p["value"].as_str().unwrap().to_string()))
+            .collect()
+    };
+
+    let repo = component("model:tests/fixtures/benign/hf-repo");
+    let params = &repo["modelCard"]["modelParameters"];
+    assert_eq!(params["task"], "text-generation");
+    assert_eq!(params["architectureFamily"], "llama");
+    assert_eq!(params["modelArchitecture"], "LlamaForCausalLM");
+    assert_eq!(params["datasets"][0]["ref"], "data:HuggingFaceH4/ultrachat_200k");
+    // Model cards write `apache-2.0`; the SPDX id is `Apache-2.0`.
+    assert_eq!(repo["licenses"][0]["license"]["id"], "Apache-2.0");
+    let ancestor = &repo["pedigree"]["ancestors"][0];
+    assert_eq!(ancestor["name"], "meta-llama/Llama-3.2-1B");
+    assert_eq!(ancestor["purl"], "pkg:huggingface/meta-llama/Llama-3.2-1B");
+    let p = props(&repo);
+    assert_eq!(p["cdx:ai-ml:model:hyperparameter:context_length"], "128");
+    assert_eq!(p["cdx:ai-ml:model:hyperparameter:vocab_size"], "64");
+    assert_eq!(p["cdx:ai-ml:model:language"], "en");
+    assert!(p["modelgate:parameters"].parse::<u64>().unwrap() > 1000, "{p:?}");
+    assert!(p["cdx:ai-ml:model:parameter:count"].ends_with('K'), "{p:?}");
+    assert!(p["modelgate:dtypes"].contains("F32"), "{p:?}");
+    // The dataset is a `data` component the model depends on.
+    assert_eq!(component("data:HuggingFaceH4/ultrachat_200k")["type"], "data");
+    let deps = bom["dependencies"].as_array().unwrap();
+    let repo_deps = deps.iter().find(|d| d["ref"] == "model:tests/fixtures/benign/hf-repo").unwrap();
+    assert_eq!(repo_deps["dependsOn"][0], "data:HuggingFaceH4/ultrachat_200k");
+
+    let gguf = component("model:tests/fixtures/benign/gguf/tiny_llama3_template.gguf");
+    let p = props(&gguf);
+    assert_eq!(gguf["modelCard"]["modelParameters"]["architectureFamily"], "llama", "{gguf}");
+    assert!(p.contains_key("modelgate:chat-template"), "{p:?}");
+    assert!(p.contains_key("cdx:ai-ml:model:hyperparameter:context_length"), "{p:?}");
 }
 
 #[test]

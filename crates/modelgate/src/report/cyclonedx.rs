@@ -12,7 +12,7 @@ use super::Run;
 use super::gitlab::uuid_from;
 use crate::run::Artifact;
 use modelgate_formats::stream::hex;
-use modelgate_formats::{Format, Node};
+use modelgate_formats::{Detail, Format, Node};
 use modelgate_policy::pins::oms_root_digest;
 use modelgate_policy::suppress::Date;
 use modelgate_policy::{Finding, Severity};
@@ -77,6 +77,7 @@ struct Tools {
 enum ComponentType {
     Application,
     MachineLearningModel,
+    Data,
     File,
 }
 
@@ -95,6 +96,10 @@ struct Component {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     hashes: Vec<Hash>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    licenses: Vec<LicenseChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purl: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     external_references: Vec<ExternalReference>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     properties: Vec<Property>,
@@ -102,6 +107,65 @@ struct Component {
     components: Vec<Component>,
     #[serde(skip_serializing_if = "Option::is_none")]
     model_card: Option<ModelCard>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pedigree: Option<Pedigree>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    data: Vec<ComponentData>,
+}
+
+impl Component {
+    fn new(kind: ComponentType, bom_ref: String, name: String) -> Component {
+        Component {
+            kind,
+            bom_ref,
+            name,
+            version: None,
+            description: None,
+            hashes: Vec::new(),
+            licenses: Vec::new(),
+            purl: None,
+            external_references: Vec::new(),
+            properties: Vec::new(),
+            components: Vec::new(),
+            model_card: None,
+            pedigree: None,
+            data: Vec::new(),
+        }
+    }
+}
+
+/// `licenses[]`: an exact SPDX id, or a name when the card's license is not one.
+#[derive(Serialize)]
+struct LicenseChoice {
+    license: License,
+}
+
+#[derive(Serialize)]
+struct License {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Pedigree {
+    ancestors: Vec<Component>,
+}
+
+/// `component.data[]` of a `data` component.
+#[derive(Serialize)]
+struct ComponentData {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contents: Option<DataContents>,
+}
+
+#[derive(Serialize)]
+struct DataContents {
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -138,9 +202,19 @@ struct ModelCard {
 #[serde(rename_all = "camelCase")]
 struct ModelParameters {
     #[serde(skip_serializing_if = "Option::is_none")]
+    task: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     architecture_family: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     model_architecture: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    datasets: Vec<DatasetRef>,
+}
+
+#[derive(Serialize)]
+struct DatasetRef {
+    #[serde(rename = "ref")]
+    reference: String,
 }
 
 #[derive(Serialize)]
@@ -289,27 +363,272 @@ fn file_component(a: &Artifact, kind: ComponentType, run: &Run<'_>) -> Component
     ];
     properties.push(prop("modelgate:verdict", if failing { "fail" } else { "pass" }));
     properties.extend(counts_props(&findings));
-    Component {
-        kind,
-        bom_ref: format!("{}:{}", if kind == ComponentType::File { "file" } else { "model" }, a.path),
-        name: base_name(&a.path).to_string(),
-        version: None,
-        description: None,
-        hashes: vec![sha256(&a.node)],
-        external_references: Vec::new(),
-        properties,
-        components: Vec::new(),
-        model_card: (kind == ComponentType::MachineLearningModel).then(|| model_card(&a.node)),
+    let prefix = if kind == ComponentType::File { "file" } else { "model" };
+    let mut c = Component::new(kind, format!("{prefix}:{}", a.path), base_name(&a.path).to_string());
+    c.hashes = vec![sha256(&a.node)];
+    c.properties = properties;
+    if kind == ComponentType::MachineLearningModel {
+        let mut facts = CardFacts::default();
+        facts.add(&a.node);
+        facts.apply(&mut c, [a.node.format.as_str()].into_iter().collect());
+    }
+    c
+}
+
+/// What the files of one model say about it, offline: config.json, the model card's front
+/// matter, GGUF metadata, safetensors and ONNX headers, Keras configs.
+#[derive(Default)]
+struct CardFacts {
+    task: Option<String>,
+    family: Option<String>,
+    architecture: Option<String>,
+    /// Parameters in safetensors files (summed over shards) and in GGUF files.
+    safetensors_parameters: u64,
+    gguf_parameters: u64,
+    dtypes: BTreeSet<String>,
+    context_length: Option<u64>,
+    quantization: Option<String>,
+    tokenizer_class: Option<String>,
+    vocab_size: Option<u64>,
+    chat_templates: BTreeSet<String>,
+    languages: Vec<String>,
+    licenses: Vec<String>,
+    license_name: Option<String>,
+    datasets: Vec<String>,
+    base_models: Vec<String>,
+    library: Option<String>,
+    writer: Vec<(String, String)>,
+    pickle_loader: Option<String>,
+}
+
+fn first<T: Clone>(slot: &mut Option<T>, value: Option<&T>) {
+    if slot.is_none() {
+        *slot = value.cloned();
     }
 }
 
-/// What the files say about the model, offline.
-fn model_card(node: &Node) -> ModelCard {
-    let mut properties = vec![prop("modelgate:model-format", node.format.as_str())];
-    if let Some(p) = node.pickle().or_else(|| node.children.iter().find_map(|c| c.pickle())) {
-        properties.push(prop("modelgate:pickle-loader", p.loader.as_str()));
+fn extend_unique(list: &mut Vec<String>, values: &[String]) {
+    for v in values {
+        if !list.contains(v) {
+            list.push(v.clone());
+        }
     }
-    ModelCard { model_parameters: None, properties }
+}
+
+impl CardFacts {
+    fn add(&mut self, node: &Node) {
+        match &node.detail {
+            Detail::HfConfig(c) => {
+                first(&mut self.family, c.model_type.as_ref());
+                first(&mut self.architecture, c.architectures.first());
+                first(&mut self.context_length, c.context_length.as_ref());
+                first(&mut self.tokenizer_class, c.tokenizer_class.as_ref());
+                first(&mut self.vocab_size, c.vocab_size.as_ref());
+                if c.chat_templates > 0 {
+                    self.chat_templates.insert(node.name.clone());
+                }
+            }
+            Detail::ModelCard(card) => {
+                first(&mut self.task, card.pipeline_tag.as_ref());
+                first(&mut self.library, card.library_name.as_ref());
+                first(&mut self.license_name, card.license_name.as_ref());
+                extend_unique(&mut self.licenses, &card.licenses);
+                extend_unique(&mut self.datasets, &card.datasets);
+                extend_unique(&mut self.base_models, &card.base_models);
+                extend_unique(&mut self.languages, &card.languages);
+            }
+            Detail::Gguf(g) => {
+                first(&mut self.family, g.architecture.as_ref());
+                first(&mut self.context_length, g.context_length.as_ref());
+                first(&mut self.quantization, g.file_type.as_ref());
+                if let Some(l) = &g.license {
+                    extend_unique(&mut self.licenses, std::slice::from_ref(l));
+                }
+                self.gguf_parameters += g.parameter_count;
+                self.dtypes.extend(g.tensor_types.keys().cloned());
+                self.chat_templates.extend(g.chat_templates.iter().cloned());
+            }
+            Detail::Safetensors(st) => {
+                self.safetensors_parameters += st.parameter_count;
+                self.dtypes.extend(st.dtypes.keys().cloned());
+            }
+            Detail::Onnx(o) => {
+                if let Some(p) = &o.producer_name {
+                    let version = o.producer_version.as_deref().unwrap_or("");
+                    self.writer.push(("onnx-producer".into(), format!("{p} {version}").trim().to_string()));
+                }
+            }
+            Detail::Graph(g) => {
+                for (k, v) in &g.facts {
+                    if matches!(k.as_str(), "keras_version" | "backend" | "tensorflow_version") {
+                        self.writer.push((k.replace('_', "-"), v.clone()));
+                    }
+                }
+            }
+            Detail::Pickle(p) => first(&mut self.pickle_loader, Some(&p.loader.as_str().to_string())),
+            _ => {}
+        }
+        for child in &node.children {
+            self.add(child);
+        }
+    }
+
+    fn parameters(&self) -> u64 {
+        self.safetensors_parameters.max(self.gguf_parameters)
+    }
+
+    /// Fills the component's model card, licenses and lineage.
+    fn apply(self, c: &mut Component, formats: BTreeSet<&str>) {
+        let mut properties: Vec<Property> =
+            formats.iter().map(|f| prop("modelgate:model-format", *f)).collect();
+        let params = self.parameters();
+        if params > 0 {
+            properties.push(prop("cdx:ai-ml:model:parameter:count", human_count(params)));
+            properties.push(prop("modelgate:parameters", params.to_string()));
+        }
+        let hyper = |name: &str, v: String| prop(&format!("cdx:ai-ml:model:hyperparameter:{name}"), v);
+        if let Some(n) = self.context_length {
+            properties.push(hyper("context_length", n.to_string()));
+        }
+        if let Some(q) = &self.quantization {
+            properties.push(hyper("quantization", q.clone()));
+        }
+        if let Some(t) = &self.tokenizer_class {
+            properties.push(hyper("tokenizer_class", t.clone()));
+        }
+        if let Some(n) = self.vocab_size {
+            properties.push(hyper("vocab_size", n.to_string()));
+        }
+        if !self.languages.is_empty() {
+            properties.push(prop("cdx:ai-ml:model:language", self.languages.join(",")));
+        }
+        if !self.dtypes.is_empty() {
+            properties
+                .push(prop("modelgate:dtypes", self.dtypes.iter().cloned().collect::<Vec<_>>().join(",")));
+        }
+        for t in &self.chat_templates {
+            properties.push(prop("modelgate:chat-template", t));
+        }
+        if let Some(l) = &self.library {
+            properties.push(prop("modelgate:library", l));
+        }
+        for (k, v) in &self.writer {
+            properties.push(prop(&format!("modelgate:{k}"), v));
+        }
+        if let Some(l) = &self.pickle_loader {
+            properties.push(prop("modelgate:pickle-loader", l));
+        }
+        let parameters = ModelParameters {
+            task: self.task,
+            architecture_family: self.family,
+            model_architecture: self.architecture,
+            datasets: self.datasets.iter().map(|d| DatasetRef { reference: dataset_ref(d) }).collect(),
+        };
+        let has_parameters = parameters.task.is_some()
+            || parameters.architecture_family.is_some()
+            || parameters.model_architecture.is_some()
+            || !parameters.datasets.is_empty();
+        c.model_card = Some(ModelCard { model_parameters: has_parameters.then_some(parameters), properties });
+        c.licenses = self
+            .licenses
+            .iter()
+            .filter(|l| !l.eq_ignore_ascii_case("other") || self.license_name.is_none())
+            .map(|l| license(l))
+            .chain(
+                self.license_name
+                    .iter()
+                    .map(|n| LicenseChoice { license: License { id: None, name: Some(n.clone()) } }),
+            )
+            .collect();
+        if !self.base_models.is_empty() {
+            let ancestors = self
+                .base_models
+                .iter()
+                .map(|b| {
+                    let mut a = Component::new(
+                        ComponentType::MachineLearningModel,
+                        format!("{}:base:{b}", c.bom_ref),
+                        b.clone(),
+                    );
+                    a.purl = huggingface_purl(b);
+                    a
+                })
+                .collect();
+            c.pedigree = Some(Pedigree { ancestors });
+        }
+    }
+}
+
+/// The signature checks the policy required, on the model components they are about: a link to
+/// the signature file and who signed (or why it did not verify).
+fn signatures(components: &mut [Component], outcomes: &[crate::signatures::Outcome], spec: Spec) {
+    for o in outcomes {
+        let Some(c) = components
+            .iter_mut()
+            .find(|c| c.bom_ref == format!("model:{}", o.model) || c.bom_ref == format!("file:{}", o.model))
+        else {
+            continue;
+        };
+        if let Some(sig) = &o.signature {
+            // `digital-signature` is new in 1.6; 1.5 has only `other`.
+            let (kind, comment) = match spec {
+                Spec::V1_5 => ("other", Some("digital signature".to_string())),
+                _ => ("digital-signature", None),
+            };
+            c.external_references.push(ExternalReference { kind, url: super::sarif::uri(sig), comment });
+        }
+        match &o.result {
+            Ok(v) => {
+                c.properties.push(prop("modelgate:signature:status", "verified"));
+                c.properties.push(prop("modelgate:signature:signer", v.signer.to_string()));
+                c.properties.push(prop("modelgate:signature:format", v.format));
+            }
+            Err(why) => {
+                c.properties.push(prop("modelgate:signature:status", "failed"));
+                c.properties.push(prop("modelgate:signature:reason", super::one_line(why)));
+            }
+        }
+    }
+}
+
+/// `7B`, `184M`, `1.5K`: the parameter-count style of the cdx:ai-ml taxonomy.
+fn human_count(n: u64) -> String {
+    let (value, unit) = match n {
+        0..1_000 => return n.to_string(),
+        1_000..1_000_000 => (n as f64 / 1e3, "K"),
+        1_000_000..1_000_000_000 => (n as f64 / 1e6, "M"),
+        1_000_000_000..1_000_000_000_000 => (n as f64 / 1e9, "B"),
+        _ => (n as f64 / 1e12, "T"),
+    };
+    let text = format!("{value:.1}");
+    format!("{}{unit}", text.strip_suffix(".0").unwrap_or(&text))
+}
+
+fn dataset_ref(name: &str) -> String {
+    format!("data:{name}")
+}
+
+/// A Hugging Face repository id (`org/name`) as a purl; `None` for anything else (a local path,
+/// a URL).
+fn huggingface_purl(id: &str) -> Option<String> {
+    let (org, name) = id.split_once('/')?;
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && s != "."
+            && s != ".."
+    };
+    (ok(org) && ok(name)).then(|| format!("pkg:huggingface/{org}/{name}"))
+}
+
+/// SPDX license ids in their exact case, from the SPDX license list (see the file's header).
+const SPDX_IDS: &str = include_str!("../../data/spdx-license-ids.txt");
+
+/// A card's license as a BOM license: the exact-case SPDX id when it is one (model cards write
+/// `apache-2.0`; SPDX and the schema want `Apache-2.0`), else its name.
+fn license(value: &str) -> LicenseChoice {
+    let id = SPDX_IDS.lines().filter(|l| !l.starts_with('#')).find(|id| id.eq_ignore_ascii_case(value));
+    LicenseChoice { license: License { id, name: id.is_none().then(|| value.to_string()) } }
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time.
@@ -380,22 +699,40 @@ pub fn render(run: &Run<'_>, spec: Spec, root_name: &str) -> String {
         ];
         properties.extend(counts_props(&findings));
         let formats: BTreeSet<&str> = files.iter().map(|a| a.node.format.as_str()).collect();
-        components.push(Component {
-            kind: ComponentType::MachineLearningModel,
-            bom_ref: format!("model:{dir}"),
-            name: if dir == "." { root_name.to_string() } else { base_name(dir).to_string() },
-            version: None,
-            description: None,
-            hashes: Vec::new(),
-            external_references: Vec::new(),
-            properties,
-            components: nested,
-            model_card: Some(ModelCard {
-                model_parameters: None,
-                properties: formats.iter().map(|f| prop("modelgate:model-format", *f)).collect(),
-            }),
-        });
+        let name = if dir == "." { root_name.to_string() } else { base_name(dir).to_string() };
+        let mut c = Component::new(ComponentType::MachineLearningModel, format!("model:{dir}"), name);
+        c.properties = properties;
+        c.components = nested;
+        let mut facts = CardFacts::default();
+        for a in files {
+            facts.add(&a.node);
+        }
+        facts.apply(&mut c, formats);
+        components.push(c);
     }
+    signatures(&mut components, run.signatures, spec);
+    // Datasets the model cards name, as `data` components the models depend on.
+    let mut datasets: BTreeMap<String, Component> = BTreeMap::new();
+    let mut model_datasets: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in &components {
+        let refs = c.model_card.iter().flat_map(|m| &m.model_parameters).flat_map(|p| &p.datasets);
+        for r in refs {
+            let name = r.reference.strip_prefix("data:").unwrap_or(&r.reference).to_string();
+            model_datasets.entry(c.bom_ref.clone()).or_default().push(r.reference.clone());
+            datasets.entry(r.reference.clone()).or_insert_with(|| {
+                let mut d = Component::new(ComponentType::Data, r.reference.clone(), name.clone());
+                d.data = vec![ComponentData {
+                    kind: "dataset",
+                    contents: huggingface_purl(&name)
+                        .map(|_| DataContents { url: format!("https://huggingface.co/datasets/{name}") }),
+                    name,
+                }];
+                d
+            });
+        }
+    }
+    let model_refs: Vec<String> = components.iter().map(|c| c.bom_ref.clone()).collect();
+    components.extend(datasets.into_values());
     components.sort_by(|a, b| a.bom_ref.cmp(&b.bom_ref));
 
     let root_ref = "scan-root".to_string();
@@ -449,6 +786,17 @@ pub fn render(run: &Run<'_>, spec: Spec, root_name: &str) -> String {
     }
 
     let failing = run.failing() > 0;
+    let mut tool = Component::new(ComponentType::Application, "tool:modelgate".into(), "modelgate".into());
+    tool.version = Some(env!("CARGO_PKG_VERSION").into());
+    tool.description = Some("Static scanner and policy gate for ML model files".into());
+    tool.external_references =
+        vec![ExternalReference { kind: "website", url: env!("CARGO_PKG_REPOSITORY").into(), comment: None }];
+    let mut root = Component::new(ComponentType::Application, root_ref.clone(), root_name.to_string());
+    root.description = Some("The files scanned by modelgate".into());
+    root.properties = vec![
+        prop("modelgate:verdict", if failing { "fail" } else { "pass" }),
+        prop("modelgate:fail-on", run.fail_on.to_string()),
+    ];
     let bom = Bom {
         bom_format: "CycloneDX",
         spec_version: spec.as_str(),
@@ -457,46 +805,15 @@ pub fn render(run: &Run<'_>, spec: Spec, root_name: &str) -> String {
         metadata: Metadata {
             timestamp: rfc3339(now_secs()),
             lifecycles: vec![Lifecycle { phase: "build" }],
-            tools: Tools {
-                components: vec![Component {
-                    kind: ComponentType::Application,
-                    bom_ref: "tool:modelgate".into(),
-                    name: "modelgate".into(),
-                    version: Some(env!("CARGO_PKG_VERSION").into()),
-                    description: Some("Static scanner and policy gate for ML model files".into()),
-                    hashes: Vec::new(),
-                    external_references: vec![ExternalReference {
-                        kind: "website",
-                        url: env!("CARGO_PKG_REPOSITORY").into(),
-                        comment: None,
-                    }],
-                    properties: Vec::new(),
-                    components: Vec::new(),
-                    model_card: None,
-                }],
-            },
-            component: Component {
-                kind: ComponentType::Application,
-                bom_ref: root_ref.clone(),
-                name: root_name.to_string(),
-                version: None,
-                description: Some("The files scanned by modelgate".into()),
-                hashes: Vec::new(),
-                external_references: Vec::new(),
-                properties: vec![
-                    prop("modelgate:verdict", if failing { "fail" } else { "pass" }),
-                    prop("modelgate:fail-on", run.fail_on.to_string()),
-                ],
-                components: Vec::new(),
-                model_card: None,
-            },
+            tools: Tools { components: vec![tool] },
+            component: root,
         },
-        dependencies: std::iter::once(Dependency {
-            reference: root_ref.clone(),
-            depends_on: components.iter().map(|c| c.bom_ref.clone()).collect(),
-        })
-        .chain(components.iter().map(|c| Dependency { reference: c.bom_ref.clone(), depends_on: Vec::new() }))
-        .collect(),
+        dependencies: std::iter::once(Dependency { reference: root_ref.clone(), depends_on: model_refs })
+            .chain(components.iter().map(|c| Dependency {
+                reference: c.bom_ref.clone(),
+                depends_on: model_datasets.remove(&c.bom_ref).unwrap_or_default(),
+            }))
+            .collect(),
         components,
         vulnerabilities,
     };

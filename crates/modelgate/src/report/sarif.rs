@@ -124,6 +124,7 @@ fn family(id: &str) -> &'static str {
         Some("MG6") => "repository",
         Some("MG7") => "policy",
         Some("MG8") => "signature",
+        Some("MG9") => "remote",
         _ => "other",
     }
 }

@@ -149,7 +149,7 @@ pub fn fetch(
         progress: opts.progress,
     };
     let scan_options = || ScanOptions { limits: opts.limits.clone(), trace: None };
-    let transfer = |e: io::Error| Error::Transfer { url: shown.clone(), why: e.to_string() };
+    let transfer = |e: io::Error| Error::Transfer { url: shown.clone(), why: explain(&e) };
     let mut range_requests = 0;
     let mut consistency_result = None;
     let node = match declared {
@@ -215,6 +215,24 @@ pub fn fetch(
         problems.push(Problem::Inconsistent { offset });
     }
     Ok(Fetched { node, problems, download: temp.map(|t| t.into_temp_path()), range_requests })
+}
+
+/// An error with its causes, in one line ("error decoding response body: operation timed out").
+fn explain(e: &io::Error) -> String {
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !why.contains(&more) {
+            why.push_str(": ");
+            why.push_str(&more);
+        }
+        source = s.source();
+    }
+    if e.kind() == io::ErrorKind::TimedOut || why.contains("timed out") {
+        why.push_str(" (no data within the read timeout)");
+    }
+    why
 }
 
 fn write_failed(temp: Option<&tempfile::NamedTempFile>, source: io::Error) -> Error {

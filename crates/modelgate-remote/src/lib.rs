@@ -21,7 +21,7 @@ pub mod http;
 pub mod hub;
 pub mod range;
 
-use reqwest::Url;
+pub use reqwest::Url;
 
 /// Why a remote source could not be read. Problems with the *content* (a digest that does not
 /// match) are [`fetch::Problem`]s, never errors.

@@ -87,7 +87,9 @@ impl Repo {
 
 #[derive(Default)]
 struct State {
-    repos: BTreeMap<String, Repo>,
+    /// Snapshots of each repository, oldest first: every commit stays downloadable, branch and
+    /// tag names resolve in the newest.
+    repos: BTreeMap<String, Vec<Repo>>,
     /// Plain files served at a path (for https:// URL sources).
     plain: BTreeMap<String, File>,
     hits: BTreeMap<String, u32>,
@@ -156,8 +158,9 @@ impl FakeHub {
         FakeHub { endpoint, cdn: cdn_url, state, log, stop, connections }
     }
 
+    /// Adds a repository, or a new commit of it (its refs now point there).
     pub fn add(&self, name: &str, repo: Repo) {
-        self.state.lock().unwrap().repos.insert(name.into(), repo);
+        self.state.lock().unwrap().repos.entry(name.into()).or_default().push(repo);
     }
 
     /// Serves `data` at `path` on the hub server (for URL sources).
@@ -229,12 +232,14 @@ fn route(seen: &Seen, state: &Mutex<State>, cdn: &str) -> Reply {
         let [org, name, "revision", rev] = parts[..] else {
             return json(404, "{\"error\":\"not found\"}".into());
         };
-        let Some(repo) = st.repos.get(&format!("{org}/{name}")) else {
+        let Some(snapshots) = st.repos.get(&format!("{org}/{name}")) else {
             return json(401, "{\"error\":\"Repository not found\"}".into());
         };
-        if !(repo.refs.iter().any(|r| r == rev) || repo.commit == rev) {
+        let by_commit = snapshots.iter().find(|r| r.commit == rev);
+        let by_ref = snapshots.last().filter(|r| r.refs.iter().any(|x| x == rev));
+        let Some(repo) = by_commit.or(by_ref) else {
             return json(404, "{\"error\":\"Revision not found\"}".into());
-        }
+        };
         let mut siblings: Vec<String> = repo
             .files
             .iter()
@@ -274,12 +279,12 @@ fn route(seen: &Seen, state: &Mutex<State>, cdn: &str) -> Reply {
     let [org, name, "resolve", commit, file] = parts[..] else {
         return json(404, "{\"error\":\"not found\"}".into());
     };
-    let Some(repo) = st.repos.get(&format!("{org}/{name}")).cloned() else {
+    let Some(snapshots) = st.repos.get(&format!("{org}/{name}")) else {
         return json(404, "{\"error\":\"Repository not found\"}".into());
     };
-    if commit != repo.commit {
+    let Some(repo) = snapshots.iter().find(|r| r.commit == commit).cloned() else {
         return json(404, "{\"error\":\"Revision not found\"}".into());
-    }
+    };
     let Some(f) = repo.files.get(file).cloned() else {
         return json(404, "{\"error\":\"Entry not found\"}".into());
     };

@@ -10,7 +10,7 @@
 
 use super::Run;
 use super::gitlab::uuid_from;
-use crate::run::Artifact;
+use crate::run::{Artifact, HubRepo};
 use modelgate_formats::stream::hex;
 use modelgate_formats::{Format, Node};
 use modelgate_policy::pins::oms_root_digest;
@@ -90,6 +90,8 @@ struct Component {
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purl: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -250,15 +252,40 @@ fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Where each artifact goes: the model directory it belongs to, if any.
+/// Where each artifact goes: the model directory it belongs to, if any. A Hugging Face
+/// repository is always one model.
 fn model_dirs(artifacts: &[Artifact]) -> BTreeSet<String> {
     let mut dirs = BTreeSet::new();
     for a in artifacts.iter().filter(|a| !a.missing) {
-        if marks_model_dir(base_name(&a.path)) {
+        if let Some(repo) = hub_repo(a) {
+            dirs.insert(repo.root.clone());
+        } else if marks_model_dir(base_name(&a.path)) {
             dirs.insert(dir_of(&a.path).to_string());
         }
     }
     dirs
+}
+
+fn hub_repo(a: &Artifact) -> Option<&HubRepo> {
+    a.origin.as_ref().and_then(|o| o.repo.as_ref())
+}
+
+/// Where a downloaded file came from.
+fn distribution(a: &Artifact) -> Vec<ExternalReference> {
+    a.origin
+        .iter()
+        .map(|o| ExternalReference { kind: "distribution", url: o.url.clone(), comment: None })
+        .collect()
+}
+
+/// `pkg:huggingface/<org>/<name>@<commit>`, with `repository_url` for a hub other than
+/// huggingface.co (the purl spec's form for Hugging Face models).
+fn hub_purl(repo: &HubRepo) -> String {
+    let mut purl = format!("pkg:huggingface/{}@{}", repo.id, repo.commit.to_lowercase());
+    if repo.endpoint != "https://huggingface.co" {
+        purl.push_str(&format!("?repository_url={}", repo.endpoint));
+    }
+    purl
 }
 
 fn containing_dir<'d>(path: &str, dirs: &'d BTreeSet<String>) -> Option<&'d String> {
@@ -294,9 +321,10 @@ fn file_component(a: &Artifact, kind: ComponentType, run: &Run<'_>) -> Component
         bom_ref: format!("{}:{}", if kind == ComponentType::File { "file" } else { "model" }, a.path),
         name: base_name(&a.path).to_string(),
         version: None,
+        purl: None,
         description: None,
         hashes: vec![sha256(&a.node)],
-        external_references: Vec::new(),
+        external_references: distribution(a),
         properties,
         components: Vec::new(),
         model_card: (kind == ComponentType::MachineLearningModel).then(|| model_card(&a.node)),
@@ -380,14 +408,27 @@ pub fn render(run: &Run<'_>, spec: Spec, root_name: &str) -> String {
         ];
         properties.extend(counts_props(&findings));
         let formats: BTreeSet<&str> = files.iter().map(|a| a.node.format.as_str()).collect();
+        let repo = files.iter().find_map(|a| hub_repo(a).filter(|r| r.root == *dir));
         components.push(Component {
             kind: ComponentType::MachineLearningModel,
             bom_ref: format!("model:{dir}"),
-            name: if dir == "." { root_name.to_string() } else { base_name(dir).to_string() },
-            version: None,
+            name: match repo {
+                Some(r) => r.id.clone(),
+                None if dir == "." => root_name.to_string(),
+                None => base_name(dir).to_string(),
+            },
+            version: repo.map(|r| r.commit.clone()),
+            purl: repo.map(hub_purl),
             description: None,
             hashes: Vec::new(),
-            external_references: Vec::new(),
+            external_references: repo
+                .map(|r| ExternalReference {
+                    kind: "vcs",
+                    url: format!("{}/{}", r.endpoint, r.id),
+                    comment: None,
+                })
+                .into_iter()
+                .collect(),
             properties,
             components: nested,
             model_card: Some(ModelCard {
@@ -463,6 +504,7 @@ pub fn render(run: &Run<'_>, spec: Spec, root_name: &str) -> String {
                     bom_ref: "tool:modelgate".into(),
                     name: "modelgate".into(),
                     version: Some(env!("CARGO_PKG_VERSION").into()),
+                    purl: None,
                     description: Some("Static scanner and policy gate for ML model files".into()),
                     hashes: Vec::new(),
                     external_references: vec![ExternalReference {
@@ -480,6 +522,7 @@ pub fn render(run: &Run<'_>, spec: Spec, root_name: &str) -> String {
                 bom_ref: root_ref.clone(),
                 name: root_name.to_string(),
                 version: None,
+                purl: None,
                 description: Some("The files scanned by modelgate".into()),
                 hashes: Vec::new(),
                 external_references: Vec::new(),

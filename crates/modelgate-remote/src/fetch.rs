@@ -137,8 +137,11 @@ pub fn fetch(
     };
     let write_error = Rc::new(RefCell::new(None));
     let blob_size = expect.git_blob.as_ref().and(expect.size.or(content_length));
+    // A body may not run past its listed size (one byte more proves the mismatch): a server
+    // cannot keep a download going forever.
+    let cap = expect.size.map_or(u64::MAX, |n| n.saturating_add(1));
     let mut tap = Tap {
-        inner: resp,
+        inner: resp.take(cap),
         sha1: blob_size.map(|n| {
             let mut h = Sha1::new();
             h.update(format!("blob {n}\0").as_bytes());

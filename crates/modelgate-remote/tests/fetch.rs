@@ -89,14 +89,13 @@ fn digests_and_sizes_are_checked_against_the_listing() {
     let wrong = Quirks { listed_sha256: Some("0".repeat(64)), ..Quirks::default() };
     let short = Quirks { listed_size: Some(EVIL_PICKLE.len() as u64 + 5), ..Quirks::default() };
     let git = Quirks { in_git: true, ..Quirks::default() };
-    hub.add(
-        "org/model",
-        Repo::new(COMMIT).quirky("a.pkl", EVIL_PICKLE, wrong).quirky("b.pkl", EVIL_PICKLE, short).quirky(
-            "config.json",
-            b"{\"a\": 1}",
-            git,
-        ),
-    );
+    let long = Quirks { listed_size: Some(EVIL_PICKLE.len() as u64 - 3), ..Quirks::default() };
+    let repo = Repo::new(COMMIT)
+        .quirky("a.pkl", EVIL_PICKLE, wrong)
+        .quirky("b.pkl", EVIL_PICKLE, short)
+        .quirky("config.json", b"{\"a\": 1}", git)
+        .quirky("d.pkl", EVIL_PICKLE, long);
+    hub.add("org/model", repo);
     let h = http(&hub, None);
     for max in [0, 1 << 20] {
         let a = get(&h, "org/model", "a.pkl", max).unwrap();
@@ -104,6 +103,11 @@ fn digests_and_sizes_are_checked_against_the_listing() {
         assert_eq!(a.node.format, Format::Pickle);
         let b = get(&h, "org/model", "b.pkl", max).unwrap();
         assert!(b.problems.iter().any(|p| matches!(p, Problem::Size { .. })), "{:?}", b.problems);
+        // A body longer than listed is cut one byte past the listed size.
+        let d = get(&h, "org/model", "d.pkl", max).unwrap();
+        let cut =
+            Problem::Size { expected: EVIL_PICKLE.len() as u64 - 3, actual: EVIL_PICKLE.len() as u64 - 2 };
+        assert!(d.problems.contains(&cut), "{:?}", d.problems);
         let c = get(&h, "org/model", "config.json", max).unwrap();
         assert!(c.problems.is_empty(), "{:?}", c.problems);
     }

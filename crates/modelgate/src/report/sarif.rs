@@ -182,6 +182,10 @@ fn result(f: &Finding, path: &str, digest: &str, rule_index: usize) -> Value {
         "partialFingerprints": { "primaryLocationLineHash": format!("{}:1", fingerprint(f, path, digest)) },
         "properties": properties,
     });
+    if path.contains("://") {
+        // A downloaded file (hf://…, https://…): an absolute URI, not relative to the checkout.
+        r["locations"][0]["physicalLocation"]["artifactLocation"] = json!({ "uri": uri(path) });
+    }
     if let Some(m) = &f.location.member {
         r["locations"][0]["logicalLocations"] = json!([{ "fullyQualifiedName": m, "kind": "member" }]);
     }

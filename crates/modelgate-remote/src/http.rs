@@ -215,7 +215,7 @@ impl Http {
                 })?;
             let allowed = match next.scheme() {
                 "https" => true,
-                "http" => url.scheme() == "http" || is_loopback(&next),
+                "http" => is_loopback(&next),
                 _ => false,
             };
             if !allowed {

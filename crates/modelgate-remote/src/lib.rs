@@ -133,7 +133,10 @@ impl Source {
             }
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad("credentials in URLs are not accepted (they would end up in reports)"));
+            return Err(Error::Usage(format!(
+                "{}: credentials in URLs are not accepted (they would end up in reports)",
+                display_url(&url)
+            )));
         }
         if url.host_str().is_none() {
             return Err(bad("the URL has no host"));
@@ -205,6 +208,8 @@ mod tests {
             assert!(Source::parse(bad).is_err(), "{bad}");
         }
         assert!(Source::parse("http://127.0.0.1:8080/x.bin").is_ok());
+        let err = Source::parse("https://user:hunter2@example.com/x").unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
         assert!(is_remote("HF://x/y") && is_remote("https://x") && !is_remote("models/hf/x"));
     }
 

@@ -200,3 +200,21 @@ fn downloads_go_to_a_temporary_file_only_when_asked() {
     drop(temp);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "dropped means deleted");
 }
+
+#[test]
+fn redirects_are_bounded_and_never_downgrade() {
+    let hub = FakeHub::start();
+    let to = |url: &str| Quirks { redirect_to: Some(url.to_string()), ..Quirks::default() };
+    hub.plain("/loop", b"", to(&format!("{}/loop", hub.endpoint)));
+    hub.plain("/downgrade", b"", to("http://example.com/model.bin"));
+    hub.plain("/elsewhere", b"", to("ftp://example.com/model.bin"));
+    let h = http(&hub, None);
+    let fetch_path = |p: &str| {
+        let url = Url::parse(&format!("{}{p}", hub.endpoint)).unwrap();
+        fetch(&h, &url, p, &Expect::default(), &Options::default()).err().unwrap().to_string()
+    };
+    assert!(fetch_path("/loop").contains("more than 5 redirects"));
+    assert!(fetch_path("/downgrade").contains("refusing a redirect"));
+    assert!(fetch_path("/elsewhere").contains("refusing a redirect"));
+    assert_eq!(hub.seen().iter().filter(|s| s.target == "/loop").count(), 6);
+}

@@ -188,7 +188,8 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
         let pin = match fetched.models.first() {
             Some(m) => {
                 let mut pin = pin_model(&m.key, &scanned);
-                pin.source = (m.arg != m.key).then(|| m.arg.clone());
+                // Repositories only: a URL's query (a signature) must not end up in the lockfile.
+                pin.source = m.commit.as_ref().map(|_| m.arg.clone());
                 pin.revision = m.commit.clone();
                 pin
             }

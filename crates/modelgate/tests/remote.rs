@@ -208,6 +208,15 @@ fn urls_are_scanned_like_files() {
     assert!(rules(&r).contains(&"MG101".to_string()));
     let o = modelgate(&hub, dir.path(), &["scan", "http://example.com/x.bin"], None);
     assert_eq!(o.status.code(), Some(2), "plain http only on loopback");
+    // Pinned under the URL without its query, which never reaches the lockfile.
+    let o = modelgate(&hub, dir.path(), &["lock", &url], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lock = std::fs::read_to_string(dir.path().join("modelgate.lock")).unwrap();
+    assert!(lock.contains(&format!("path = \"{}/files/evil.pkl\"", hub.endpoint)), "{lock}");
+    assert!(!lock.contains("token=abc") && !lock.contains("source"), "{lock}");
+    let o = modelgate(&hub, dir.path(), &["scan", "--locked", &url], None);
+    assert_eq!(o.status.code(), Some(1), "pinned, but still malicious: {}", text(&o));
+    assert!(!text(&o).contains("MG70"), "{}", text(&o));
 }
 
 #[test]

@@ -51,6 +51,8 @@ pub struct Quirks {
     pub listed_size: Option<u64>,
     /// Keep the file in git (listed with a blob id) rather than LFS.
     pub in_git: bool,
+    /// Answer with a redirect to this URL.
+    pub redirect_to: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -224,6 +226,9 @@ fn route(seen: &Seen, state: &Mutex<State>, cdn: &str) -> Reply {
         *n
     };
     if let Some(f) = st.plain.get(&path) {
+        if let Some(to) = &f.quirks.redirect_to {
+            return Reply::Status(302, vec![("Location".into(), to.clone())], Vec::new());
+        }
         return Reply::File(f.clone(), seen.header("Range").is_none());
     }
     if let Some(rest) = path.strip_prefix("/api/models/") {

@@ -89,9 +89,11 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
     }
     let mut artifacts = run::scan_all(&targets, &policy, jobs).map_err(Errors)?;
     let locked = args.locked || policy.require_pins;
-    let pins = match locked && args.lockfile.is_file() {
-        true => Some(Lockfile::load(&args.lockfile).map_err(GateError::from)?),
-        false => None,
+    // With pins required, the lockfile also says which commit of a repository to fetch.
+    let pins = if locked && args.lockfile.is_file() {
+        Some(Lockfile::load(&args.lockfile).map_err(GateError::from)?)
+    } else {
+        None
     };
     let mut fetched =
         remote::scan(&remote_inputs, &args.remote, &policy, pins.as_ref(), args.quiet).map_err(Errors)?;

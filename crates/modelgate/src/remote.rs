@@ -375,7 +375,7 @@ fn run_job(
         .map_err(|e| GateError::Input { path: job.display.clone().into(), why: e.to_string() })?;
     let mut findings = evaluate(&fetched.node, &job.display, policy);
     let intact = fetched.problems.is_empty();
-    findings.extend(fetched.problems.iter().filter_map(|p| problem_finding(p, &job.display, policy)));
+    findings.extend(fetched.problems.iter().filter_map(|p| problem_finding(p, policy)));
     let download = match (fetched.download, &job.target) {
         (Some(temp), Some(target)) => Some(Download { temp, target: target.clone(), intact }),
         _ => None,
@@ -391,34 +391,30 @@ fn run_job(
 }
 
 /// The finding for a difference between a download and its listing.
-fn problem_finding(p: &Problem, path: &str, policy: &Policy) -> Option<Finding> {
+fn problem_finding(p: &Problem, policy: &Policy) -> Option<Finding> {
     match p {
         Problem::Sha256 { expected, actual } => Finding::policy(
             "MG901",
             policy,
-            format!(
-                "{path}: the download has sha256 {actual}, but the hub lists the LFS object sha256 {expected}"
-            ),
+            format!("the download has sha256 {actual}, but the hub lists the LFS object sha256 {expected}"),
             Some(format!("sha256:{actual}")),
         ),
         Problem::GitBlob { expected, actual } => Finding::policy(
             "MG901",
             policy,
-            format!("{path}: the download's git blob id is {actual}, but the hub lists {expected}"),
+            format!("the download's git blob id is {actual}, but the hub lists {expected}"),
             Some(format!("git-blob:{actual}")),
         ),
         Problem::Size { expected, actual } => Finding::policy(
             "MG902",
             policy,
-            format!("{path}: {actual} bytes were downloaded, but the hub lists {expected}"),
+            format!("{actual} bytes were downloaded, but the hub lists {expected}"),
             None,
         ),
         Problem::Inconsistent { offset } => Finding::policy(
             "MG903",
             policy,
-            format!(
-                "{path}: a range request returned other bytes than the download holds at offset {offset}"
-            ),
+            format!("a range request returned other bytes than the download holds at offset {offset}"),
             None,
         ),
     }

@@ -306,3 +306,21 @@ fn include_and_exclude_select_repository_files() {
     assert_eq!(report(dir.path())["artifacts"].as_array().unwrap().len(), 1);
     assert!(!hub.seen().iter().any(|s| s.target.contains("payload.pkl")), "excluded files are never fetched");
 }
+
+#[test]
+fn large_files_stream_with_range_requests() {
+    // Over the 8 MiB in-memory threshold: a torch zip behind 9 MiB of other data. Only random
+    // access to its end shows it is a zip; the range requests must agree with the body.
+    let hub = FakeHub::start();
+    let mut big = vec![0u8; 9 << 20];
+    big.extend(example("examples/malicious-model/pytorch_model.bin"));
+    hub.add("org/big", Repo::new(C1).file("pytorch_model.bin", &big));
+    let dir = tempfile::tempdir().unwrap();
+    let o = modelgate(&hub, dir.path(), &["scan", "hf://org/big", "--json", "r.json"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = report(dir.path());
+    assert_eq!(r["artifacts"][0]["sha256"], sha256_hex(&big));
+    let found = rules(&r);
+    assert!(found.contains(&"MG101".to_string()) && !found.iter().any(|f| f.starts_with("MG9")), "{found:?}");
+    assert!(hub.seen().iter().any(|s| s.header("Range").is_some()), "random access used range requests");
+}

@@ -97,6 +97,25 @@ pub fn scan_reader(reader: impl Read, options: Options<'_>) -> Result<Node, io::
     }
 }
 
+/// Scans a forward-only byte source that also offers random access to the same bytes (a
+/// download whose server answers HTTP range requests). Random reads only locate structures (a
+/// zip's central directory, a tar listing); every byte is still read and hashed once, in order,
+/// through `reader`, so the result is the same as for a local file with the same content. It is
+/// up to `random` to make sure its bytes are the ones `reader` delivers.
+pub fn scan_reader_at(
+    reader: impl Read,
+    random: &dyn stream::RandomAccess,
+    options: Options<'_>,
+) -> Result<Node, io::Error> {
+    let failure = Rc::new(RefCell::new(None));
+    let guarded = Guarded { inner: reader, failure: Rc::clone(&failure) };
+    let node = run(Stream::new(guarded, HashMode::Threaded).with_window(Window::new(random)), options, None);
+    match failure.borrow_mut().take() {
+        Some(e) => Err(e),
+        None => Ok(node),
+    }
+}
+
 /// Scans bytes already in memory.
 pub fn scan_bytes(data: &[u8], options: Options<'_>) -> Node {
     let stream = Stream::new(data, HashMode::Inline).with_window(Window::from_slice(data));

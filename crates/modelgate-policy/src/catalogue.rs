@@ -81,8 +81,9 @@ impl Catalogue {
         }
         for rule in &catalogue.rules {
             // `pickle-global`: decided by the pickle lists; `policy`: raised by the policy itself
-            // (pins, suppressions), not by a scanner observation.
-            if !matches!(rule.note.as_str(), "pickle-global" | "policy")
+            // (pins, suppressions), not by a scanner observation; `remote`: raised by checking a
+            // download against its listing.
+            if !matches!(rule.note.as_str(), "pickle-global" | "policy" | "remote")
                 && !NoteKind::ALL.iter().any(|k| k.as_str() == rule.note)
             {
                 return Err(format!(

@@ -35,8 +35,16 @@ pub struct Lockfile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PinnedModel {
-    /// The path given to `modelgate lock`, `/`-separated and relative to the lockfile's directory.
+    /// The path given to `modelgate lock`, `/`-separated and relative to the lockfile's directory,
+    /// or a remote model's identity: `hf://org/name` (no revision), an `https://` URL.
     pub path: String,
+    /// Remote models: the source as given to `modelgate lock` (`hf://org/name@main`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Hugging Face models: the commit the pins were taken at (lowercase hex). `scan --locked`
+    /// fetches this commit when no revision is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     /// Single-file models: size in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
@@ -141,6 +149,15 @@ impl Lockfile {
             if single == directory || (single && (m.sha256.is_none() || m.size.is_none())) {
                 return Err(PolicyError(format!(
                     "{origin}: model {:?} must have either sha256 and size (a file) or root-digest and files (a directory)",
+                    m.path
+                )));
+            }
+            if let Some(rev) = &m.revision
+                && !(matches!(rev.len(), 40 | 64)
+                    && rev.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            {
+                return Err(PolicyError(format!(
+                    "{origin}: model {:?}: revision {rev:?} is not a lowercase commit id",
                     m.path
                 )));
             }
@@ -287,6 +304,8 @@ pub fn pin_model(root: &str, files: &[ScannedFile]) -> PinnedModel {
     {
         return PinnedModel {
             path: root.to_string(),
+            source: None,
+            revision: None,
             size: Some(only.size),
             sha256: Some(only.lfs_oid.clone().unwrap_or_else(|| only.sha256.clone())),
             format: Some(only.format.clone()),
@@ -307,6 +326,8 @@ pub fn pin_model(root: &str, files: &[ScannedFile]) -> PinnedModel {
     let digests: Vec<(String, String)> = pinned.iter().map(|f| (f.path.clone(), f.sha256.clone())).collect();
     PinnedModel {
         path: root.to_string(),
+        source: None,
+        revision: None,
         size: None,
         sha256: None,
         format: None,
@@ -431,6 +452,25 @@ mod tests {
         assert!(lock.drift(&[pointer.clone()], &[".".into()]).is_empty());
         pointer.lfs_oid = Some("0".repeat(64));
         assert_eq!(lock.drift(&[pointer], &[".".into()]).len(), 1);
+    }
+
+    #[test]
+    fn remote_models_keep_their_source_and_revision() {
+        let files = vec![file("hf://org/name/config.json", b"{}"), file("hf://org/name/w.bin", b"w")];
+        let mut model = pin_model("hf://org/name", &files);
+        assert_eq!(model.files[0].path, "config.json");
+        model.source = Some("hf://org/name@main".into());
+        model.revision = Some("0123456789abcdef0123456789abcdef01234567".into());
+        let mut lock = Lockfile::new();
+        lock.upsert(model.clone());
+        let text = lock.to_toml();
+        assert!(text.contains("revision = \"0123456789abcdef0123456789abcdef01234567\""), "{text}");
+        assert_eq!(Lockfile::parse(&text, "t").unwrap().models, vec![model]);
+        assert!(lock.drift(&files, &["hf://org/name".into()]).is_empty());
+        // Version-1 lockfiles without the new fields still parse.
+        assert!(Lockfile::parse(&text.replace("source = \"hf://org/name@main\"\n", ""), "t").is_ok());
+        let bad = text.replace("0123456789abcdef0123456789abcdef01234567", "main");
+        assert!(Lockfile::parse(&bad, "t").unwrap_err().0.contains("revision"));
     }
 
     #[test]

@@ -55,7 +55,8 @@ pub enum PolicyCommand {
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
-    /// Models to pin: each file is pinned as a file, each directory as one model directory.
+    /// Models to pin: each file is pinned as a file, each directory as one model directory, each
+    /// hf://ORG/NAME[@REVISION] as a repository at its resolved commit, each https:// URL as a file.
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
     /// The lockfile to write (entries for other models are kept).
@@ -64,11 +65,15 @@ pub struct LockArgs {
     /// Policy file (its include/exclude patterns decide which files belong to a model).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Remote sources (hf://, https://).
+    #[command(flatten)]
+    pub remote: crate::remote::RemoteArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Files or directories to scan (directories recursively).
+    /// Files or directories to scan (directories recursively), Hugging Face repositories
+    /// (hf://ORG/NAME[@REVISION]) and https:// URLs (downloaded and scanned as they stream).
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
     /// Policy file (default: ./modelgate.toml if it exists, else the built-in policy).
@@ -110,6 +115,9 @@ pub struct ScanArgs {
     /// Files scanned in parallel (default: number of CPUs).
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Remote sources (hf://, https://).
+    #[command(flatten)]
+    pub remote: crate::remote::RemoteArgs,
 }
 
 #[derive(Debug, Args)]

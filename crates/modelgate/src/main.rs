@@ -6,6 +6,7 @@ mod error;
 mod explain;
 mod inspect;
 mod policy_cmd;
+mod remote;
 mod report;
 mod run;
 mod signatures;
@@ -84,14 +85,28 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
         return Err(GateError::Usage("--jobs must be at least 1".into()).into());
     }
     let started = report::cyclonedx::now_secs();
-    let targets = walk::collect(&args.paths, &policy.paths)?;
-    if targets.is_empty() {
+    let (local, remote_inputs) = remote::split(&args.paths)?;
+    let targets = walk::collect(&local, &policy.paths)?;
+    if targets.is_empty() && remote_inputs.is_empty() {
         let paths: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
         eprintln!("modelgate: warning: no files found under {}", paths.join(", "));
     }
     let mut artifacts = run::scan_all(&targets, &policy, jobs).map_err(Errors)?;
-    if args.locked || policy.require_pins {
-        check_pins(&mut artifacts, &args.paths, &args.lockfile, &policy)?;
+    let locked = args.locked || policy.require_pins;
+    // With pins required, the lockfile also says which commit of a repository to fetch.
+    let pins = if locked && args.lockfile.is_file() {
+        Some(Lockfile::load(&args.lockfile).map_err(GateError::from)?)
+    } else {
+        None
+    };
+    let mut fetched =
+        remote::scan(&remote_inputs, &args.remote, &policy, pins.as_ref(), args.quiet).map_err(Errors)?;
+    artifacts.append(&mut fetched.artifacts);
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    if locked {
+        let mut roots: Vec<String> = local.iter().map(|r| walk::display(r)).collect();
+        roots.extend(fetched.roots());
+        check_pins(&mut artifacts, &roots, &fetched, &args.lockfile, &policy)?;
     }
     let signatures = signatures::check(&mut artifacts, &args.paths, &policy)?;
     let today = Date::today();
@@ -116,6 +131,7 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
     } else {
         print!("{text}");
     }
+    fetched.persist(verdict, args.quiet)?;
     Ok(match verdict {
         Verdict::Pass => ExitCode::SUCCESS,
         Verdict::Fail => ExitCode::from(1),
@@ -125,7 +141,8 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
 /// Adds a finding for every difference between the lockfile and what was scanned.
 fn check_pins(
     artifacts: &mut Vec<Artifact>,
-    roots: &[PathBuf],
+    roots: &[String],
+    remote: &remote::Outcome,
     lockfile: &Path,
     policy: &Policy,
 ) -> Result<(), GateError> {
@@ -138,17 +155,18 @@ fn check_pins(
     let lock = Lockfile::load(lockfile)?;
     let keys = PinKeys::for_lockfile(lockfile);
     let scanned = keys.scanned(artifacts);
-    let roots: Vec<String> = roots.iter().map(|r| keys.key(&walk::display(r))).collect();
+    let roots: Vec<String> = roots.iter().map(|r| keys.key(r)).collect();
     let name = lockfile.display().to_string();
     for drift in lock.drift(&scanned, &roots) {
         let Some(finding) = drift.finding(policy, &name) else { continue };
         match scanned.iter().position(|f| f.path == drift.path()) {
             Some(i) => artifacts[i].findings.push(finding),
             None => artifacts.push(Artifact {
-                path: keys.shown(drift.path()),
+                path: remote.display_for_key(drift.path()).unwrap_or_else(|| keys.shown(drift.path())),
                 node: Node::new("", None),
                 findings: vec![finding],
                 missing: true,
+                origin: None,
             }),
         }
     }
@@ -198,7 +216,7 @@ impl PinKeys {
             .iter()
             .map(|a| {
                 let mut file = a.scanned_file();
-                file.path = self.key(&a.path);
+                file.path = self.key(&file.path); // a remote file's key is kept as it is
                 file
             })
             .collect()
@@ -221,17 +239,33 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
     } else {
         Lockfile::new()
     };
+    if args.remote.download_dir.is_some() {
+        return Err(GateError::Usage("--download-dir is for `modelgate scan`".into()).into());
+    }
     let keys = PinKeys::for_lockfile(&args.lockfile);
     let mut files = 0;
     let mut failing = 0;
     for root in &args.paths {
-        let targets = walk::collect(std::slice::from_ref(root), &policy.paths)?;
-        let artifacts = run::scan_all(&targets, &policy, run::default_jobs()).map_err(Errors)?;
+        let (local, remote_inputs) = remote::split(std::slice::from_ref(root))?;
+        let targets = walk::collect(&local, &policy.paths)?;
+        let mut artifacts = run::scan_all(&targets, &policy, run::default_jobs()).map_err(Errors)?;
+        let mut fetched = remote::scan(&remote_inputs, &args.remote, &policy, None, false).map_err(Errors)?;
+        artifacts.append(&mut fetched.artifacts);
         failing +=
             artifacts.iter().flat_map(|a| &a.findings).filter(|f| policy.fail_on.fails(f.severity)).count();
         files += artifacts.len();
         let scanned = keys.scanned(&artifacts);
-        lock.upsert(pin_model(&keys.key(&walk::display(root)), &scanned));
+        let pin = match fetched.models.first() {
+            Some(m) => {
+                let mut pin = pin_model(&m.key, &scanned);
+                // Repositories only: a URL's query (a signature) must not end up in the lockfile.
+                pin.source = m.commit.as_ref().map(|_| m.arg.clone());
+                pin.revision = m.commit.clone();
+                pin
+            }
+            None => pin_model(&keys.key(&walk::display(root)), &scanned),
+        };
+        lock.upsert(pin);
     }
     std::fs::write(&args.lockfile, lock.to_toml())
         .map_err(|source| GateError::Output { path: args.lockfile.clone(), source })?;

@@ -192,7 +192,7 @@ validates one. Unknown keys and bad values are rejected with the file, key and l
 | `[[suppress]]` | list of tables | `rule` (id or name), `path` (glob: `*` stays within a directory, `**` crosses them), optional `sha256` (the file's digest: a changed file re-opens the finding), `reason` (required), optional `expires` (`2027-06-30`: after that day the suppression no longer applies and is reported as MG704). Suppressed findings stay in every report, marked, and do not count towards the verdict |
 
 Files named explicitly on the command line are always scanned; `include` and `exclude` filter
-what is found by walking directories.
+what is found by walking directories and the files of remote repositories (`hf://`).
 
 ### Pins (`modelgate.lock`)
 
@@ -204,5 +204,8 @@ SHA-256 digests ordered by path components, leaving out `.git`, `.gitattributes`
 LFS pointer is pinned by the object it names: the pointer's `oid` must equal the pin.
 `modelgate scan --locked` (or `require-pins = true`) then reports every changed (MG701), new
 (MG702) and missing (MG703) file with the pinned and actual digests. Re-running `lock` after an
-intended update is the workflow, like `cargo update` and `Cargo.lock`.
+intended update is the workflow, like `cargo update` and `Cargo.lock`. A Hugging Face repository
+(`modelgate lock hf://org/name@main`) is pinned as a directory under `hf://org/name`, with the
+commit it resolved to (`revision`) and what was asked for (`source`); `scan --locked hf://org/name`
+then fetches that commit (see [remote.md](remote.md)).
 "#;

@@ -19,9 +19,40 @@ pub struct Artifact {
     pub findings: Vec<Finding>,
     /// A file the lockfile pins but that was not found (the node is empty).
     pub missing: bool,
+    /// Where a downloaded file came from; `None` for local files.
+    pub origin: Option<Origin>,
+}
+
+/// Where a remote artifact came from (`docs/remote.md`).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The URL it was downloaded from, without query or credentials.
+    pub url: String,
+    /// The path the lockfile pins it under: `hf://org/name/<path>` (no revision), or the URL.
+    pub pin_key: String,
+    /// For a file of a Hugging Face repository: the repository.
+    pub repo: Option<HubRepo>,
+}
+
+/// A Hugging Face repository at one commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubRepo {
+    /// `org/name`.
+    pub id: String,
+    /// The commit (lowercase hex).
+    pub commit: String,
+    /// The reported path of its root: `hf://org/name@<commit>`.
+    pub root: String,
+    /// The hub endpoint, without a trailing slash.
+    pub endpoint: String,
 }
 
 impl Artifact {
+    /// The path the lockfile knows the file by: its reported path, or a remote file's key.
+    pub fn pin_key(&self) -> &str {
+        self.origin.as_ref().map_or(&self.path, |o| &o.pin_key)
+    }
+
     /// What the pin check needs to know about the file.
     pub fn scanned_file(&self) -> ScannedFile {
         let (lfs_oid, lfs_size) = match &self.node.detail {
@@ -29,7 +60,7 @@ impl Artifact {
             _ => (None, None),
         };
         ScannedFile {
-            path: self.path.clone(),
+            path: self.pin_key().to_string(),
             size: lfs_size.unwrap_or(self.node.size),
             sha256: hex(&self.node.sha256),
             lfs_oid,
@@ -78,7 +109,7 @@ fn scan_one(target: &Target, policy: &Policy) -> Result<Artifact, GateError> {
     let node = modelgate_formats::scan_file(&target.path, Options::default())
         .map_err(|e| GateError::Input { path: target.path.clone(), why: e.to_string() })?;
     let findings = evaluate(&node, &target.display, policy);
-    Ok(Artifact { path: target.display.clone(), node, findings, missing: false })
+    Ok(Artifact { path: target.display.clone(), node, findings, missing: false, origin: None })
 }
 
 /// Number of worker threads to use by default.

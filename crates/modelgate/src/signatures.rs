@@ -300,7 +300,7 @@ fn attach(
         .map_err(|e| GateError::Input { path: signature.to_path_buf(), why: e.to_string() })?;
     let mut findings = evaluate(&node, &sig, policy);
     findings.push(finding);
-    artifacts.push(Artifact { path: sig, node, findings, missing: false });
+    artifacts.push(Artifact { path: sig, node, findings, missing: false, origin: None });
     Ok(())
 }
 
@@ -313,6 +313,7 @@ fn push_missing(artifacts: &mut Vec<Artifact>, path: &str, finding: Option<Findi
             node: Node::new("", None),
             findings: vec![finding],
             missing: true,
+            origin: None,
         }),
     }
 }

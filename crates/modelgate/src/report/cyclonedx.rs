@@ -10,7 +10,7 @@
 
 use super::Run;
 use super::gitlab::uuid_from;
-use crate::run::Artifact;
+use crate::run::{Artifact, HubRepo};
 use modelgate_formats::stream::hex;
 use modelgate_formats::{Detail, Format, Node};
 use modelgate_policy::pins::oms_root_digest;
@@ -92,13 +92,13 @@ struct Component {
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    purl: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     hashes: Vec<Hash>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     licenses: Vec<LicenseChoice>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    purl: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     external_references: Vec<ExternalReference>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -324,15 +324,40 @@ fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Where each artifact goes: the model directory it belongs to, if any.
+/// Where each artifact goes: the model directory it belongs to, if any. A Hugging Face
+/// repository is always one model.
 fn model_dirs(artifacts: &[Artifact]) -> BTreeSet<String> {
     let mut dirs = BTreeSet::new();
     for a in artifacts.iter().filter(|a| !a.missing) {
-        if marks_model_dir(base_name(&a.path)) {
+        if let Some(repo) = hub_repo(a) {
+            dirs.insert(repo.root.clone());
+        } else if marks_model_dir(base_name(&a.path)) {
             dirs.insert(dir_of(&a.path).to_string());
         }
     }
     dirs
+}
+
+fn hub_repo(a: &Artifact) -> Option<&HubRepo> {
+    a.origin.as_ref().and_then(|o| o.repo.as_ref())
+}
+
+/// Where a downloaded file came from.
+fn distribution(a: &Artifact) -> Vec<ExternalReference> {
+    a.origin
+        .iter()
+        .map(|o| ExternalReference { kind: "distribution", url: o.url.clone(), comment: None })
+        .collect()
+}
+
+/// `pkg:huggingface/<org>/<name>@<commit>`, with `repository_url` for a hub other than
+/// huggingface.co (the purl spec's form for Hugging Face models).
+fn hub_purl(repo: &HubRepo) -> String {
+    let mut purl = format!("pkg:huggingface/{}@{}", repo.id, repo.commit.to_lowercase());
+    if repo.endpoint != "https://huggingface.co" {
+        purl.push_str(&format!("?repository_url={}", repo.endpoint));
+    }
+    purl
 }
 
 fn containing_dir<'d>(path: &str, dirs: &'d BTreeSet<String>) -> Option<&'d String> {
@@ -366,6 +391,7 @@ fn file_component(a: &Artifact, kind: ComponentType, run: &Run<'_>) -> Component
     let prefix = if kind == ComponentType::File { "file" } else { "model" };
     let mut c = Component::new(kind, format!("{prefix}:{}", a.path), base_name(&a.path).to_string());
     c.hashes = vec![sha256(&a.node)];
+    c.external_references = distribution(a);
     c.properties = properties;
     if kind == ComponentType::MachineLearningModel {
         let mut facts = CardFacts::default();
@@ -699,8 +725,23 @@ pub fn render(run: &Run<'_>, spec: Spec, root_name: &str) -> String {
         ];
         properties.extend(counts_props(&findings));
         let formats: BTreeSet<&str> = files.iter().map(|a| a.node.format.as_str()).collect();
-        let name = if dir == "." { root_name.to_string() } else { base_name(dir).to_string() };
+        let repo = files.iter().find_map(|a| hub_repo(a).filter(|r| r.root == *dir));
+        let name = match repo {
+            Some(r) => r.id.clone(),
+            None if dir == "." => root_name.to_string(),
+            None => base_name(dir).to_string(),
+        };
         let mut c = Component::new(ComponentType::MachineLearningModel, format!("model:{dir}"), name);
+        c.version = repo.map(|r| r.commit.clone());
+        c.purl = repo.map(hub_purl);
+        c.external_references = repo
+            .map(|r| ExternalReference {
+                kind: "vcs",
+                url: format!("{}/{}", r.endpoint, r.id),
+                comment: None,
+            })
+            .into_iter()
+            .collect();
         c.properties = properties;
         c.components = nested;
         let mut facts = CardFacts::default();

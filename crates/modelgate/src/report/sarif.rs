@@ -125,6 +125,7 @@ fn family(id: &str) -> &'static str {
         Some("MG6") => "repository",
         Some("MG7") => "policy",
         Some("MG8") => "signature",
+        Some("MG9") => "remote",
         _ => "other",
     }
 }
@@ -190,6 +191,10 @@ fn result(f: &Finding, path: &str, digest: &str, print: &str, rule_index: usize)
         "partialFingerprints": { "primaryLocationLineHash": format!("{print}:1") },
         "properties": properties,
     });
+    if path.contains("://") {
+        // A downloaded file (hf://…, https://…): an absolute URI, not relative to the checkout.
+        r["locations"][0]["physicalLocation"]["artifactLocation"] = json!({ "uri": uri(path) });
+    }
     if let Some(m) = &f.location.member {
         r["locations"][0]["logicalLocations"] = json!([{ "fullyQualifiedName": m, "kind": "member" }]);
     }

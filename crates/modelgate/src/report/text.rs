@@ -80,7 +80,8 @@ fn first_sentence(text: &str) -> &str {
     }
 }
 
-fn human_bytes(n: u64) -> String {
+/// `1.5 MiB`.
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut unit = 0;

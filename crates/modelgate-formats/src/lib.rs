@@ -32,7 +32,7 @@ mod torch;
 mod hdf5;
 mod keras;
 mod marshal;
-mod savedmodel;
+pub mod savedmodel;
 mod sniff_tf;
 mod tflite;
 

@@ -465,3 +465,49 @@ mod tests {
         }
     }
 }
+
+/// A TensorFlow checkpoint data shard's place in its checkpoint: `variables.data-00000-of-00002`
+/// is shard 0 of 2 of the checkpoint whose index is `variables.index`. Shards are raw tensor
+/// bytes with no header of their own; TensorFlow finds them by this name from the index's
+/// prefix, so a caller that has seen the index can recognise them the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointShard<'a> {
+    /// The path of the checkpoint without its suffix (`…/variables/variables`).
+    pub prefix: &'a str,
+    /// The shard's number.
+    pub shard: u32,
+    /// How many shards the checkpoint has.
+    pub of: u32,
+}
+
+/// Parses a data shard's path (`<prefix>.data-NNNNN-of-MMMMM`, five or more digits each).
+pub fn checkpoint_shard(path: &str) -> Option<CheckpointShard<'_>> {
+    let (prefix, rest) = path.rsplit_once(".data-")?;
+    let (shard, of) = rest.split_once("-of-")?;
+    let number = |s: &str| {
+        (s.len() >= 5 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten()
+    };
+    let (shard, of) = (number(shard)?, number(of)?);
+    (!prefix.is_empty() && shard < of).then_some(CheckpointShard { prefix, shard, of })
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    #[test]
+    fn shard_names() {
+        assert_eq!(
+            checkpoint_shard("m/variables/variables.data-00001-of-00002"),
+            Some(CheckpointShard { prefix: "m/variables/variables", shard: 1, of: 2 })
+        );
+        for bad in [
+            "variables.data-00002-of-00002",
+            "variables.data-1-of-2",
+            "x.data-00000-of-0000a",
+            ".data-00000-of-00001",
+        ] {
+            assert_eq!(checkpoint_shard(bad), None, "{bad}");
+        }
+    }
+}

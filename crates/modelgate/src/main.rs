@@ -103,6 +103,7 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
         remote::scan(&remote_inputs, &args.remote, &policy, pins.as_ref(), args.quiet).map_err(Errors)?;
     artifacts.append(&mut fetched.artifacts);
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    run::relate_checkpoint_shards(&mut artifacts, &policy);
     if locked {
         let mut roots: Vec<String> = local.iter().map(|r| walk::display(r)).collect();
         roots.extend(fetched.roots());

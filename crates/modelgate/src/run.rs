@@ -3,9 +3,10 @@
 use crate::error::GateError;
 use crate::walk::Target;
 use modelgate_formats::stream::hex;
-use modelgate_formats::{Detail, Node, Options};
+use modelgate_formats::{Detail, Format, Node, NoteKind, Options};
 use modelgate_policy::pins::ScannedFile;
 use modelgate_policy::{Finding, Policy, evaluate};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -110,6 +111,40 @@ fn scan_one(target: &Target, policy: &Policy) -> Result<Artifact, GateError> {
         .map_err(|e| GateError::Input { path: target.path.clone(), why: e.to_string() })?;
     let findings = evaluate(&node, &target.display, policy);
     Ok(Artifact { path: target.display.clone(), node, findings, missing: false, origin: None })
+}
+
+/// TensorFlow checkpoint data shards have no header to recognise them by. TensorFlow finds them
+/// by name from the checkpoint index (`variables.index` → `variables.data-00000-of-00001`), so
+/// do the same: a file named as a shard of a checkpoint whose index was scanned and recognised
+/// by content, that matched no format itself, and whose checkpoint has all its shards present,
+/// is that checkpoint's tensor data rather than an unrecognised binary (MG003).
+pub fn relate_checkpoint_shards(artifacts: &mut [Artifact], policy: &Policy) {
+    use modelgate_formats::savedmodel::checkpoint_shard;
+    let indexes: BTreeSet<&str> = artifacts
+        .iter()
+        .filter(|a| a.node.format == Format::TfCheckpointIndex)
+        .filter_map(|a| a.path.strip_suffix(".index"))
+        .collect();
+    let mut present: BTreeMap<(&str, u32), BTreeSet<u32>> = BTreeMap::new();
+    for s in artifacts.iter().filter_map(|a| checkpoint_shard(&a.path)) {
+        if indexes.contains(s.prefix) {
+            present.entry((s.prefix, s.of)).or_default().insert(s.shard);
+        }
+    }
+    let complete: BTreeSet<String> = present
+        .iter()
+        .filter(|((_, of), shards)| shards.len() == *of as usize)
+        .map(|((prefix, _), _)| prefix.to_string())
+        .collect();
+    for a in artifacts.iter_mut() {
+        let Some(shard) = checkpoint_shard(&a.path) else { continue };
+        if a.node.format != Format::Unknown || !complete.contains(shard.prefix) {
+            continue;
+        }
+        a.node.format = Format::TfCheckpointData;
+        a.node.notes.retain(|n| n.kind != NoteKind::UnrecognisedBinary);
+        a.findings = evaluate(&a.node, &a.path, policy);
+    }
 }
 
 /// Number of worker threads to use by default.

@@ -225,3 +225,43 @@ fn the_readme_examples_behave_as_documented() {
         }
     }
 }
+
+/// `tf.saved_model.save` and Keras 3 `model.export()` directories pass with no finding at all:
+/// the checkpoint's data shards are recognised through their index, as TensorFlow finds them.
+#[test]
+fn saved_model_directories_pass_with_zero_findings() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = modelgate(
+        &[
+            "scan",
+            "tests/fixtures/benign/keras-tf/tf_module_savedmodel",
+            "tests/fixtures/benign/keras-tf/keras3_export",
+            "--json",
+            "-",
+        ],
+        &root,
+    );
+    assert_eq!(code(&out), 0);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["summary"]["findings"], 0, "{r}");
+    let shards: Vec<&Value> = r["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["path"].as_str().unwrap().contains("variables.data-"))
+        .collect();
+    assert_eq!(shards.len(), 2);
+    assert!(shards.iter().all(|a| a["format"] == "tf-checkpoint-data"), "{shards:?}");
+
+    // Without its index a shard is just an unrecognised binary again.
+    let dir = tempfile::tempdir().unwrap();
+    let shard = "variables.data-00000-of-00001";
+    std::fs::copy(
+        root.join("tests/fixtures/benign/keras-tf/tf_module_savedmodel/variables").join(shard),
+        dir.path().join(shard),
+    )
+    .unwrap();
+    let out = modelgate(&["scan", ".", "--json", "-"], dir.path());
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["artifacts"][0]["findings"][0]["rule"], "MG003", "{r}");
+}

@@ -27,12 +27,14 @@ fn check(file: Option<&Path>) -> Result<ExitCode, GateError> {
     let expired = policy.suppressions.iter().filter(|s| s.expired(today)).count();
     let (allow, deny) = policy.pickle.len();
     println!(
-        "{}: ok — fail-on {}, {} rule setting(s), {} suppression(s) ({expired} expired), {} trusted pickle global(s)/module(s), require-pins {}, {} include / {} exclude pattern(s); built-in lists: {allow} allowed and {deny} denied pickle globals",
+        "{}: ok — fail-on {}, {} rule setting(s), {} suppression(s) ({expired} expired), {} trusted pickle global(s)/module(s), {} other trusted name(s) (Keras modules, ONNX domains, TF ops), {} signature requirement(s), require-pins {}, {} include / {} exclude pattern(s); built-in lists: {allow} allowed and {deny} denied pickle globals",
         path.display(),
         policy.fail_on,
         policy.rules.len(),
         policy.suppressions.len(),
         policy.extra_globals.len() + policy.extra_modules.len(),
+        policy.extra_names.values().map(Vec::len).sum::<usize>(),
+        policy.signatures.len(),
         policy.require_pins,
         policy.paths.patterns.0.len(),
         policy.paths.patterns.1.len(),

@@ -6,7 +6,8 @@
 //! wrappers (`TimeDistributed`, `Bidirectional`), shared layers and a Lambda's `arguments` are all
 //! covered, and notes what deserialization would do beyond building layers:
 //!
-//! * Lambda layers (marshalled bytecode, decoded by [`crate::marshal`]);
+//! * Lambda layers (marshalled bytecode, decoded by [`crate::marshal`]; a function string in any
+//!   other form is reported undecoded);
 //! * config objects whose `module` lies outside the Keras namespaces;
 //! * references to Keras functions that load, fetch or unlock things;
 //! * `TFSMLayer` (loads another SavedModel), `TorchModuleWrapper` (a `torch.save` pickle, which is

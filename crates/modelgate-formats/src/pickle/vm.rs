@@ -3,7 +3,8 @@
 //! It keeps CPython's stack, mark stack and memo, resolves every GLOBAL, INST and STACK_GLOBAL
 //! (through the memo, with CPython's protocol-2 module renaming), records every call site, and
 //! stops where CPython would raise. Loader-specific behaviour (torch's `persistent_load`, joblib's
-//! array bytes after BUILD) is delegated to a [`Loader`].
+//! array bytes after BUILD) is delegated to a [`Loader`]. Bytes and strings that hold a pickle or
+//! a zip (raw, as latin-1 code points, or spelt in base64 or hex) are scanned as embedded files.
 
 use super::compat;
 use super::opcodes::{Arg, Len, Op};

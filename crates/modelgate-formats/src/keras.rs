@@ -6,7 +6,8 @@
 //! wrappers (`TimeDistributed`, `Bidirectional`), shared layers and a Lambda's `arguments` are all
 //! covered, and notes what deserialization would do beyond building layers:
 //!
-//! * Lambda layers (marshalled bytecode, decoded by [`crate::marshal`]);
+//! * Lambda layers (marshalled bytecode, decoded by [`crate::marshal`]; a function string in any
+//!   other form is reported undecoded);
 //! * config objects whose `module` lies outside the Keras namespaces;
 //! * references to Keras functions that load, fetch or unlock things;
 //! * `TFSMLayer` (loads another SavedModel), `TorchModuleWrapper` (a `torch.save` pickle, which is
@@ -329,6 +330,13 @@ impl<'c> Walker<'_, 'c, '_> {
                     }
                     continue;
                 }
+                // Any other string (source text, no or an unknown `function_type`): still a
+                // Lambda, so still code; reported rather than trusted (modelscan flags every
+                // Lambda by class name).
+                Value::String(s) if key == "function" => {
+                    self.lambda_undecoded(name, key, kind, s);
+                    continue;
+                }
                 _ => continue,
             };
             let Some(code) = code else {
@@ -336,6 +344,24 @@ impl<'c> Walker<'_, 'c, '_> {
             };
             self.lambda_note(name, key, code);
         }
+    }
+
+    /// A Lambda whose function is a string in no form modelgate decodes.
+    fn lambda_undecoded(&mut self, name: &str, key: &str, kind: Option<&str>, text: &str) {
+        let form = match kind {
+            Some(k) => format!("function_type {k:?}"),
+            None => "no function_type".to_string(),
+        };
+        self.note(
+            Note::new(
+                NoteKind::KerasLambda,
+                format!(
+                    "{}: Lambda layer {name} carries a {key} string with {form}, in no form modelgate decodes; a Lambda layer is Python code, and a loader that accepts this form runs it",
+                    self.here()
+                ),
+            )
+            .evidence(text.chars().take(80).collect::<String>()),
+        );
     }
 
     fn lambda_note(&mut self, name: &str, key: &str, code: &str) {
@@ -478,6 +504,18 @@ mod tests {
         assert_eq!(kinds(&k3), [NoteKind::KerasLambda]);
         let bad = r#"{"class_name": "Lambda", "config": {"name": "l", "function": ["!!", null, null], "function_type": "lambda"}}"#;
         assert_eq!(kinds(bad), [NoteKind::KerasLambda]);
+        // Source text with no function_type (modelaudit's malicious_lambda.h5 shape): still a Lambda.
+        let source = r#"{"class_name": "Lambda", "config": {"function": "lambda x: eval('1')"}}"#;
+        let n = notes(source);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].kind, NoteKind::KerasLambda);
+        assert_eq!(n[0].evidence.as_deref(), Some("lambda x: eval('1')"));
+        assert!(n[0].detail.contains("no function_type"), "{}", n[0].detail);
+        let raw = r#"{"class_name": "Lambda", "config": {"function": "x", "function_type": "raw"}}"#;
+        assert_eq!(kinds(raw), [NoteKind::KerasLambda]);
+        // A named Keras function (Keras 2 `function_type: "function"`) is not a Lambda body.
+        let named = r#"{"class_name": "Lambda", "config": {"function": "relu", "function_type": "function", "module": "keras.activations"}}"#;
+        assert!(kinds(named).is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::inventory::{Detail, Format, Node, Note, NoteKind};
 use crate::pickle::{End, PickleLoader, PlainLoader, Session};
-use crate::protobuf::slice::varint;
+use crate::protobuf::slice::lenient;
 use crate::scan::Ctx;
 use crate::stream::{HashMode, MAX_PEEK, Stream};
 
@@ -234,32 +234,7 @@ fn is_text(h: &[u8]) -> bool {
 
 /// Protobuf messages have no magic; recognise ONNX and SavedModel by their first fields.
 fn sniff_protobuf(h: &[u8]) -> Option<Format> {
-    let mut fields = Vec::new();
-    let mut i = 0usize;
-    while i < h.len() && fields.len() < 16 {
-        let (tag, n) = varint(&h[i..])?;
-        i += n;
-        let (field, wire) = (tag >> 3, tag & 7);
-        if field == 0 {
-            return None;
-        }
-        match wire {
-            0 => {
-                let (v, n) = varint(&h[i..])?;
-                i += n;
-                fields.push((field, wire, v));
-            }
-            2 => {
-                let (len, n) = varint(&h[i..])?;
-                i += n;
-                fields.push((field, wire, len));
-                i = i.saturating_add(usize::try_from(len).ok()?);
-            }
-            1 => i += 8,
-            5 => i += 4,
-            _ => return None,
-        }
-    }
+    let fields: Vec<(u64, u64, u64)> = lenient(h, 16)?.into_iter().map(|(n, w, v, _)| (n, w, v)).collect();
     let first = *fields.first()?;
     // SavedModel: saved_model_schema_version = 1, then meta_graphs.
     if first == (1, 0, 1) && fields.get(1).is_some_and(|f| f.0 == 2 && f.1 == 2) {
@@ -277,6 +252,9 @@ fn sniff_protobuf(h: &[u8]) -> Option<Format> {
         && fields.iter().all(|(f, w, _)| ONNX.contains(&(*f, *w)))
     {
         return Some(Format::Onnx);
+    }
+    if crate::sniff_tf::is_saved_model(h) {
+        return Some(Format::TfSavedmodel);
     }
     None
 }
@@ -407,5 +385,15 @@ mod tests {
         assert_eq!(detect(b"\x12\x01x\x08\x08\x3a\x00"), Format::Onnx);
         // SavedModel: schema version 1, meta_graphs.
         assert_eq!(detect(b"\x08\x01\x12\x02\x0a\x00"), Format::TfSavedmodel);
+        // Without the schema version (proto3 leaves a 0 out): meta_graphs{graph_def{node{name, op}}}.
+        let node = b"\x0a\x03bad\x12\x06PyFunc";
+        let graph = [&[0x0a, node.len() as u8][..], node].concat();
+        let mg = [&[0x12, graph.len() as u8][..], &graph].concat();
+        let sm = [&[0x12, mg.len() as u8][..], &mg].concat();
+        assert_eq!(detect(&sm), Format::TfSavedmodel);
+        // A meta graph holding only meta_info_def with tags.
+        assert_eq!(detect(b"\x12\x09\x0a\x07\x22\x05serve"), Format::TfSavedmodel);
+        // A field 2 string is not a meta graph.
+        assert_ne!(detect(b"\x12\x05hello"), Format::TfSavedmodel);
     }
 }

@@ -46,6 +46,45 @@ pub(crate) fn protobuf(h: &[u8], fields: &[(u64, u64, u64)]) -> Option<Format> {
     None
 }
 
+/// A `saved_model.pb` without `saved_model_schema_version` (proto3 leaves a 0 out; TensorFlow
+/// does not check it) or with it after the meta graphs: only fields 1 (varint 0 or 1) and 2
+/// (`MetaGraphDef`), and the first meta graph looks like one: only message fields 1–7, with a
+/// `graph_def` whose first node has a name and an op, or a `meta_info_def` with tags or a
+/// TensorFlow version.
+pub(crate) fn is_saved_model(h: &[u8]) -> bool {
+    is_saved_model_inner(h).unwrap_or(false)
+}
+
+fn is_saved_model_inner(h: &[u8]) -> Option<bool> {
+    let top = protobuf::lenient(h, 16)?;
+    let ok_top = top.iter().all(|&(n, w, v, _)| (n, w) == (2, 2) || ((n, w) == (1, 0) && v <= 1));
+    let mg = top.iter().find(|f| (f.0, f.1) == (2, 2))?.3;
+    let mg_fields = protobuf::lenient(mg, 16)?;
+    if !ok_top
+        || mg_fields.is_empty()
+        || !mg_fields.iter().all(|&(n, w, _, _)| w == 2 && (1..=7).contains(&n))
+    {
+        return Some(false);
+    }
+    let ident =
+        |b: &[u8]| !b.is_empty() && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_./-:>".contains(c));
+    if let Some(graph) = mg_fields.iter().find(|f| f.0 == 2) {
+        let gf = protobuf::lenient(graph.3, 16)?;
+        let shape_ok = gf.iter().all(|&(n, w, _, _)| matches!((n, w), (1 | 2 | 4, 2) | (3, 0)));
+        let Some(node) = gf.iter().find(|f| f.0 == 1) else {
+            return Some(shape_ok && !gf.is_empty());
+        };
+        let nf = protobuf::lenient(node.3, 16)?;
+        let name = nf.iter().find(|f| (f.0, f.1) == (1, 2)).is_some_and(|f| ident(f.3));
+        let op = nf.iter().find(|f| (f.0, f.1) == (2, 2)).is_some_and(|f| ident(f.3));
+        return Some(shape_ok && name && op && nf.iter().all(|&(n, w, _, _)| (1..=7).contains(&n) && w == 2));
+    }
+    let info = mg_fields.iter().find(|f| f.0 == 1)?;
+    let inf = protobuf::lenient(info.3, 16)?;
+    let has = |k: u64| inf.iter().any(|&(n, w, _, b)| n == k && w == 2 && ident(b));
+    Some(inf.iter().all(|&(n, _, _, _)| (1..=8).contains(&n)) && (has(4) || has(5)))
+}
+
 /// A TensorFlow table (the checkpoint index `variables.index`): the last eight bytes are the
 /// table magic. `head` is the stream's first `WINDOW` bytes (all of it when shorter).
 pub(crate) fn is_checkpoint_index(s: &Stream<'_>, head: &[u8]) -> bool {

@@ -84,7 +84,12 @@ fn payload_spans(o: &common::Outcome, from_stream_start: bool) -> Vec<(u64, u64)
                     o.node.children.iter().find(|c| c.name == top || format!("<{}>", c.name) == top)
                 {
                     let start = child.parent_offset.unwrap_or(0);
-                    spans.push((start, start + child.size + 1024));
+                    // A file embedded in a pickle sits in the same stream: any earlier flip can
+                    // derail the parse before it, as for the pickle's own findings. Its bytes may
+                    // be spelt as base64 or hex text, up to twice its decoded size.
+                    let embedded = child.relation == Some(modelgate_formats::Relation::Embedded);
+                    let end = start + if embedded { 2 * child.size } else { child.size } + 1024;
+                    spans.push((if embedded && from_stream_start { 0 } else { start }, end));
                 } else {
                     spans.push((0, u64::MAX));
                 }

@@ -3,7 +3,8 @@
 //! It keeps CPython's stack, mark stack and memo, resolves every GLOBAL, INST and STACK_GLOBAL
 //! (through the memo, with CPython's protocol-2 module renaming), records every call site, and
 //! stops where CPython would raise. Loader-specific behaviour (torch's `persistent_load`, joblib's
-//! array bytes after BUILD) is delegated to a [`Loader`].
+//! array bytes after BUILD) is delegated to a [`Loader`]. Bytes and strings that hold a pickle or
+//! a zip (raw, as latin-1 code points, or spelt in base64 or hex) are scanned as embedded files.
 
 use super::compat;
 use super::opcodes::{Arg, Len, Op};
@@ -721,8 +722,8 @@ impl<'n> Machine<'n> {
                 self.push(v, offset)?;
             }
             Op::UNICODE => {
-                let keep = match s.peek(3) {
-                    Ok(p) if p.starts_with(b"\x80") => ctx.limits.embed_in_memory,
+                let keep = match s.peek(8) {
+                    Ok(p) if p.starts_with(b"\x80") || encoded_embeddable(p) => ctx.limits.embed_in_memory,
                     _ => TEXT_KEEP,
                 };
                 let line = s.read_line(keep).map_err(|e| self.io_fatal(offset, e))?;
@@ -770,7 +771,7 @@ impl<'n> Machine<'n> {
                     return Err(Stop);
                 };
                 let n = self.read_len(s, op, offset, width)?;
-                let looks_embedded = matches!(s.peek(3), Ok(p) if p.len() == 3 && p[0] == 0xc2 && p[1] == 0x80 && (2..=5).contains(&p[2]));
+                let looks_embedded = matches!(s.peek(8), Ok(p) if (p.len() >= 3 && p[0] == 0xc2 && p[1] == 0x80 && (2..=5).contains(&p[2])) || encoded_embeddable(p));
                 let keep = if looks_embedded { ctx.limits.embed_in_memory } else { TEXT_KEEP };
                 let (bytes, got) = s.read_prefix_skip_rest(n, keep).map_err(|e| self.io_fatal(offset, e))?;
                 if got < n {
@@ -1337,16 +1338,26 @@ impl<'n> Machine<'n> {
                 text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect::<Option<Vec<u8>>>()
         {
             self.embed_from_memory(&latin1, offset, ctx);
+        } else if encoded_embeddable(text.as_bytes())
+            && let Some((encoding, decoded)) = decode_base64_or_hex(&text)
+        {
+            // A pickle or zip kept as base64 or hex text: inert until the reading code decodes and
+            // loads it (`pickle.loads(b64decode(cfg["x"]))`), which is exactly how a staged
+            // payload rides in a model. Scanned like raw embedded bytes.
+            self.embed_named(&decoded, offset, ctx, format!("{encoding} string at offset {offset}"));
         }
         let len = text.len() as u64;
         Ok(Value::Str(Rc::new(Text { text: truncate_str(&text, TEXT_KEEP).into(), len })))
     }
 
     fn embed_from_memory(&mut self, data: &[u8], offset: u64, ctx: &mut Ctx<'_>) -> Option<usize> {
+        self.embed_named(data, offset, ctx, format!("string at offset {offset}"))
+    }
+
+    fn embed_named(&mut self, data: &[u8], offset: u64, ctx: &mut Ctx<'_>, name: String) -> Option<usize> {
         if (data.len() as u64) < EMBED_MIN_LEN || !looks_embeddable(data) {
             return None;
         }
-        let name = format!("string at offset {offset}");
         let child = crate::scan::scan_embedded(data, ctx, name, offset)?;
         self.node.children.push(child);
         Some(self.node.children.len() - 1)
@@ -1356,6 +1367,38 @@ impl<'n> Machine<'n> {
 /// Pickle protocol 2–5 header, or a zip (torch's `_load_from_bytes` embeds `torch.save` output).
 fn looks_embeddable(head: &[u8]) -> bool {
     (head.len() >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1])) || head.starts_with(b"PK\x03\x04")
+}
+
+/// Text that starts like the base64 or hex spelling of a pickle (protocol 2–5) or a zip:
+/// `gA` + `I`…`X` is base64 of `\x80\x02`…`\x80\x05`, `UEsDB` of `PK\x03\x04`; hex `8002`…`8005`
+/// or `504b0304`.
+fn encoded_embeddable(head: &[u8]) -> bool {
+    let lower: Vec<u8> = head.iter().take(8).map(u8::to_ascii_lowercase).collect();
+    (head.len() >= 3 && head.starts_with(b"gA") && (b'I'..=b'X').contains(&head[2]))
+        || head.starts_with(b"UEsDB")
+        || (lower.len() >= 4 && lower.starts_with(b"800") && (b'2'..=b'5').contains(&lower[3]))
+        || lower.starts_with(b"504b0304")
+}
+
+/// Decodes text that is entirely base64 (standard or URL-safe alphabet, padding and line breaks
+/// allowed) or entirely hex digits. `None` when it is neither.
+fn decode_base64_or_hex(text: &str) -> Option<(&'static str, Vec<u8>)> {
+    let t = text.trim();
+    if t.len().is_multiple_of(2) && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+        let out: Option<Vec<u8>> =
+            t.as_bytes().chunks_exact(2).map(|p| Some(hex(p[0])? << 4 | hex(p[1])?)).collect();
+        return out.map(|o| ("hex", o));
+    }
+    let standard: String = t
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    crate::marshal::base64_decode(&standard).map(|o| ("base64", o))
 }
 
 /// CPython's `find_class` renames Python 2 modules and names when the protocol is below 3.
@@ -1541,6 +1584,23 @@ fn decode_raw_unicode_escape(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_pickles_are_recognised_and_decoded() {
+        // base64 of \x80\x02…\x80\x05 and of PK\x03\x04; hex in either case.
+        for head in ["gAJ9", "gANdcQ", "gASV", "gAWV", "UEsDBBQ", "80049500", "8005", "504B0304"] {
+            assert!(encoded_embeddable(head.as_bytes()), "{head}");
+        }
+        for head in ["gAZ", "gA", "hello", "8001", "800", "0x8004"] {
+            assert!(!encoded_embeddable(head.as_bytes()), "{head}");
+        }
+        assert_eq!(decode_base64_or_hex("gAR9lC4="), Some(("base64", b"\x80\x04}\x94.".to_vec())));
+        assert_eq!(decode_base64_or_hex("gAR9lC4"), Some(("base64", b"\x80\x04}\x94.".to_vec())));
+        // URL-safe alphabet, as base64.urlsafe_b64decode reads it.
+        assert_eq!(decode_base64_or_hex("8004_-8"), Some(("base64", vec![0xf3, 0x4d, 0x38, 0xff, 0xef])));
+        assert_eq!(decode_base64_or_hex("80047d942e"), Some(("hex", b"\x80\x04}\x94.".to_vec())));
+        assert_eq!(decode_base64_or_hex("gAR9 not base64!"), None);
+    }
 
     #[test]
     fn int_literals_parse_like_cpython() {

@@ -142,6 +142,43 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A field as [`lenient`] reads it: number, wire type, varint value or length, payload.
+pub(crate) type Lenient<'a> = (u64, u64, u64, &'a [u8]);
+
+/// The fields of a message that may be cut short at the end of `b` (a sniffing window): a
+/// length-delimited field running past the end yields what is there and ends the walk. At most
+/// `max` fields. `None`: not a protobuf (a group or invalid wire type, field number 0).
+pub(crate) fn lenient(b: &[u8], max: usize) -> Option<Vec<Lenient<'_>>> {
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    while i < b.len() && out.len() < max {
+        let Some((tag, n)) = varint(&b[i..]) else { break };
+        i += n;
+        let (number, wire) = (tag >> 3, tag & 7);
+        if number == 0 {
+            return None;
+        }
+        match wire {
+            0 => {
+                let Some((v, n)) = b.get(i..).and_then(varint) else { break };
+                i += n;
+                out.push((number, wire, v, &b[..0]));
+            }
+            2 => {
+                let Some((len, n)) = b.get(i..).and_then(varint) else { break };
+                i += n;
+                let end = i.saturating_add(usize::try_from(len).ok()?).min(b.len());
+                out.push((number, wire, len, b.get(i..end)?));
+                i = end;
+            }
+            1 => i = i.saturating_add(8),
+            5 => i = i.saturating_add(4),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// Decodes a varint at the start of `b`: its value and length. `None` if truncated or longer
 /// than ten bytes.
 pub(crate) fn varint(b: &[u8]) -> Option<(u64, usize)> {

@@ -29,3 +29,37 @@ fn jinja_region_with_millions_of_tokens_is_a_limit_not_an_allocation() {
     assert!(k.contains(&NoteKind::TemplateInjection), "{k:?}");
     assert!(!k.contains(&NoteKind::LimitExceeded), "{k:?}");
 }
+
+/// Runs a scan on a thread with the 2 MiB stack the CLI's scan threads have.
+fn scan_on_cli_stack(bytes: Vec<u8>) -> Node {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || scan_bytes(&bytes, Options::default()))
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// `N` and 100,000 `TUPLE1`: a tuple nested 100,000 deep, whose recursive `Rc` drop overflowed
+/// the stack (found inside a mutated gzip member). Tuples now nest at most 1,000 deep.
+#[test]
+fn deeply_nested_pickle_tuples_do_not_overflow_the_stack() {
+    for op in [b'\x85', b'\x86', b'\x87'] {
+        let mut p = b"\x80\x02N".to_vec();
+        for _ in 0..100_000 {
+            // TUPLE2/TUPLE3 take one or two more values: push them first.
+            p.extend(std::iter::repeat_n(b'N', usize::from(op - b'\x85')));
+            p.push(op);
+        }
+        p.extend_from_slice(b"cposix\nsystem\n.");
+        let node = scan_on_cli_stack(p);
+        let pickle = node.pickle().expect("a pickle");
+        assert_eq!(pickle.globals.len(), 1, "the global after the tuples is still seen");
+    }
+    // The same through MARK … TUPLE.
+    let mut p = b"\x80\x02".to_vec();
+    p.extend(std::iter::repeat_n(b'(', 100_000));
+    p.extend(std::iter::repeat_n(b't', 100_000));
+    p.push(b'.');
+    let _ = scan_on_cli_stack(p);
+}

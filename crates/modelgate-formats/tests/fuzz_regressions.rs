@@ -63,3 +63,36 @@ fn deeply_nested_pickle_tuples_do_not_overflow_the_stack() {
     p.push(b'.');
     let _ = scan_on_cli_stack(p);
 }
+
+fn tar_member(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..108].copy_from_slice(b"0000644\0");
+    h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+    h[136..148].copy_from_slice(b"00000000000\0");
+    h[156] = b'0';
+    h[257..265].copy_from_slice(b"ustar\x0000");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut out = h.to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out
+}
+
+/// One byte of the first header's `ustar` magic flipped: the checksum no longer matches, so the
+/// stream was not recognised as tar at all (MG003, low: a pass), while GNU tar skips to the next
+/// header and extracts the pickle behind it.
+#[test]
+fn tar_with_a_damaged_first_header_is_still_a_tar() {
+    let mut data = tar_member("model/config.json", b"{}");
+    data.extend(tar_member("model/model.pkl", b"cposix\nsystem\n(S'id'\ntR."));
+    data.resize(data.len() + 1024, 0);
+    data[259] ^= 0x20;
+    let node = scan_bytes(&data, Options::default());
+    assert_eq!(node.format, modelgate_formats::Format::Tar);
+    assert!(kinds(&node).contains(&NoteKind::ArchiveMalformed), "{:?}", node.notes);
+    let pickle = node.children.iter().find(|c| c.name == "model/model.pkl").and_then(|c| c.pickle());
+    assert_eq!(pickle.map(|p| p.globals.len()), Some(1), "{:?}", node.children);
+}

@@ -583,12 +583,12 @@ fn mutate_ignorable(data: &mut Vec<u8>, rng: &mut Rng) -> Option<String> {
             // Local header (CRC at +14) or central header (CRC at +16): CRC, time, date, version.
             let (what, o, base) =
                 if which == 0 { ("local", *rng.pick(&lfh), 14) } else { ("central", *rng.pick(&cdh), 16) };
-            let (field, at) = *rng.pick(&[
-                ("crc", o + base),
-                ("time", o + base - 4),
-                ("date", o + base - 2),
-                ("version", o + 4),
-            ]);
+            // The local header's "version needed" is ignored by readers; the central header's
+            // "version made by" is not (its host byte says how to read the external attributes,
+            // which make a member a symbolic link).
+            let fields =
+                [("crc", o + base), ("time", o + base - 4), ("date", o + base - 2), ("version", o + 4)];
+            let (field, at) = *rng.pick(&fields[..if which == 0 { 4 } else { 3 }]);
             let v = rng.next() as u32;
             let w = if field == "crc" { 4 } else { 2 };
             if at + w <= data.len() {
@@ -1008,8 +1008,10 @@ fn worker(args: &Args) {
     let mut out = stdout.lock();
     for case in start..end {
         let c = build_case(&seeds, seed, case);
-        let _ = writeln!(out, "C {case} {}", c.kind);
-        let _ = out.flush();
+        // The supervisor is gone: stop.
+        if writeln!(out, "C {case} {}", c.kind).and_then(|()| out.flush()).is_err() {
+            return;
+        }
         reset_peak_rss();
         let t = Instant::now();
         let node = scan_bytes(&c.bytes, Options::default());

@@ -28,6 +28,9 @@ use crate::inventory::{Node, Note, NoteKind};
 const MAX_COMPILE: usize = 4 << 20;
 /// Tokens in one `{{ … }}`/`{% … %}` region beyond which the template is not compiled.
 const MAX_REGION_TOKENS: usize = 2_000;
+/// Tokens kept of one region; the rest of a longer region is skipped and the template noted as
+/// not fully inspected (real templates stay under [`MAX_REGION_TOKENS`]).
+const MAX_KEPT_TOKENS: usize = 100_000;
 /// Stack for the compiler thread.
 const COMPILE_STACK: usize = 64 << 20;
 /// Issues reported per template.
@@ -128,6 +131,8 @@ pub(crate) struct Report {
     pub(crate) issues: Vec<Issue>,
     /// The parser's complaint, when the template is not valid Jinja.
     pub(crate) parse_error: Option<String>,
+    /// Set when part of the template was not inspected (a region over [`MAX_KEPT_TOKENS`]).
+    pub(crate) limit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +152,8 @@ struct Region {
     toks: Vec<Tok>,
     /// End offset (exclusive) of each token.
     ends: Vec<usize>,
+    /// Tokens in the region, including those beyond [`MAX_KEPT_TOKENS`] that were not kept.
+    count: usize,
 }
 
 /// True when `text` has Jinja expression or statement delimiters.
@@ -161,27 +168,55 @@ pub(crate) fn looks_like_chat_template(text: &str) -> bool {
 }
 
 /// Analyses a template.
+///
+/// Regions are checked one at a time as they are lexed, so memory does not grow with the number
+/// of regions; what the compiler needs of them is kept in a [`Shape`].
 pub(crate) fn analyse(src: &str) -> Report {
-    let (regions, lex_error) = lex(src);
     let mut report = Report::default();
-    for r in &regions {
-        if report.issues.len() >= MAX_ISSUES {
-            break;
-        }
-        if let Some((why, tok)) = check_region(r) {
+    let mut shape = Shape::default();
+    let compiled = src.len() <= MAX_COMPILE;
+    let lex_error = lex(src, &mut |r| {
+        if report.issues.len() < MAX_ISSUES
+            && let Some((why, tok)) = check_region(&r)
+        {
             report.issues.push(Issue {
                 why,
                 evidence: excerpt(src.get(r.start..r.end.min(src.len())).unwrap_or_default()),
                 offset: r.ends.get(tok).map_or(r.start, |e| e.saturating_sub(1)),
             });
         }
-    }
+        if r.count > MAX_KEPT_TOKENS && report.limit.is_none() {
+            report.limit = Some(format!(
+                "an expression of {} tokens at byte {}: only its first {MAX_KEPT_TOKENS} tokens were inspected",
+                r.count, r.start
+            ));
+        }
+        if r.count > MAX_REGION_TOKENS && shape.too_long.is_none() {
+            shape.too_long = Some((r.count, r.start));
+        }
+        if compiled
+            && r.statement
+            && let [Tok::Ident(name)] = r.toks.as_slice()
+            && (name == "generation" || name == "endgeneration")
+        {
+            shape.generation.push((r.start, r.end));
+        }
+    });
     report.parse_error = match lex_error {
         Some(e) => Some(e),
-        None if src.len() <= MAX_COMPILE => compile(src, &regions),
+        None if compiled => compile(src, &shape),
         None => None,
     };
     report
+}
+
+/// What the compiler needs to know of a template's regions.
+#[derive(Default)]
+struct Shape {
+    /// Spans of `{% generation %}` and `{% endgeneration %}` tags.
+    generation: Vec<(usize, usize)>,
+    /// The first region over [`MAX_REGION_TOKENS`]: its token count and start.
+    too_long: Option<(usize, usize)>,
 }
 
 /// Adds notes for the template `src` found as `what`. `locate` maps a byte offset in the
@@ -209,6 +244,16 @@ pub(crate) fn note_template(
         }
         node.note(note);
     }
+    if let Some(limit) = report.limit {
+        let mut note = Note::new(
+            NoteKind::LimitExceeded,
+            format!("{what}: {limit}; the rest of it was not checked for sandbox escapes"),
+        );
+        if let Some(at) = locate(0) {
+            note = note.at(at);
+        }
+        node.note(note);
+    }
     if strict && let Some(e) = report.parse_error {
         let mut note =
             Note::new(NoteKind::TemplateInvalid, format!("{what} is not a valid Jinja template: {e}"))
@@ -227,27 +272,22 @@ fn excerpt(text: &str) -> String {
 }
 
 /// Compiles the template with minijinja (no rendering); returns the error, if any.
-fn compile(src: &str, regions: &[Region]) -> Option<String> {
+fn compile(src: &str, shape: &Shape) -> Option<String> {
     // transformers' AssistantTracker extension adds `{% generation %}…{% endgeneration %}`.
     let mut cleaned = src.as_bytes().to_vec();
-    for r in regions.iter().filter(|r| r.statement) {
-        if let [Tok::Ident(name)] = r.toks.as_slice()
-            && (name == "generation" || name == "endgeneration")
-        {
-            let from = r.start;
-            let to = (r.end).min(cleaned.len());
-            cleaned[from..to].fill(b' ');
+    for &(from, to) in &shape.generation {
+        let to = to.min(cleaned.len());
+        if let Some(span) = cleaned.get_mut(from..to) {
+            span.fill(b' ');
         }
     }
     let cleaned = String::from_utf8(cleaned).ok()?;
     // minijinja bounds the parser's recursion, but a long postfix or operator chain
     // (`a.a.a…`, `x|f|f…`, `a+a+a…`) parses iteratively into a deep tree that its compiler
     // then walks recursively. Expressions that long are not templates anyone writes.
-    if let Some(r) = regions.iter().find(|r| r.toks.len() > MAX_REGION_TOKENS) {
+    if let Some((count, start)) = shape.too_long {
         return Some(format!(
-            "an expression of {} tokens at byte {} (more than {MAX_REGION_TOKENS}); not compiled",
-            r.toks.len(),
-            r.start
+            "an expression of {count} tokens at byte {start} (more than {MAX_REGION_TOKENS}); not compiled"
         ));
     }
     // Nesting within the limits still recurses; give the compiler a stack of its own, whatever
@@ -395,11 +435,10 @@ fn check_region(r: &Region) -> Option<(String, usize)> {
     None
 }
 
-/// Splits the template into regions and tokenises them. An unterminated region (a cut or
-/// broken template) is kept up to the end of the text, and its error returned.
-fn lex(src: &str) -> (Vec<Region>, Option<String>) {
+/// Splits the template into regions, tokenises them and hands each to `each`. An unterminated
+/// region (a cut or broken template) is kept up to the end of the text, and its error returned.
+fn lex(src: &str, each: &mut dyn FnMut(Region)) -> Option<String> {
     let b = src.as_bytes();
-    let mut out = Vec::new();
     let mut i = 0usize;
     while i + 1 < b.len() {
         if b[i] != b'{' || !matches!(b[i + 1], b'{' | b'%' | b'#') {
@@ -411,7 +450,7 @@ fn lex(src: &str) -> (Vec<Region>, Option<String>) {
         if kind == b'#' {
             match find(b, i + 2, b"#}") {
                 Some(e) => i = e + 2,
-                None => return (out, Some(format!("unterminated comment at byte {start}"))),
+                None => return Some(format!("unterminated comment at byte {start}")),
             }
             continue;
         }
@@ -419,10 +458,10 @@ fn lex(src: &str) -> (Vec<Region>, Option<String>) {
         let lexed = tokens(src, i + 2, statement);
         let raw = statement && matches!(lexed.toks.first(), Some(Tok::Ident(n)) if n == "raw");
         let (end, terminated) = (lexed.end, lexed.terminated);
-        out.push(Region { start, end, statement, toks: lexed.toks, ends: lexed.ends });
+        each(Region { start, end, statement, toks: lexed.toks, ends: lexed.ends, count: lexed.count });
         if !terminated {
             let what = if statement { "statement" } else { "expression" };
-            return (out, Some(format!("unterminated {what} at byte {start}")));
+            return Some(format!("unterminated {what} at byte {start}"));
         }
         i = end;
         if raw {
@@ -430,11 +469,11 @@ fn lex(src: &str) -> (Vec<Region>, Option<String>) {
             let mut j = end;
             loop {
                 let Some(open) = find(b, j, b"{%") else {
-                    return (out, Some(format!("unterminated raw block at byte {start}")));
+                    return Some(format!("unterminated raw block at byte {start}"));
                 };
                 let inner = tokens(src, open + 2, true);
                 if !inner.terminated {
-                    return (out, Some(format!("unterminated raw block at byte {start}")));
+                    return Some(format!("unterminated raw block at byte {start}"));
                 }
                 if matches!(inner.toks.first(), Some(Tok::Ident(n)) if n == "endraw") {
                     i = inner.end;
@@ -444,7 +483,7 @@ fn lex(src: &str) -> (Vec<Region>, Option<String>) {
             }
         }
     }
-    (out, None)
+    None
 }
 
 fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
@@ -455,6 +494,8 @@ fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
 struct Lexed {
     toks: Vec<Tok>,
     ends: Vec<usize>,
+    /// Tokens seen; only the first [`MAX_KEPT_TOKENS`] are in `toks`.
+    count: usize,
     /// Offset just past the closing delimiter (the end of the text when unterminated).
     end: usize,
     terminated: bool,
@@ -463,7 +504,7 @@ struct Lexed {
 /// Tokenises from `from` to the end of the region.
 fn tokens(src: &str, from: usize, statement: bool) -> Lexed {
     let b = src.as_bytes();
-    let mut l = Lexed { toks: Vec::new(), ends: Vec::new(), end: b.len(), terminated: false };
+    let mut l = Lexed { toks: Vec::new(), ends: Vec::new(), count: 0, end: b.len(), terminated: false };
     let mut i = from;
     let mut braces = 0usize;
     while i < b.len() {
@@ -509,17 +550,22 @@ fn tokens(src: &str, from: usize, statement: bool) -> Lexed {
                 Tok::Punct(char::from(c))
             }
         };
-        l.toks.push(tok);
-        l.ends.push(i);
+        l.count += 1;
+        if l.toks.len() < MAX_KEPT_TOKENS {
+            l.toks.push(tok);
+            l.ends.push(i);
+        }
     }
     // Whitespace-control markers (`{%-`, `-%}`, `{{+`) at the ends.
     if matches!(l.toks.first(), Some(Tok::Punct('-' | '+'))) {
         l.toks.remove(0);
         l.ends.remove(0);
+        l.count -= 1;
     }
-    if l.terminated && matches!(l.toks.last(), Some(Tok::Punct('-' | '+'))) {
+    if l.terminated && l.toks.len() == l.count && matches!(l.toks.last(), Some(Tok::Punct('-' | '+'))) {
         l.toks.pop();
         l.ends.pop();
+        l.count -= 1;
     }
     l
 }

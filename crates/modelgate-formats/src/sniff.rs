@@ -195,7 +195,18 @@ fn is_tar(h: &[u8]) -> bool {
         return false;
     }
     // Old (v7) tar: no magic, so check the header checksum.
-    let field = &h[148..156];
+    if checksum_ok(&h[..512]) && h[0] != 0 {
+        return true;
+    }
+    // A damaged first header: GNU tar says "Skipping to next header", finds the next valid one
+    // and extracts from there on (Python's tarfile refuses the file). So a ustar header with a
+    // good checksum at a later block boundary makes the stream a (broken) tar archive.
+    h.chunks_exact(512).skip(1).any(|b| &b[257..262] == b"ustar" && checksum_ok(b))
+}
+
+/// True when a 512-byte block's checksum field matches its bytes.
+fn checksum_ok(block: &[u8]) -> bool {
+    let field = &block[148..156];
     let digits: Vec<u8> = field.iter().copied().filter(|b| (b'0'..=b'7').contains(b)).collect();
     let Ok(text) = std::str::from_utf8(&digits) else {
         return false;
@@ -203,12 +214,12 @@ fn is_tar(h: &[u8]) -> bool {
     let Ok(stored) = u32::from_str_radix(text, 8) else {
         return false;
     };
-    let sum: u32 = h[..512]
+    let sum: u32 = block[..512]
         .iter()
         .enumerate()
         .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) })
         .sum();
-    stored == sum && h[0] != 0 && sum > 8 * 32
+    stored == sum && sum > 8 * 32
 }
 
 fn is_image(h: &[u8]) -> bool {

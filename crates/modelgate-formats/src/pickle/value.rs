@@ -14,6 +14,11 @@ pub(crate) const CONTAINER_KEEP: usize = 64;
 pub(crate) const TEXT_KEEP: usize = 4096;
 /// How many bytes of a bytes value are kept.
 pub(crate) const BLOB_KEEP: usize = 64;
+/// How deeply tuples may nest in the machine. Tuples hold each other by `Rc`, so dropping (or
+/// walking) a tuple recurses once per level: `N` followed by 100,000 `TUPLE1` opcodes overflowed
+/// the scan thread's stack. Deeper items are replaced by [`Value::Unknown`]: no opcode takes an
+/// item out of a tuple, so nothing a loader does with the stream depends on them.
+pub(crate) const TUPLE_DEPTH: u32 = 1000;
 
 /// A string value: a bounded prefix and the full length in bytes (UTF-8).
 #[derive(Debug)]
@@ -37,6 +42,32 @@ pub(crate) struct Blob {
     pub(crate) embedded: Option<usize>,
 }
 
+/// A tuple: its first [`CONTAINER_KEEP`] items, and how deeply tuples nest in it (1 for a
+/// tuple of no tuples).
+#[derive(Debug)]
+pub(crate) struct Tuple {
+    pub(crate) items: Box<[Value]>,
+    pub(crate) depth: u32,
+}
+
+impl Tuple {
+    /// A tuple of `items` (the first [`CONTAINER_KEEP`]); items nested [`TUPLE_DEPTH`] deep
+    /// already are replaced by [`Value::Unknown`].
+    pub(crate) fn value(mut items: Vec<Value>) -> Value {
+        items.truncate(CONTAINER_KEEP);
+        let mut depth = 1;
+        for item in &mut items {
+            let d = item.tuple_depth();
+            if d >= TUPLE_DEPTH {
+                *item = Value::Unknown("tuples nested too deeply");
+            } else {
+                depth = depth.max(d + 1);
+            }
+        }
+        Value::Tuple(Rc::new(Tuple { items: items.into(), depth }))
+    }
+}
+
 /// A value on the stack or in the memo.
 #[derive(Debug, Clone)]
 pub(crate) enum Value {
@@ -48,7 +79,7 @@ pub(crate) enum Value {
     Float(f64),
     Str(Rc<Text>),
     Bytes(Rc<Blob>),
-    Tuple(Rc<[Value]>),
+    Tuple(Rc<Tuple>),
     /// A list, dict, set or object in the heap.
     Heap(u32),
     /// A global resolved by GLOBAL/INST/STACK_GLOBAL: index into the inventory's globals.
@@ -80,8 +111,16 @@ impl Value {
 
     pub(crate) fn as_tuple(&self) -> Option<&[Value]> {
         match self {
-            Value::Tuple(items) => Some(items),
+            Value::Tuple(t) => Some(&t.items),
             _ => None,
+        }
+    }
+
+    /// How deeply tuples nest in this value (0 when it is not a tuple).
+    pub(crate) fn tuple_depth(&self) -> u32 {
+        match self {
+            Value::Tuple(t) => t.depth,
+            _ => 0,
         }
     }
 
@@ -89,7 +128,7 @@ impl Value {
     pub(crate) fn is_small(&self) -> bool {
         match self {
             Value::Str(t) => t.len <= 256,
-            Value::Tuple(items) => items.is_empty(),
+            Value::Tuple(t) => t.items.is_empty(),
             Value::Bytes(_) | Value::Heap(_) => false,
             _ => true,
         }

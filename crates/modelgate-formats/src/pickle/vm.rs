@@ -8,7 +8,7 @@
 
 use super::compat;
 use super::opcodes::{Arg, Len, Op};
-use super::value::{BLOB_KEEP, Blob, CONTAINER_KEEP, Obj, TEXT_KEEP, Text, Value};
+use super::value::{BLOB_KEEP, Blob, Obj, TEXT_KEEP, Text, Tuple, Value};
 use super::{CallSite, Callee, GlobalRef, PickleInventory, PickleStreamInfo};
 use crate::inventory::{Node, Note, NoteKind};
 use crate::scan::{Ctx, TraceEvent};
@@ -280,7 +280,8 @@ impl<'n> Machine<'n> {
                 Some(child) => format!("<{} bytes: embedded {}>", b.len, child.format),
                 None => format!("<{} bytes>", b.len),
             },
-            Value::Tuple(items) => {
+            Value::Tuple(t) => {
+                let items = &t.items;
                 let inner: Vec<String> =
                     items.iter().take(6).map(|i| self.describe_depth(i, depth + 1)).collect();
                 let more = if items.len() > 6 { ", …" } else { "" };
@@ -788,7 +789,7 @@ impl<'n> Machine<'n> {
                 }
                 self.push(v, offset)?;
             }
-            Op::EMPTY_TUPLE => self.push(Value::Tuple(Rc::from(Vec::new())), offset)?,
+            Op::EMPTY_TUPLE => self.push(tuple(Vec::new()), offset)?,
             Op::TUPLE => {
                 let items = self.pop_mark(op, offset)?;
                 self.push(tuple(items), offset)?;
@@ -1427,9 +1428,8 @@ fn operand_text(v: &Value) -> Option<String> {
     }
 }
 
-fn tuple(mut items: Vec<Value>) -> Value {
-    items.truncate(CONTAINER_KEEP);
-    Value::Tuple(Rc::from(items))
+fn tuple(items: Vec<Value>) -> Value {
+    Tuple::value(items)
 }
 
 fn list_obj(items: Vec<Value>) -> Obj {

@@ -383,6 +383,10 @@ struct Walk<'f, 'o> {
 
 type WalkError = (String, H5Error);
 
+/// The highest object header message type the HDF5 file format specification defines: 0x0017,
+/// the file space info message (0x0000 NIL … 0x0010 header continuation, 0x0011 symbol table, …).
+const MAX_DEFINED_MESSAGE_TYPE: u16 = 0x0017;
+
 impl Walk<'_, '_> {
     fn run(&mut self, root: u64) -> Result<(), WalkError> {
         let base = self.file.superblock().base_address;
@@ -446,6 +450,19 @@ impl Walk<'_, '_> {
                             )
                             .at(base.saturating_add(addr))
                             .evidence(names.join(", ")),
+                        );
+                    }
+                    // The format defines message types up to 0x17. libhdf5 skips an undefined one
+                    // (unless its flags say fail), and with it whatever it stands in place of —
+                    // a flipped header continuation hides every link behind it. No writer emits one.
+                    HdfMessage::Unknown { type_id, .. } if *type_id > MAX_DEFINED_MESSAGE_TYPE => {
+                        self.out.notes.push(
+                            Note::new(
+                                NoteKind::Malformed,
+                                format!("the object header of {path} holds a message of type {type_id:#06x}, which the HDF5 format does not define; libhdf5 skips it, and anything it replaced (a header continuation, a link table) is not read"),
+                            )
+                            .at(base.saturating_add(addr))
+                            .evidence(format!("{type_id:#06x}")),
                         );
                     }
                     _ => {}

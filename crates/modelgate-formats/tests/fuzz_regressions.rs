@@ -96,3 +96,22 @@ fn tar_with_a_damaged_first_header_is_still_a_tar() {
     let pickle = node.children.iter().find(|c| c.name == "model/model.pkl").and_then(|c| c.pickle());
     assert_eq!(pickle.map(|p| p.globals.len()), Some(1), "{:?}", node.children);
 }
+
+/// Found by the fuzz driver: one byte of a Keras .h5 turned the header continuation of
+/// /model_weights into an undefined message type; libhdf5 skips it, the links behind it vanish,
+/// and the external link they held went unreported with no finding at all.
+#[test]
+fn an_undefined_hdf5_header_message_is_malformed_not_silence() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/malicious/keras-tf/k12_external_link.h5");
+    let mut data = std::fs::read(path).unwrap();
+    // The continuation message of /model_weights: type 0x0010, size 0x0010.
+    let at = data.windows(8).position(|w| w == [0x10, 0x00, 0x10, 0x00, 0, 0, 0, 0]).unwrap();
+    data[at + 1] = 0xcd;
+    let node = scan_bytes(&data, Options::default());
+    assert!(
+        node.notes.iter().any(|n| n.kind == NoteKind::Malformed && n.detail.contains("does not define")),
+        "{:?}",
+        node.notes
+    );
+}

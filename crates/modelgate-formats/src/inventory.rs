@@ -61,6 +61,8 @@ pub enum Format {
     Gguf,
     /// A safetensors file.
     Safetensors,
+    /// `skops.io.dump` output: a zip whose root `schema.json` describes the objects to rebuild.
+    Skops,
     // -- Keras and TensorFlow (issue 3) --
     /// A Keras 3 `.keras` archive: a zip with `config.json`, `metadata.json` and weights.
     Keras,
@@ -122,6 +124,7 @@ impl Format {
             Format::Tflite => "tflite",
             Format::Gguf => "gguf",
             Format::Safetensors => "safetensors",
+            Format::Skops => "skops",
             Format::Keras => "keras",
             Format::TfKerasMetadata => "tf-keras-metadata",
             Format::TfFingerprint => "tf-fingerprint",
@@ -152,6 +155,7 @@ impl Format {
                 | Format::Tar
                 | Format::SevenZip
                 | Format::Keras
+                | Format::Skops
         )
     }
 }
@@ -192,6 +196,8 @@ pub enum Role {
     LoaderRecord,
     /// The model configuration Keras deserializes (`config.json` of a `.keras` archive).
     KerasConfig,
+    /// The object tree `skops.io.load` rebuilds (`schema.json` at the root of a skops zip).
+    SkopsSchema,
 }
 
 /// One observation about a stream that the policy may turn into a finding.
@@ -351,6 +357,10 @@ pub enum NoteKind {
     HydraTarget,
     /// A TorchServe archive manifest naming a custom Python handler.
     TorchServeHandler,
+
+    // -- skops --
+    /// A skops schema node whose `__loader__` is not one skops registers.
+    SkopsUnknownLoader,
 }
 
 impl NoteKind {
@@ -406,6 +416,7 @@ impl NoteKind {
             NoteKind::PythonCode => "python-code",
             NoteKind::HydraTarget => "hydra-target",
             NoteKind::TorchServeHandler => "torchserve-handler",
+            NoteKind::SkopsUnknownLoader => "skops-unknown-loader",
         }
     }
 
@@ -460,6 +471,7 @@ impl NoteKind {
         NoteKind::PythonCode,
         NoteKind::HydraTarget,
         NoteKind::TorchServeHandler,
+        NoteKind::SkopsUnknownLoader,
     ];
 }
 
@@ -493,6 +505,8 @@ pub enum Detail {
     HfConfig(Box<crate::repo::HfConfigInfo>),
     /// A model card's front matter (`README.md`): license, base model, datasets, task.
     ModelCard(Box<crate::card::CardMetadata>),
+    /// A skops schema: every name `skops.io.load` would import, by node kind.
+    Skops(Box<crate::skops::SkopsInventory>),
 }
 
 /// The vocabulary of a model graph: who wrote it and which layers or ops it uses.

@@ -141,9 +141,25 @@ struct Walker<'w, 'c, 't> {
 }
 
 /// One step of the path to a value, for messages (`config.layers[1].config.function`).
-enum Seg<'c> {
+pub(crate) enum Seg<'c> {
     Key(&'c str),
     Index(usize),
+}
+
+/// A path of [`Seg`]s as `a.b[2].c` (empty for the document itself).
+pub(crate) fn path_string(path: &[Seg<'_>]) -> String {
+    let mut at = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) if at.is_empty() => at.push_str(k),
+            Seg::Key(k) => {
+                at.push('.');
+                at.push_str(k);
+            }
+            Seg::Index(i) => at.push_str(&format!("[{i}]")),
+        }
+    }
+    at
 }
 
 impl<'c> Walker<'_, 'c, '_> {
@@ -153,17 +169,7 @@ impl<'c> Walker<'_, 'c, '_> {
     }
 
     fn here(&self) -> String {
-        let mut at = String::new();
-        for seg in &self.path {
-            match seg {
-                Seg::Key(k) if at.is_empty() => at.push_str(k),
-                Seg::Key(k) => {
-                    at.push('.');
-                    at.push_str(k);
-                }
-                Seg::Index(i) => at.push_str(&format!("[{i}]")),
-            }
-        }
+        let at = path_string(&self.path);
         if at.is_empty() { self.source.to_string() } else { format!("{} at {at}", self.source) }
     }
 

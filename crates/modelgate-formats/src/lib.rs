@@ -25,6 +25,7 @@ mod protobuf;
 pub mod repo;
 pub mod safetensors;
 pub mod scan;
+pub mod skops;
 pub mod sniff;
 pub mod stream;
 mod torch;

@@ -82,6 +82,9 @@ pub(crate) fn scan_text(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, n
         ));
         return Rest::Drain;
     }
+    if format == Format::Json && crate::skops::scan_schema(&data, "the document", node, true) {
+        return Rest::Drain;
+    }
     if format == Format::Json
         && let Ok(Interesting(object)) = serde_json::from_slice::<Interesting>(&data)
     {

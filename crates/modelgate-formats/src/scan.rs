@@ -213,7 +213,7 @@ pub(crate) fn scan_node_with(
     node
 }
 
-fn dispatch(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn dispatch(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
     match format {
         Format::Pickle => crate::pickle::scan(s, ctx, node),
         Format::Numpy => crate::numpy::scan(s, ctx, node),

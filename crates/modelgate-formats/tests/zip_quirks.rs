@@ -337,3 +337,68 @@ fn broken_archives_are_findings() {
     lying[at] = 9;
     assert!(all_notes(&scan(&lying)).contains(&NoteKind::ArchiveHeaderMismatch));
 }
+
+/// A minimal skops schema importing `module.class` through a FunctionNode.
+fn skops_schema(module: &str, class: &str, file: &str) -> Vec<u8> {
+    format!(
+        r#"{{"__loader__": "DictNode", "__module__": "builtins", "__class__": "dict", "protocol": 2,
+        "_skops_version": "0.16.0", "content": {{
+          "f": {{"__loader__": "FunctionNode", "__module__": "{module}", "__class__": "{class}"}},
+          "a": {{"__loader__": "NdArrayNode", "__module__": "numpy", "__class__": "ndarray", "type": "numpy", "file": "{file}"}}}}}}"#
+    )
+    .into_bytes()
+}
+
+fn skops_globals(n: &Node) -> Vec<String> {
+    let mut out = Vec::new();
+    n.walk(&mut |_, node| {
+        if let modelgate_formats::Detail::Skops(s) = &node.detail {
+            out.extend(s.globals.iter().map(|g| g.qualified()));
+        }
+    });
+    out
+}
+
+const NPY: &[u8] = b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False, 'shape': (0,), }                                                            \n";
+
+#[test]
+fn a_root_schema_json_makes_a_skops_file() {
+    let n =
+        scan(&zip(&[entry("0.npy", NPY), entry("schema.json", &skops_schema("builtins", "eval", "0.npy"))]));
+    assert_eq!(n.format, Format::Skops);
+    assert_eq!(member(&n, "schema.json").role, Some(Role::SkopsSchema));
+    let mut globals = skops_globals(&n);
+    globals.sort();
+    assert_eq!(globals, ["builtins.dict", "builtins.eval", "numpy.ndarray"]);
+    assert!(all_notes(&n).is_empty(), "{:?}", all_notes(&n));
+}
+
+#[test]
+fn a_skops_schema_reading_a_missing_member_is_malformed() {
+    let n = scan(&zip(&[entry("schema.json", &skops_schema("numpy", "log1p", "0.npy"))]));
+    assert_eq!(n.format, Format::Skops);
+    assert_eq!(all_notes(&n), [NoteKind::Malformed]);
+}
+
+#[test]
+fn a_skops_schema_under_another_name_is_still_walked_and_noted() {
+    // skops.io.load reads only the root schema.json: this archive does not load, but what the
+    // schema names is still reported.
+    let n = scan(&zip(&[
+        entry("0.npy", NPY),
+        entry("model/schema.json", &skops_schema("posix", "system", "0.npy")),
+    ]));
+    assert_eq!(n.format, Format::Zip);
+    assert!(skops_globals(&n).contains(&"posix.system".to_string()));
+    assert_eq!(all_notes(&n), [NoteKind::Malformed]);
+}
+
+#[test]
+fn a_root_schema_json_that_is_not_skops_is_scanned_by_content() {
+    let n = scan(&zip(&[entry("schema.json", EVIL)]));
+    assert_eq!(n.format, Format::Zip);
+    assert_eq!(all_globals(&n), ["posix.system"]);
+    let n = scan(&zip(&[entry("schema.json", br#"{"type": "object"}"#)]));
+    assert_eq!(n.format, Format::Zip);
+    assert!(skops_globals(&n).is_empty() && all_notes(&n).is_empty());
+}

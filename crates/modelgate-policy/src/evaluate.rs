@@ -102,7 +102,7 @@ pub fn apply_suppressions(
 #[rustfmt::skip]
 const MODEL_EXTENSIONS: &[&str] = &[
     "pt", "pth", "bin", "ckpt", "pkl", "pickle", "joblib", "dill", "npy", "npz", "h5", "hdf5", "keras", "onnx",
-    "tflite", "gguf", "ggml", "safetensors", "mar", "nemo", "pdparams", "sav",
+    "tflite", "gguf", "ggml", "safetensors", "mar", "nemo", "pdparams", "sav", "skops",
 ];
 
 fn looks_like_model(name: &str) -> bool {
@@ -168,6 +168,9 @@ fn visit<'n>(node: &'n Node, path: &str, policy: &Policy, trail: &mut Vec<&'n No
     if let Some(pickle) = node.pickle() {
         pickle_findings(pickle, policy, &member, out);
     }
+    if let modelgate_formats::Detail::Skops(skops) = &node.detail {
+        skops_findings(skops, policy, &member, out);
+    }
     for child in &node.children {
         trail.push(child);
         visit(child, path, policy, trail, out);
@@ -230,26 +233,11 @@ fn push(
 }
 
 fn pickle_findings(p: &PickleInventory, policy: &Policy, member: &Option<String>, out: &mut Vec<Finding>) {
-    let catalogue = Catalogue::builtin();
     let loader = p.loader.as_str();
     for (index, g) in p.globals.iter().enumerate() {
         let qualified = g.qualified();
-        let (rule, what) = match policy.pickle.classify(&g.module, &g.name, loader) {
-            Class::Allowed(_) => continue,
-            Class::Denied(entry) => {
-                (catalogue.get(ids::PICKLE_DENIED), format!("which is denied: {}", one_line(&entry.reason)))
-            }
-            Class::Traversal { why, target: Some((entry, resolved)) } => (
-                catalogue.get(ids::PICKLE_TRAVERSAL),
-                format!("{why}; {resolved} is denied: {}", one_line(&entry.reason)),
-            ),
-            Class::Traversal { why, target: None } => (catalogue.get(ids::PICKLE_TRAVERSAL), why),
-            Class::Unlisted => {
-                if policy.extra_trust(&g.module, &g.name).is_some() {
-                    continue;
-                }
-                (catalogue.get(ids::PICKLE_UNLISTED), "which is not on the allow-list".to_string())
-            }
+        let Some((rule, what)) = classify_global(policy, &g.module, &g.name, loader) else {
+            continue;
         };
         let written = g.written_as.as_ref().map(|w| format!(" (written as {w})")).unwrap_or_default();
         let calls = calls_of(p, index);
@@ -262,6 +250,61 @@ fn pickle_findings(p: &PickleInventory, policy: &Policy, member: &Option<String>
             Location { member: member.clone(), offset: Some(g.offset) },
             Some(qualified),
         );
+    }
+}
+
+/// The pickle classification as a rule and the words that explain it, or `None` when the global
+/// is acceptable (allow-listed, or trusted by the policy file).
+fn classify_global(
+    policy: &Policy,
+    module: &str,
+    name: &str,
+    loader: &str,
+) -> Option<(&'static Rule, String)> {
+    let catalogue = Catalogue::builtin();
+    Some(match policy.pickle.classify(module, name, loader) {
+        Class::Allowed(_) => return None,
+        Class::Denied(entry) => {
+            (catalogue.get(ids::PICKLE_DENIED), format!("which is denied: {}", one_line(&entry.reason)))
+        }
+        Class::Traversal { why, target: Some((entry, resolved)) } => (
+            catalogue.get(ids::PICKLE_TRAVERSAL),
+            format!("{why}; {resolved} is denied: {}", one_line(&entry.reason)),
+        ),
+        Class::Traversal { why, target: None } => (catalogue.get(ids::PICKLE_TRAVERSAL), why),
+        Class::Unlisted => {
+            policy.extra_trust(module, name).is_none().then_some(())?;
+            (catalogue.get(ids::PICKLE_UNLISTED), "which is not on the allow-list".to_string())
+        }
+    })
+}
+
+/// A skops schema's imports, classified with the pickle lists under the loader `skops`.
+fn skops_findings(
+    s: &modelgate_formats::skops::SkopsInventory,
+    policy: &Policy,
+    member: &Option<String>,
+    out: &mut Vec<Finding>,
+) {
+    for g in &s.globals {
+        let Some((rule, what)) =
+            classify_global(policy, &g.module, &g.name, modelgate_formats::skops::LOADER)
+        else {
+            continue;
+        };
+        let qualified = g.qualified();
+        let nodes = if g.count > 1 {
+            format!("{} {}s, first", g.count, g.node)
+        } else {
+            let article = if g.node.starts_with(['A', 'E', 'I', 'O', 'U']) { "an" } else { "a" };
+            format!("{article} {}", g.node)
+        };
+        let message = format!(
+            "the skops schema imports {qualified} ({nodes} at {}), {what}; {}",
+            g.path,
+            modelgate_formats::skops::effect(&g.node)
+        );
+        push(out, policy, rule, message, Location { member: member.clone(), offset: None }, Some(qualified));
     }
 }
 

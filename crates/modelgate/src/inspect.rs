@@ -181,8 +181,29 @@ fn model_summary(detail: &Detail) -> Option<String> {
             c.datasets.join(" "),
             opt(&c.pipeline_tag)
         ),
+        Detail::Skops(s) => format!(
+            "skops schema: protocol {} skops {} nodes [{}] imports {} members read {}",
+            s.protocol.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            opt(&s.skops_version),
+            s.loaders.ops.iter().map(|o| format!("{}×{}", o.name, o.count)).collect::<Vec<_>>().join(" "),
+            s.globals.len(),
+            s.files.len()
+        ),
         _ => return None,
     })
+}
+
+/// What the lists (and the policy file) say about one imported global.
+fn describe(policy: &Policy, module: &str, name: &str, loader: &str) -> String {
+    match policy.pickle.classify(module, name, loader) {
+        Class::Allowed(e) => format!("allowed: {}", one_line(&e.reason)),
+        Class::Denied(e) => format!("DENIED: {}", one_line(&e.reason)),
+        Class::Traversal { why, .. } => format!("TRAVERSAL: {why}"),
+        Class::Unlisted => match policy.extra_trust(module, name) {
+            Some(r) => format!("allowed by policy: {r}"),
+            None => "NOT ON THE ALLOW-LIST".to_string(),
+        },
+    }
 }
 
 fn list_globals<'n>(out: &mut dyn Write, node: &'n Node, trail: &mut Vec<&'n Node>, policy: &Policy) {
@@ -190,15 +211,7 @@ fn list_globals<'n>(out: &mut dyn Write, node: &'n Node, trail: &mut Vec<&'n Nod
         let place =
             if trail.is_empty() { "(file)".to_string() } else { modelgate_formats::member_path(trail) };
         for (i, g) in p.globals.iter().enumerate() {
-            let class = match policy.pickle.classify(&g.module, &g.name, p.loader.as_str()) {
-                Class::Allowed(e) => format!("allowed: {}", one_line(&e.reason)),
-                Class::Denied(e) => format!("DENIED: {}", one_line(&e.reason)),
-                Class::Traversal { why, .. } => format!("TRAVERSAL: {why}"),
-                Class::Unlisted => match policy.extra_trust(&g.module, &g.name) {
-                    Some(r) => format!("allowed by policy: {r}"),
-                    None => "NOT ON THE ALLOW-LIST".to_string(),
-                },
-            };
+            let class = describe(policy, &g.module, &g.name, p.loader.as_str());
             let calls: u64 = p
                 .calls
                 .iter()
@@ -214,6 +227,21 @@ fn list_globals<'n>(out: &mut dyn Write, node: &'n Node, trail: &mut Vec<&'n Nod
                 g.qualified(),
                 g.count,
                 g.opcode
+            );
+        }
+    }
+    if let Detail::Skops(s) = &node.detail {
+        let place =
+            if trail.is_empty() { "(file)".to_string() } else { modelgate_formats::member_path(trail) };
+        for g in &s.globals {
+            let class = describe(policy, &g.module, &g.name, modelgate_formats::skops::LOADER);
+            let _ = writeln!(
+                out,
+                "  {place}  {} ({}×, skops {} at {})  {class}",
+                g.qualified(),
+                g.count,
+                g.node,
+                g.path
             );
         }
     }

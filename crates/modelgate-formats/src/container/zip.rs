@@ -12,7 +12,7 @@
 //! in offset order through the stream, so every byte is read (and hashed) once.
 
 use crate::container::{ExpansionBudget, Tap, buffer_for_random_access};
-use crate::inventory::{Format, Node, Note, NoteKind, Relation, Role};
+use crate::inventory::{Detail, Format, Node, Note, NoteKind, Relation, Role};
 use crate::pickle::PickleLoader;
 use crate::scan::{Ctx, How, Rest, child_node, scan_node, scan_node_with, scan_trailing};
 use crate::stream::{HashMode, Stream, Window};
@@ -273,6 +273,9 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
         }
     }
     found.note_uncomputed_crcs(node);
+    if layout.plain {
+        skops_layout(node, &entries);
+    }
     if let Some(prefix) = &layout.torch_prefix {
         crate::torch::check_zip_storages(node, prefix, &found.storages, &members);
     }
@@ -484,6 +487,54 @@ fn is_keras(entries: &[Entry]) -> bool {
     has("config.json") && (has("metadata.json") || has("model.weights.h5"))
 }
 
+/// A plain zip whose root `schema.json` turned out to be a skops schema is a skops file; one that
+/// carries a skops schema under any other name is a skops file `skops.io.load` cannot read.
+fn skops_layout(node: &mut Node, entries: &[Entry]) {
+    fn schema(c: &Node) -> Option<&crate::skops::SkopsInventory> {
+        match &c.detail {
+            Detail::Skops(s) if c.relation == Some(Relation::Member) => Some(s),
+            _ => None,
+        }
+    }
+    let root = node.children.iter().rposition(|c| c.name == "schema.json" && schema(c).is_some());
+    let Some(root) = root else {
+        if let Some(other) = node.children.iter().find(|c| schema(c).is_some()) {
+            node.note(
+                Note::new(
+                    NoteKind::Malformed,
+                    format!(
+                        "member {} is a skops schema, but skops.io.load reads only a member named exactly schema.json at the archive root, and this archive has no such schema",
+                        other.name
+                    ),
+                )
+                .evidence(other.name.clone()),
+            );
+        }
+        for c in node.children.iter_mut().filter(|c| c.role == Some(Role::SkopsSchema)) {
+            c.role = None;
+        }
+        return;
+    };
+    node.format = Format::Skops;
+    let names: std::collections::HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let missing: Vec<String> = schema(&node.children[root])
+        .map(|s| s.files.iter().filter(|f| !names.contains(f.as_str())).cloned().collect())
+        .unwrap_or_default();
+    if let Some(first) = missing.first() {
+        node.note(
+            Note::new(
+                NoteKind::Malformed,
+                format!(
+                    "schema.json reads {} member{} the archive does not contain (first {first}); skops.io.load fails on it",
+                    missing.len(),
+                    if missing.len() == 1 { "" } else { "s" }
+                ),
+            )
+            .evidence(first.clone()),
+        );
+    }
+}
+
 /// torch's reader takes the archive prefix from the first central-directory entry, up to the
 /// first '/', and is a torch archive if `<prefix>/data.pkl` exists (matched case-insensitively).
 fn torch_prefix(entries: &[Entry]) -> Option<String> {
@@ -581,6 +632,8 @@ struct Layout {
     torch_prefix: Option<String>,
     torchscript: bool,
     keras: bool,
+    /// A zip of no more specific kind (a skops file is recognised by its `schema.json`).
+    plain: bool,
 }
 
 impl Layout {
@@ -588,12 +641,21 @@ impl Layout {
         let torch_prefix = matches!(format, Format::PytorchZip | Format::Torchscript)
             .then(|| torch_prefix(entries))
             .flatten();
-        Layout { torch_prefix, torchscript: format == Format::Torchscript, keras: format == Format::Keras }
+        Layout {
+            torch_prefix,
+            torchscript: format == Format::Torchscript,
+            keras: format == Format::Keras,
+            plain: format == Format::Zip,
+        }
     }
 
     fn role(&self, name: &str) -> Option<Role> {
         if self.keras && name == "config.json" {
             return Some(Role::KerasConfig);
+        }
+        // skops.io.load reads `schema.json` by exact name with json.loads, whatever it looks like.
+        if self.plain && name == "schema.json" {
+            return Some(Role::SkopsSchema);
         }
         let prefix = self.torch_prefix.as_ref()?;
         let lower = name.to_ascii_lowercase();
@@ -843,6 +905,9 @@ fn scan_member(
             |_, _| Format::Json,
             |_, s, ctx, node| crate::keras::scan_config_stream(s, ctx, node),
         );
+    }
+    if role == Some(Role::SkopsSchema) {
+        return scan_node_with(stream, ctx, child, crate::sniff::sniff, crate::skops::scan_schema_member);
     }
     if role == Some(Role::LoaderPickle) {
         // torch unpickles these whatever they look like.

@@ -492,6 +492,14 @@ impl CardFacts {
                 }
             }
             Detail::Pickle(p) => first(&mut self.pickle_loader, Some(&p.loader.as_str().to_string())),
+            Detail::Skops(s) => {
+                if let Some(v) = &s.skops_version {
+                    self.writer.push(("skops-version".into(), v.clone()));
+                }
+                if let Some(root) = s.globals.first() {
+                    first(&mut self.architecture, Some(&root.qualified()));
+                }
+            }
             _ => {}
         }
         for child in &node.children {

@@ -242,7 +242,8 @@ def _dump(obj, out: str, name: str):
     yield Case(f"{SKLEARN} + joblib {joblib.__version__}: joblib.dump of a fitted estimator", path, "joblib")
 
 
-def cases(out: str):
+def fitted():
+    """Every fitted estimator and variant, as (name, object); also fills SKIPPED."""
     # experimental estimators are listed by all_estimators() only once enabled
     from sklearn.experimental import enable_halving_search_cv, enable_iterative_imputer  # noqa: F401
     from sklearn.utils import all_estimators
@@ -263,17 +264,14 @@ def cases(out: str):
                 SKIPPED.append((name, f"cannot fit on the synthetic data: {e}"[:160]))
                 continue
             seen.add(name)
-            try:
-                yield from _dump(fitted, out, f"{name}_{i}")
-            except Exception as e:
-                SKIPPED.append((name, f"cannot pickle: {e}"[:160]))
+            yield f"{name}_{i}", fitted
     for name, est, X, y in _variants():
         try:
             np.random.seed(0)
             if X is not None:
                 est = _seed(est)
                 est = est.fit(X) if y is None else est.fit(X, y)
-            yield from _dump(est, out, f"variant_{name}")
+            yield f"variant_{name}", est
             seen.add(type(est).__name__)
         except Exception as e:
             SKIPPED.append((f"variant {name}", f"{type(e).__name__}: {e}"[:160]))
@@ -284,7 +282,7 @@ def cases(out: str):
         with sklearn.config_context(enable_metadata_routing=True):
             X, yc, *_ = _data()
             est = LogisticRegression().set_fit_request(sample_weight=True).fit(X, yc)
-            yield from _dump(est, out, "metadata_routing")
+            yield "metadata_routing", est
     except Exception as e:
         SKIPPED.append(("metadata routing", str(e)[:160]))
     try:
@@ -292,7 +290,7 @@ def cases(out: str):
         from sklearn.linear_model import LogisticRegression
 
         X, yc, *_ = _data()
-        yield from _dump(FrozenEstimator(LogisticRegression().fit(X, yc)), out, "FrozenEstimator")
+        yield "FrozenEstimator", FrozenEstimator(LogisticRegression().fit(X, yc))
         seen.add("FrozenEstimator")
     except Exception as e:
         SKIPPED.append(("FrozenEstimator", str(e)[:160]))
@@ -302,3 +300,11 @@ def cases(out: str):
     for n in missing:
         if not any(s[0] == n for s in SKIPPED):
             SKIPPED.append((n, "no instance fitted"))
+
+
+def cases(out: str):
+    for name, est in fitted():
+        try:
+            yield from _dump(est, out, name)
+        except Exception as e:
+            SKIPPED.append((name, f"cannot pickle: {e}"[:160]))

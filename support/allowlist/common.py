@@ -11,4 +11,4 @@ class Case:
 
     label: str  # "<library version>: <what kind of file>", becomes an allow entry's `source`
     path: str
-    kind: str  # pickle | joblib | torch-zip | torch-legacy | npy | npz
+    kind: str  # pickle | joblib | torch-zip | torch-legacy | npy | npz | skops

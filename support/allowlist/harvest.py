@@ -45,7 +45,7 @@ DATA = os.path.join(REPO, "crates", "modelgate-policy", "data")
 ALLOW_PATH = os.path.join(DATA, "pickle-allow.toml")
 DENY_PATH = os.path.join(DATA, "pickle-deny.toml")
 
-LOADERS = {"pickle", "joblib", "torch-zip", "torchscript", "torch-legacy", "numpy-object"}
+LOADERS = {"pickle", "joblib", "torch-zip", "torchscript", "torch-legacy", "numpy-object", "skops"}
 ALLOW_KEYS = {"module", "name", "module-prefix", "reason", "source", "loaders"}
 DENY_KEYS = {"module", "names", "reason", "references"}
 
@@ -264,7 +264,7 @@ def harvest(out: str, only: set[str] | None) -> tuple[dict, dict]:
 
     observed: dict[tuple[str, str], Observed] = OrderedDict()
     stats: dict = {"files": {}, "skipped": [], "walk_errors": []}
-    suites = ["torch", "numpy", "sklearn", "misc"]
+    suites = ["torch", "numpy", "sklearn", "misc", "skops"]
     for suite in suites:
         if only and suite not in only:
             continue
@@ -326,6 +326,10 @@ def propose(observed: dict) -> tuple[list[dict], dict, list]:
         e = {"module": module, "name": name, "reason": reason, "source": source}
         if module in review.TORCHSCRIPT_ONLY_MODULES:
             e["loaders"] = ["torchscript"]
+        elif obs.loaders == {"skops"}:
+            # skops imports names pickles never carry (it calls RandomState() itself, for one);
+            # they are reviewed for what skops.io.load does with them, not for unpickling.
+            e["loaders"] = ["skops"]
         entries[(module, name)] = e
     for x in review.EXTRA:
         key = (x["module"], x["name"])
@@ -378,7 +382,7 @@ def pinned_mismatches() -> list[str]:
 
 def versions() -> str:
     out = [f"python {platform.python_version()}"]
-    for m in ("torch", "numpy", "sklearn", "joblib", "scipy", "transformers", "accelerate"):
+    for m in ("torch", "numpy", "sklearn", "joblib", "scipy", "transformers", "accelerate", "skops"):
         try:
             out.append(f"{m} {__import__(m).__version__}")
         except Exception:
@@ -392,7 +396,7 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--write", action="store_true", help="rewrite pickle-allow.toml from the proposal")
     ap.add_argument("--check", action="store_true", help="only validate the two data files")
-    ap.add_argument("--only", help="comma-separated suites to run (torch,numpy,sklearn,misc); implies no --write")
+    ap.add_argument("--only", help="comma-separated suites to run (torch,numpy,sklearn,misc,skops); implies no --write")
     args = ap.parse_args()
 
     deny_doc = load_toml(DENY_PATH) if os.path.exists(DENY_PATH) else {"deny": []}

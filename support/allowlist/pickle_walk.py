@@ -372,6 +372,10 @@ def walk_file(path: str, kind: str, hits: list) -> None:
         walk_torch_legacy(data, path, hits)
     elif kind == "npy":
         walk_npy(data, path, hits)
+    elif kind == "skops":
+        import skops_walk
+
+        skops_walk.walk_skops(path, hits)
     elif kind == "npz":
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             for n in zf.namelist():

@@ -181,6 +181,29 @@ HAND: dict[tuple[str, str], str] = {
     ("numpy.random._philox", "Philox"): "Philox bit generator; state restored from a dict of integers.",
     ("numpy.random._sfc64", "SFC64"): "SFC64 bit generator; state restored from a dict of integers.",
     ("numpy.random.bit_generator", "SeedSequence"): "Seed-entropy record of a bit generator; plain integer state.",
+    # skops schema names (loader "skops" only): skops.io.load builds these itself, never from pickle opcodes
+    ("numpy.random.mtrand", "RandomState"): (
+        "skops RandomStateNode: skops.io.load calls RandomState() with no arguments, then set_state() with the "
+        "stored arrays and integers."),
+    ("numpy.random._generator", "Generator"): (
+        "skops RandomGeneratorNode: numpy.random.Generator(bit_generator=...) around a bit generator skops has "
+        "just rebuilt; no data from the file is called."),
+    ("numpy.random", "PCG64"): (
+        "skops RandomGeneratorNode bit generator: skops.io.load calls numpy.random.PCG64(SeedSequence) and sets "
+        "its state dict (skops refuses any name that is not a BitGenerator subclass)."),
+    ("numpy.random", "PCG64DXSM"): (
+        "skops RandomGeneratorNode bit generator: numpy.random.PCG64DXSM(SeedSequence), state set from a dict "
+        "of integers."),
+    ("numpy.random", "MT19937"): (
+        "skops RandomGeneratorNode bit generator: numpy.random.MT19937(SeedSequence), state set from arrays "
+        "and integers."),
+    ("numpy.random", "Philox"): (
+        "skops RandomGeneratorNode bit generator: numpy.random.Philox(SeedSequence), state set from a dict of "
+        "integers."),
+    ("numpy.random", "SFC64"): (
+        "skops RandomGeneratorNode bit generator: numpy.random.SFC64(SeedSequence), state set from a dict of "
+        "integers."),
+
     ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"): (
         "Cython-generated unpickle helper: checks a layout checksum, makes an empty SeedSequence and sets its "
         "integer fields."),

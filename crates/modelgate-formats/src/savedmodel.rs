@@ -23,10 +23,13 @@
 //! (map entries `{1 key, 2 AttrValue{2 s, 1 list{9 func}, 10 func{1 name}}}`),
 //! `SavedMetadata{1 nodes{3 node_path, 4 identifier, 5 metadata}}`.
 //!
-//! The message is held in memory (up to `max_in_memory`; beyond that a limit note).
+//! `saved_model.pb` is walked off the stream (constants can make it gigabytes; only names and a
+//! few attributes are kept, memory stays bounded). `keras_metadata.pb` is held in memory (up to
+//! `max_in_memory`; beyond that a limit note).
 
 use crate::inventory::{Detail, Format, GraphInventory, Node, Note, NoteKind};
 use crate::protobuf::slice::{self as protobuf, Field, WireError};
+use crate::protobuf::{self as stream_protobuf, Value, Wire, WireError as StreamError, next_field};
 use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use std::collections::{HashMap, HashSet};
@@ -133,6 +136,22 @@ fn registry_version() -> &'static str {
 }
 
 pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+    if format != Format::TfKerasMetadata {
+        // saved_model.pb is walked straight off the stream: graphs with large constants run to
+        // gigabytes, and only names and a few attributes are needed.
+        let mut walk = Walk::default();
+        if let Err(e) = walk.saved_model(s, node) {
+            node.note(
+                Note::new(
+                    NoteKind::Malformed,
+                    format!("the {format} protobuf is invalid ({}); TensorFlow cannot parse it", e.what),
+                )
+                .at(e.at),
+            );
+        }
+        node.detail = Detail::Graph(Box::new(walk.inv));
+        return Rest::Drain;
+    }
     let limit = ctx.limits.max_in_memory;
     let max = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
     let data = match s.read_vec(max) {
@@ -145,16 +164,12 @@ pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: 
     if data.len() as u64 > limit {
         node.note(Note::new(
             NoteKind::LimitExceeded,
-            format!("{format} message larger than {limit} bytes; its graph was not inspected"),
+            format!("{format} message larger than {limit} bytes; its Keras objects were not inspected"),
         ));
         return Rest::Drain;
     }
     let mut inv = GraphInventory::default();
-    let result = match format {
-        Format::TfKerasMetadata => keras_metadata(&data, ctx, node, &mut inv),
-        _ => saved_model(&data, node, &mut inv),
-    };
-    if let Err(e) = result {
+    if let Err(e) = keras_metadata(&data, ctx, node, &mut inv) {
         node.note(
             Note::new(
                 NoteKind::Malformed,
@@ -187,8 +202,9 @@ fn nested(outer: &[u8], inner: &[u8], e: WireError) -> WireError {
     WireError { offset: base + e.offset, what: e.what }
 }
 
+/// A node whose op may need a note (see [`judge`]); every other node is only counted.
 struct Op {
-    /// Offset of the `NodeDef` in the file.
+    /// Offset of the `NodeDef` field in the file.
     offset: u64,
     op: String,
     name: String,
@@ -198,124 +214,321 @@ struct Op {
     output_stream: Option<String>,
 }
 
-struct Function {
-    name: String,
-    /// Functions its nodes call (through `f`-style attributes).
-    calls: Vec<String>,
+/// Longest name or op kept (longer ones are cut, with `…`).
+const KEEP: usize = 512;
+/// Nodes that may need a note, kept per meta graph until it is judged.
+const MAX_NOTABLE: usize = 65_536;
+/// Distinct function names kept (those defined, and those called).
+const MAX_FUNCTIONS: usize = 1_000_000;
+/// Meta graphs whose tags and version are recorded.
+const MAX_META_FACTS: usize = 16;
+
+/// One meta graph as far as it has been read.
+#[derive(Default)]
+struct MetaGraph {
+    notable: Vec<Op>,
+    /// Names of the functions of the library, by index.
+    functions: Vec<String>,
+    /// Functions some node calls (through `f`-style attributes).
+    called: HashSet<String>,
+    /// TF1 saver name scope (`save/restore_all` → `save/`).
+    saver_scope: Option<String>,
+    has_assets: bool,
+    nodes: usize,
 }
 
-fn saved_model(data: &[u8], node: &mut Node, inv: &mut GraphInventory) -> Result<(), WireError> {
-    let top = all(data)?;
-    let mut meta_graphs = 0usize;
-    for mg in sub(&top, 2) {
-        meta_graphs += 1;
-        let fields = all(mg).map_err(|e| nested(data, mg, e))?;
-        for info in sub(&fields, 1) {
-            let info_fields = all(info).map_err(|e| nested(data, info, e))?;
-            let tags: Vec<String> =
-                info_fields.iter().filter(|f| f.number == 4).filter_map(Field::text).collect();
-            inv.fact("tags", tags.join(","));
-            if let Some(v) = first_text(&info_fields, 5) {
-                inv.fact("tensorflow_version", v);
-            }
-        }
-        // TF1 savers live under a name scope: `save/restore_all` → `save/`.
-        let saver_scope = sub(&fields, 3)
-            .next()
-            .and_then(|sd| all(sd).ok())
-            .and_then(|sd| first_text(&sd, 4))
-            .and_then(|r| r.rsplit_once('/').map(|(scope, _)| format!("{scope}/")));
-        let has_assets = fields.iter().any(|f| f.number == 6);
-        let mut ops = Vec::new();
-        let mut functions = Vec::new();
-        for graph in sub(&fields, 2) {
-            let graph_fields = all(graph).map_err(|e| nested(data, graph, e))?;
-            for nd in sub(&graph_fields, 1) {
-                ops.push(node_def(data, nd, None).map_err(|e| nested(data, nd, e))?);
-                if ops.len() > MAX_NODES {
-                    limit(node);
+#[derive(Default)]
+struct Walk {
+    inv: GraphInventory,
+    meta_graphs: usize,
+    /// A bound was hit: the rest was read (and hashed) but not judged.
+    over: bool,
+}
+
+fn len(f: &stream_protobuf::Field, what: &str) -> Wire<u64> {
+    match f.value {
+        Value::Len(n) => Ok(n),
+        _ => Err(StreamError::new(f.at, format!("field {} of {what} has the wrong wire type", f.number))),
+    }
+}
+
+fn end_of(s: &Stream<'_>, len: u64) -> u64 {
+    s.position().saturating_add(len)
+}
+
+impl Walk {
+    /// `SavedModel{2: meta_graphs}`.
+    fn saved_model(&mut self, s: &mut Stream<'_>, node: &mut Node) -> Wire<()> {
+        while let Some(f) = next_field(s, u64::MAX)? {
+            if f.number == 2 {
+                let n = len(&f, "SavedModel")?;
+                self.meta_graphs += 1;
+                let mut mg = MetaGraph::default();
+                self.meta_graph(s, end_of(s, n), &mut mg)?;
+                if self.over {
+                    node.note(Note::new(
+                        NoteKind::LimitExceeded,
+                        format!(
+                            "more than {MAX_NODES} graph nodes, {MAX_NOTABLE} nodes with file, Python or unknown ops, or {MAX_FUNCTIONS} functions; the graph was not judged"
+                        ),
+                    ));
                     return Ok(());
                 }
+                self.inv.fact("functions", mg.functions.len().to_string());
+                self.inv.fact("nodes", mg.nodes.to_string());
+                judge(&mg, node);
+            } else {
+                stream_protobuf::skip_value(s, &f)?;
             }
-            for lib in sub(&graph_fields, 2) {
-                let lib_fields = all(lib).map_err(|e| nested(data, lib, e))?;
-                for fd in sub(&lib_fields, 1) {
-                    let fd_fields = all(fd).map_err(|e| nested(data, fd, e))?;
-                    let name = sub(&fd_fields, 1)
-                        .next()
-                        .and_then(|sig| all(sig).ok())
-                        .and_then(|sig| first_text(&sig, 1))
-                        .unwrap_or_default();
-                    let index = functions.len();
-                    let mut calls = Vec::new();
-                    for nd in sub(&fd_fields, 3) {
-                        let op = node_def(data, nd, Some(index)).map_err(|e| nested(data, nd, e))?;
-                        calls.extend(called_functions(nd));
-                        ops.push(op);
-                        if ops.len() > MAX_NODES {
-                            limit(node);
-                            return Ok(());
+        }
+        if self.meta_graphs == 0 {
+            node.note(Note::new(
+                NoteKind::Malformed,
+                "the SavedModel has no meta graph; TensorFlow cannot load it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `MetaGraphDef{1: meta_info_def, 2: graph_def, 3: saver_def, 6: asset_file_def}`.
+    fn meta_graph(&mut self, s: &mut Stream<'_>, end: u64, mg: &mut MetaGraph) -> Wire<()> {
+        while let Some(f) = next_field(s, end)? {
+            match f.number {
+                1 => {
+                    let n = len(&f, "MetaGraphDef")?;
+                    self.meta_info(s, end_of(s, n))?;
+                }
+                2 => {
+                    let n = len(&f, "MetaGraphDef")?;
+                    self.graph(s, end_of(s, n), mg)?;
+                }
+                3 => {
+                    let n = len(&f, "MetaGraphDef")?;
+                    let end = end_of(s, n);
+                    while let Some(f) = next_field(s, end)? {
+                        match (f.number, f.value) {
+                            (4, Value::Len(n)) => {
+                                let restore = stream_protobuf::string(s, n, KEEP)?;
+                                mg.saver_scope =
+                                    restore.rsplit_once('/').map(|(scope, _)| format!("{scope}/"));
+                            }
+                            _ => stream_protobuf::skip_value(s, &f)?,
                         }
                     }
-                    functions.push(Function { name, calls });
                 }
+                6 => {
+                    mg.has_assets = true;
+                    stream_protobuf::skip_value(s, &f)?;
+                }
+                _ => stream_protobuf::skip_value(s, &f)?,
             }
         }
-        inv.fact("functions", functions.len().to_string());
-        inv.fact("nodes", ops.len().to_string());
-        judge(&ops, &functions, saver_scope.as_deref(), has_assets, node, inv);
+        Ok(())
     }
-    if meta_graphs == 0 {
-        node.note(Note::new(
-            NoteKind::Malformed,
-            "the SavedModel has no meta graph; TensorFlow cannot load it",
-        ));
-    }
-    Ok(())
-}
 
-fn limit(node: &mut Node) {
-    node.note(Note::new(
-        NoteKind::LimitExceeded,
-        format!("more than {MAX_NODES} graph nodes; the graph was not judged"),
-    ));
-}
-
-fn node_def(data: &[u8], nd: &[u8], function: Option<usize>) -> Result<Op, WireError> {
-    let fields = all(nd)?;
-    let offset = (nd.as_ptr() as usize).saturating_sub(data.as_ptr() as usize) as u64;
-    let op = first_text(&fields, 2).unwrap_or_default();
-    let name = first_text(&fields, 1).unwrap_or_default();
-    let mut output_stream = None;
-    if op == "PrintV2" {
-        for entry in sub(&fields, 5) {
-            let e = all(entry)?;
-            if first_text(&e, 1).as_deref() == Some("output_stream") {
-                output_stream = sub(&e, 2).next().and_then(|v| all(v).ok()).and_then(|v| first_text(&v, 2));
+    /// `MetaInfoDef{4: tags, 5: tensorflow_version}`.
+    fn meta_info(&mut self, s: &mut Stream<'_>, end: u64) -> Wire<()> {
+        let (mut tags, mut version) = (Vec::new(), None);
+        while let Some(f) = next_field(s, end)? {
+            match (f.number, f.value) {
+                (4, Value::Len(n)) if tags.len() < 64 => tags.push(stream_protobuf::string(s, n, 128)?),
+                (5, Value::Len(n)) => version = Some(stream_protobuf::string(s, n, 128)?),
+                _ => stream_protobuf::skip_value(s, &f)?,
             }
         }
-    }
-    Ok(Op { offset, op, name, function, output_stream })
-}
-
-/// Names of functions a node's attributes refer to (`f`, `then_branch`, lists of functions).
-fn called_functions(nd: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(fields) = all(nd) else {
-        return out;
-    };
-    for entry in sub(&fields, 5) {
-        let Ok(e) = all(entry) else { continue };
-        for value in sub(&e, 2) {
-            let Ok(v) = all(value) else { continue };
-            out.extend(sub(&v, 10).filter_map(|f| all(f).ok()).filter_map(|f| first_text(&f, 1)));
-            for list in sub(&v, 1) {
-                let Ok(l) = all(list) else { continue };
-                out.extend(sub(&l, 9).filter_map(|f| all(f).ok()).filter_map(|f| first_text(&f, 1)));
+        if self.meta_graphs <= MAX_META_FACTS {
+            self.inv.fact("tags", tags.join(","));
+            if let Some(v) = version {
+                self.inv.fact("tensorflow_version", v);
             }
         }
+        Ok(())
     }
-    out
+
+    /// `GraphDef{1: node, 2: library}`, `FunctionDefLibrary{1: function}`.
+    fn graph(&mut self, s: &mut Stream<'_>, end: u64, mg: &mut MetaGraph) -> Wire<()> {
+        while let Some(f) = next_field(s, end)? {
+            match f.number {
+                1 => {
+                    let n = len(&f, "GraphDef")?;
+                    self.node_def(s, end_of(s, n), f.at, None, mg)?;
+                }
+                2 => {
+                    let n = len(&f, "GraphDef")?;
+                    let end = end_of(s, n);
+                    while let Some(f) = next_field(s, end)? {
+                        if f.number == 1 {
+                            let n = len(&f, "FunctionDefLibrary")?;
+                            self.function(s, end_of(s, n), mg)?;
+                        } else {
+                            stream_protobuf::skip_value(s, &f)?;
+                        }
+                    }
+                }
+                _ => stream_protobuf::skip_value(s, &f)?,
+            }
+            if self.over {
+                return self.drain(s, end);
+            }
+        }
+        Ok(())
+    }
+
+    /// Past a bound: the rest of the message is read (and hashed) but not walked.
+    fn drain(&mut self, s: &mut Stream<'_>, end: u64) -> Wire<()> {
+        if end == u64::MAX {
+            return Ok(());
+        }
+        stream_protobuf::skip(s, end.saturating_sub(s.position()))
+    }
+
+    /// `FunctionDef{1: signature{1: name}, 3: node_def}`.
+    fn function(&mut self, s: &mut Stream<'_>, end: u64, mg: &mut MetaGraph) -> Wire<()> {
+        if mg.functions.len() >= MAX_FUNCTIONS {
+            self.over = true;
+            return self.drain(s, end);
+        }
+        let index = mg.functions.len();
+        mg.functions.push(String::new());
+        while let Some(f) = next_field(s, end)? {
+            match f.number {
+                1 => {
+                    let n = len(&f, "FunctionDef")?;
+                    let end = end_of(s, n);
+                    while let Some(f) = next_field(s, end)? {
+                        match (f.number, f.value) {
+                            (1, Value::Len(n)) => mg.functions[index] = stream_protobuf::string(s, n, KEEP)?,
+                            _ => stream_protobuf::skip_value(s, &f)?,
+                        }
+                    }
+                }
+                3 => {
+                    let n = len(&f, "FunctionDef")?;
+                    self.node_def(s, end_of(s, n), f.at, Some(index), mg)?;
+                    if self.over {
+                        return self.drain(s, end);
+                    }
+                }
+                _ => stream_protobuf::skip_value(s, &f)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// `NodeDef{1: name, 2: op, 5: attr}`; attr map entries `{1: key, 2: AttrValue}`.
+    fn node_def(
+        &mut self,
+        s: &mut Stream<'_>,
+        end: u64,
+        at: u64,
+        function: Option<usize>,
+        mg: &mut MetaGraph,
+    ) -> Wire<()> {
+        mg.nodes += 1;
+        if mg.nodes > MAX_NODES {
+            self.over = true;
+            return self.drain(s, end);
+        }
+        let (mut name, mut op, mut output_stream) = (String::new(), String::new(), None);
+        while let Some(f) = next_field(s, end)? {
+            match (f.number, f.value) {
+                (1, Value::Len(n)) => name = stream_protobuf::string(s, n, KEEP)?,
+                (2, Value::Len(n)) => op = stream_protobuf::string(s, n, KEEP)?,
+                (5, Value::Len(n)) => {
+                    let (key, text) = self.attr_entry(s, end_of(s, n), function.is_some(), mg)?;
+                    if key == "output_stream" {
+                        output_stream = text;
+                    }
+                }
+                (1 | 2 | 5, _) => {
+                    return Err(StreamError::new(f.at, "a NodeDef field has the wrong wire type"));
+                }
+                _ => stream_protobuf::skip_value(s, &f)?,
+            }
+        }
+        self.inv.count(&op);
+        if notable(&op) {
+            if mg.notable.len() >= MAX_NOTABLE {
+                self.over = true;
+                return Ok(());
+            }
+            let output_stream = if op == "PrintV2" { output_stream } else { None };
+            mg.notable.push(Op { offset: at, op, name, function, output_stream });
+        }
+        Ok(())
+    }
+
+    /// One attr map entry: its key, the value's `s` (as text), and the functions it names
+    /// (`AttrValue{2: s, 10: func{1: name}, 1: list{9: func{1: name}}}`), recorded as called
+    /// when the node is inside a function.
+    fn attr_entry(
+        &mut self,
+        s: &mut Stream<'_>,
+        end: u64,
+        in_function: bool,
+        mg: &mut MetaGraph,
+    ) -> Wire<(String, Option<String>)> {
+        let (mut key, mut text) = (String::new(), None);
+        let mut called = Vec::new();
+        while let Some(f) = next_field(s, end)? {
+            match (f.number, f.value) {
+                (1, Value::Len(n)) => key = stream_protobuf::string(s, n, KEEP)?,
+                (2, Value::Len(n)) => {
+                    let end = end_of(s, n);
+                    while let Some(f) = next_field(s, end)? {
+                        match (f.number, f.value) {
+                            (2, Value::Len(n)) => text = Some(stream_protobuf::string(s, n, KEEP)?),
+                            (10, Value::Len(n)) if in_function => {
+                                called.extend(name_attr_list(s, end_of(s, n))?);
+                            }
+                            (1, Value::Len(n)) if in_function => {
+                                let end = end_of(s, n);
+                                while let Some(f) = next_field(s, end)? {
+                                    match (f.number, f.value) {
+                                        (9, Value::Len(n)) => called.extend(name_attr_list(s, end_of(s, n))?),
+                                        _ => stream_protobuf::skip_value(s, &f)?,
+                                    }
+                                }
+                            }
+                            _ => stream_protobuf::skip_value(s, &f)?,
+                        }
+                    }
+                }
+                _ => stream_protobuf::skip_value(s, &f)?,
+            }
+        }
+        for name in called {
+            if mg.called.len() >= MAX_FUNCTIONS {
+                self.over = true;
+                break;
+            }
+            mg.called.insert(name);
+        }
+        Ok((key, text))
+    }
+}
+
+/// `NameAttrList{1: name}`.
+fn name_attr_list(s: &mut Stream<'_>, end: u64) -> Wire<Option<String>> {
+    let mut name = None;
+    while let Some(f) = next_field(s, end)? {
+        match (f.number, f.value) {
+            (1, Value::Len(n)) => name = Some(stream_protobuf::string(s, n, KEEP)?),
+            _ => stream_protobuf::skip_value(s, &f)?,
+        }
+    }
+    Ok(name)
+}
+
+/// An op [`judge`] may note: file, network, checkpoint and Python ops, `PrintV2`, and ops outside
+/// the registry.
+fn notable(op: &str) -> bool {
+    PYTHON_OPS.contains(&op)
+        || IO_OPS.contains(&op)
+        || CHECKPOINT_OPS.contains(&op)
+        || TABLE_FILE_OPS.contains(&op)
+        || op == "PrintV2"
+        || known_ops().binary_search(&op).is_err()
 }
 
 /// What an op reaches outside the model with, out of any graph context (a TFLite Flex op).
@@ -333,23 +546,15 @@ fn is_saver_name(name: &str) -> bool {
     name.starts_with("__inference__traced_save_") || name.starts_with("__inference__traced_restore_")
 }
 
-fn judge(
-    ops: &[Op],
-    functions: &[Function],
-    saver_scope: Option<&str>,
-    has_assets: bool,
-    node: &mut Node,
-    inv: &mut GraphInventory,
-) {
-    let called: HashSet<&str> = functions.iter().flat_map(|f| f.calls.iter().map(String::as_str)).collect();
+fn judge(mg: &MetaGraph, node: &mut Node) {
     let saver: Vec<bool> =
-        functions.iter().map(|f| is_saver_name(&f.name) && !called.contains(f.name.as_str())).collect();
+        mg.functions.iter().map(|name| is_saver_name(name) && !mg.called.contains(name)).collect();
+    let (functions, saver_scope, has_assets) = (&mg.functions, mg.saver_scope.as_deref(), mg.has_assets);
     let known = known_ops();
     // One note per (kind, op), with the number of places and the first one.
     let mut seen: HashMap<(NoteKind, &str), (usize, String, u64)> = HashMap::new();
     let mut order = Vec::new();
-    for op in ops {
-        inv.count(&op.op);
+    for op in &mg.notable {
         let in_saver = match op.function {
             Some(i) => saver.get(i).copied().unwrap_or(false),
             None => saver_scope.is_some_and(|scope| op.name.starts_with(scope)),
@@ -375,7 +580,7 @@ fn judge(
             Some(i) => format!(
                 "node {} of function {}",
                 op.name,
-                functions.get(i).map(|f| f.name.as_str()).unwrap_or("?")
+                functions.get(i).map(String::as_str).unwrap_or("?")
             ),
             None => format!("graph node {}", op.name),
         };
@@ -449,6 +654,82 @@ fn keras_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protobuf::tests::{fl, fv};
+    use crate::{Limits, Options, scan_bytes};
+
+    /// A `NodeDef` message.
+    fn nd(name: &str, op: &str, attrs: &[Vec<u8>]) -> Vec<u8> {
+        let mut nd = [fl(1, name.as_bytes()), fl(2, op.as_bytes())].concat();
+        for a in attrs {
+            nd.extend(fl(5, a));
+        }
+        nd
+    }
+
+    /// `GraphDef.node`.
+    fn node_def(name: &str, op: &str, attrs: &[Vec<u8>]) -> Vec<u8> {
+        fl(1, &nd(name, op, attrs))
+    }
+
+    /// `{key: AttrValue{tensor: TensorProto{tensor_content: bytes}}}`.
+    fn tensor_attr(bytes: usize) -> Vec<u8> {
+        [fl(1, b"value"), fl(2, &fl(8, &[fv(1, 1), fl(4, &vec![0u8; bytes])].concat()))].concat()
+    }
+
+    fn saved_model(graph: &[u8]) -> Vec<u8> {
+        let info = [fl(4, b"serve"), fl(5, b"2.21.0")].concat();
+        [fv(1, 1), fl(2, &[fl(1, &info), fl(2, graph)].concat())].concat()
+    }
+
+    fn scan_with(data: &[u8], max_in_memory: u64) -> Node {
+        let limits = Limits { max_in_memory, ..Limits::default() };
+        scan_bytes(data, Options { limits, ..Options::default() })
+    }
+
+    fn kinds(n: &Node) -> Vec<NoteKind> {
+        n.notes.iter().map(|x| x.kind).collect()
+    }
+
+    #[test]
+    fn a_graph_larger_than_the_memory_limit_is_walked_off_the_stream() {
+        // 3 MiB of constant, then a PyFunc, with 1 MiB allowed in memory.
+        let graph =
+            [node_def("big", "Const", &[tensor_attr(3 << 20)]), node_def("cb", "PyFunc", &[])].concat();
+        let n = scan_with(&saved_model(&graph), 1 << 20);
+        assert_eq!(n.format, Format::TfSavedmodel);
+        assert_eq!(kinds(&n), [NoteKind::TfPythonOp]);
+        let Detail::Graph(inv) = &n.detail else { panic!("no graph inventory") };
+        let ops: Vec<(&str, u64)> = inv.ops.iter().map(|o| (o.name.as_str(), o.count)).collect();
+        assert_eq!(ops, [("Const", 1), ("PyFunc", 1)]);
+    }
+
+    #[test]
+    fn a_cut_graph_is_malformed_and_keeps_what_came_before() {
+        let graph = [node_def("r", "ReadFile", &[]), node_def("big", "Const", &[tensor_attr(4096)])].concat();
+        let data = saved_model(&graph);
+        let n = scan_with(&data[..data.len() - 100], 64 << 20);
+        assert_eq!(kinds(&n), [NoteKind::Malformed]);
+        let n = scan_with(&data, 64 << 20);
+        assert_eq!(kinds(&n), [NoteKind::TfIoOp]);
+    }
+
+    #[test]
+    fn checkpoint_ops_are_expected_only_in_saver_functions() {
+        let function = |name: &str, nodes: &[Vec<u8>]| {
+            let mut fd = fl(1, &fl(1, name.as_bytes()));
+            for node in nodes {
+                fd.extend(fl(3, node));
+            }
+            fl(1, &fd)
+        };
+        let save = nd("s", "SaveV2", &[]);
+        let lib =
+            [function("__inference__traced_save_10", std::slice::from_ref(&save)), function("f", &[save])]
+                .concat();
+        let n = scan_with(&saved_model(&fl(2, &lib)), 64 << 20);
+        assert_eq!(kinds(&n), [NoteKind::TfIoOp]);
+        assert!(n.notes[0].detail.contains("function f"), "{}", n.notes[0].detail);
+    }
 
     #[test]
     fn the_op_registry_is_sorted_and_versioned() {

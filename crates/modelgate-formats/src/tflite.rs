@@ -18,6 +18,20 @@ use crate::stream::{Stream, Window};
 
 /// `BuiltinOperator.CUSTOM`.
 const CUSTOM: i32 = 32;
+
+/// The name of a builtin operator code (`support/tflite_ops.py` writes the table from the
+/// schema TensorFlow ships, one `code name` line each, codes 0..n in order).
+fn builtin_name(code: i32) -> Option<&'static str> {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        include_str!("../data/tflite-builtin-ops.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once(' ').map(|(_, name)| name))
+            .collect()
+    });
+    usize::try_from(code).ok().and_then(|i| names.get(i).copied())
+}
 /// Operator codes read per model (real models have a few dozen).
 const MAX_OPCODES: u32 = 65_536;
 /// Longest custom op name kept.
@@ -89,7 +103,10 @@ fn judge(codes: &[OpCode], node: &mut Node, inv: &mut GraphInventory) {
                     "custom op without a name: the interpreter cannot resolve it",
                 ));
             }
-            (_, b) => inv.count(&format!("BUILTIN({b})")),
+            (_, b) => match builtin_name(b) {
+                Some(name) => inv.count(name),
+                None => inv.count(&format!("BUILTIN({b})")),
+            },
         }
     }
 }
@@ -181,4 +198,24 @@ fn operator_codes(fb: &Fb<'_>) -> FbResult<Vec<OpCode>> {
         out.push(OpCode { builtin: builtin.max(deprecated), custom });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_codes_have_their_schema_names() {
+        let table = include_str!("../data/tflite-builtin-ops.txt");
+        assert!(table.starts_with("# TensorFlow 2."));
+        for (i, line) in table.lines().filter(|l| !l.starts_with('#')).enumerate() {
+            assert!(line.starts_with(&format!("{i} ")), "line for code {i} is {line:?}");
+        }
+        assert_eq!(builtin_name(0), Some("ADD"));
+        assert_eq!(builtin_name(3), Some("CONV_2D"));
+        assert_eq!(builtin_name(9), Some("FULLY_CONNECTED"));
+        assert_eq!(builtin_name(CUSTOM), Some("CUSTOM"));
+        assert_eq!(builtin_name(-1), None);
+        assert_eq!(builtin_name(100_000), None);
+    }
 }

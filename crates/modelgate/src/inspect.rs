@@ -189,6 +189,16 @@ fn model_summary(detail: &Detail) -> Option<String> {
             s.globals.len(),
             s.files.len()
         ),
+        Detail::Graph(g) if !g.is_empty() => {
+            const SHOWN: usize = 40;
+            let mut ops: Vec<String> =
+                g.ops.iter().take(SHOWN).map(|o| format!("{}×{}", o.name, o.count)).collect();
+            if g.ops.len() > SHOWN {
+                ops.push(format!("… {} more", g.ops.len() - SHOWN));
+            }
+            let facts: Vec<String> = g.facts.iter().take(SHOWN).map(|(k, v)| format!("{k}={v}")).collect();
+            format!("graph: {} ops [{}]", facts.join(" "), ops.join(" "))
+        }
         _ => return None,
     })
 }

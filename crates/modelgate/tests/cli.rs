@@ -205,6 +205,20 @@ fn inspect_lists_opcodes_globals_and_calls() {
     assert_eq!(v["findings"][0]["rule"], "MG101");
 }
 
+/// Graph formats show their op inventory; TFLite builtin codes by their schema names.
+#[test]
+fn inspect_shows_graph_ops_by_name() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = modelgate(&["inspect", "tests/fixtures/benign/keras-tf/matmul.tflite"], &root);
+    assert_eq!(code(&out), 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("graph: operator_codes=1 ops [FULLY_CONNECTED×1]"), "{text}");
+    let out =
+        modelgate(&["inspect", "tests/fixtures/benign/keras-tf/tf_module_savedmodel/saved_model.pb"], &root);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("graph: tags=serve") && text.contains("SaveV2×"), "{text}");
+}
+
 #[test]
 fn the_readme_examples_behave_as_documented() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

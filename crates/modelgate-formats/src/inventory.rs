@@ -143,6 +143,49 @@ impl Format {
         }
     }
 
+    /// Every format, in declaration order (reports and docs list them; a test checks the docs).
+    pub const ALL: &'static [Format] = &[
+        Format::Pickle,
+        Format::PytorchZip,
+        Format::Torchscript,
+        Format::PytorchLegacy,
+        Format::PytorchLegacyTar,
+        Format::Numpy,
+        Format::NumpyNpz,
+        Format::Joblib,
+        Format::Zip,
+        Format::Tar,
+        Format::Gzip,
+        Format::Bzip2,
+        Format::Xz,
+        Format::Lzma,
+        Format::Zlib,
+        Format::SevenZip,
+        Format::Hdf5,
+        Format::TfSavedmodel,
+        Format::Onnx,
+        Format::Protobuf,
+        Format::Tflite,
+        Format::Gguf,
+        Format::Safetensors,
+        Format::Skops,
+        Format::Keras,
+        Format::TfKerasMetadata,
+        Format::TfFingerprint,
+        Format::TfCheckpointIndex,
+        Format::TfCheckpointData,
+        Format::GitLfsPointer,
+        Format::Elf,
+        Format::Pe,
+        Format::MachO,
+        Format::Script,
+        Format::Json,
+        Format::Text,
+        Format::Image,
+        Format::Empty,
+        Format::Unknown,
+    ];
+
     /// True for archives whose members are listed as children.
     pub fn is_archive(self) -> bool {
         matches!(

@@ -62,3 +62,20 @@ fn relative_links_in_the_docs_resolve() {
     assert!(checked > 20, "only {checked} links found");
     assert!(dead.is_empty(), "dead links:\n{}", dead.join("\n"));
 }
+
+/// docs/report-format.md lists every format name a report can carry.
+#[test]
+fn the_report_format_lists_every_format() {
+    let doc = std::fs::read_to_string(root().join("docs/report-format.md")).unwrap();
+    let line =
+        doc.lines().find(|l| l.starts_with("| `format` | string | `missing`")).expect("the format row");
+    let mut names = std::collections::HashSet::new();
+    for f in modelgate_formats::Format::ALL {
+        assert!(names.insert(f.as_str()), "{} twice in Format::ALL", f.as_str());
+        assert!(
+            line.contains(&format!("`{}`", f.as_str())),
+            "docs/report-format.md does not list `{}`",
+            f.as_str()
+        );
+    }
+}

@@ -550,6 +550,8 @@ pub enum Detail {
     ModelCard(Box<crate::card::CardMetadata>),
     /// A skops schema: every name `skops.io.load` would import, by node kind.
     Skops(Box<crate::skops::SkopsInventory>),
+    /// A TensorFlow checkpoint index: tensors, dtypes and the extents it reads from each shard.
+    CheckpointIndex(Box<crate::tf_checkpoint::CheckpointIndexInfo>),
 }
 
 /// The vocabulary of a model graph: who wrote it and which layers or ops it uses.

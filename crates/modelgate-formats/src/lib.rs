@@ -35,6 +35,7 @@ mod keras;
 mod marshal;
 pub mod savedmodel;
 mod sniff_tf;
+pub mod tf_checkpoint;
 mod tflite;
 
 pub use inventory::{Detail, Format, Node, Note, NoteKind, NumpyHeader, Relation, Role, member_path};

@@ -189,6 +189,15 @@ fn model_summary(detail: &Detail) -> Option<String> {
             s.globals.len(),
             s.files.len()
         ),
+        Detail::CheckpointIndex(c) => format!(
+            "checkpoint index: shards {} endianness {} tensors {} elements {} dtypes [{}] extents [{}]",
+            c.num_shards.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            opt(&c.endianness),
+            c.tensors,
+            c.elements,
+            c.dtypes.ops.iter().map(|o| format!("{}×{}", o.name, o.count)).collect::<Vec<_>>().join(" "),
+            c.shard_extents.iter().map(u64::to_string).collect::<Vec<_>>().join(" ")
+        ),
         Detail::Graph(g) if !g.is_empty() => {
             const SHOWN: usize = 40;
             let mut ops: Vec<String> =

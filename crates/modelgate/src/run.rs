@@ -3,7 +3,7 @@
 use crate::error::GateError;
 use crate::walk::Target;
 use modelgate_formats::stream::hex;
-use modelgate_formats::{Detail, Format, Node, NoteKind, Options};
+use modelgate_formats::{Detail, Format, Node, Note, NoteKind, Options};
 use modelgate_policy::pins::ScannedFile;
 use modelgate_policy::{Finding, Policy, evaluate};
 use std::collections::{BTreeMap, BTreeSet};
@@ -136,6 +136,13 @@ pub fn relate_checkpoint_shards(artifacts: &mut [Artifact], policy: &Policy) {
         .filter(|((_, of), shards)| shards.len() == *of as usize)
         .map(|((prefix, _), _)| prefix.to_string())
         .collect();
+    let shard_sizes: BTreeMap<(String, u32), (u32, u64, String)> = artifacts
+        .iter()
+        .filter_map(|a| {
+            let s = checkpoint_shard(&a.path)?;
+            Some(((s.prefix.to_string(), s.shard), (s.of, a.node.size, a.path.clone())))
+        })
+        .collect();
     for a in artifacts.iter_mut() {
         let Some(shard) = checkpoint_shard(&a.path) else { continue };
         if a.node.format != Format::Unknown || !complete.contains(shard.prefix) {
@@ -143,6 +150,41 @@ pub fn relate_checkpoint_shards(artifacts: &mut [Artifact], policy: &Policy) {
         }
         a.node.format = Format::TfCheckpointData;
         a.node.notes.retain(|n| n.kind != NoteKind::UnrecognisedBinary);
+        a.findings = evaluate(&a.node, &a.path, policy);
+    }
+    // The index says where each tensor is in which shard: the shards next to it must be named
+    // for the same number of shards and hold every extent (TensorFlow's restore fails otherwise,
+    // and a difference means one of the files was swapped or cut).
+    for a in artifacts.iter_mut() {
+        let Some(prefix) = a.path.strip_suffix(".index") else { continue };
+        let Detail::CheckpointIndex(info) = &a.node.detail else { continue };
+        let mut notes = Vec::new();
+        for (&(ref p, number), (of, size, path)) in shard_sizes.range((prefix.to_string(), 0)..) {
+            if p != prefix {
+                break;
+            }
+            if info.num_shards.is_some_and(|n| n != u64::from(*of)) {
+                notes.push(format!(
+                    "{path} is named as one of {of} shards, but the index declares {} shard(s)",
+                    info.num_shards.unwrap_or(0)
+                ));
+            }
+            let needed = info.shard_extents.get(number as usize).copied().unwrap_or(0);
+            if needed > *size {
+                notes.push(format!(
+                    "the index reads tensors up to byte {needed} of {path}, which has {size} bytes"
+                ));
+            }
+        }
+        if notes.is_empty() {
+            continue;
+        }
+        for what in notes.into_iter().take(8) {
+            a.node.note(Note::new(
+                NoteKind::Malformed,
+                format!("{what}; TensorFlow cannot restore this checkpoint"),
+            ));
+        }
         a.findings = evaluate(&a.node, &a.path, policy);
     }
 }

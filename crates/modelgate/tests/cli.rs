@@ -279,3 +279,44 @@ fn saved_model_directories_pass_with_zero_findings() {
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["artifacts"][0]["findings"][0]["rule"], "MG003", "{r}");
 }
+
+/// The checkpoint index says how many shards there are and how far into each its tensors reach:
+/// a cut shard, or a shard named for another shard count, fails the index (MG005).
+#[test]
+fn a_shard_that_does_not_match_its_index_is_malformed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let from = root.join("tests/fixtures/benign/keras-tf/keras3_export/variables");
+    let shard = "variables.data-00000-of-00001";
+    let index_rules = |dir: &Path| {
+        let out = modelgate(&["scan", ".", "--json", "-"], dir);
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let index =
+            r["artifacts"].as_array().unwrap().iter().find(|a| a["path"] == "variables.index").cloned();
+        let index = index.unwrap_or_else(|| panic!("no index in {r}"));
+        assert_eq!(index["format"], "tf-checkpoint-index");
+        let rules: Vec<String> = index["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap().to_string())
+            .collect();
+        (code(&out), rules, index.to_string())
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(from.join("variables.index"), dir.path().join("variables.index")).unwrap();
+    let data = std::fs::read(from.join(shard)).unwrap();
+    std::fs::write(dir.path().join(shard), &data).unwrap();
+    assert_eq!(index_rules(dir.path()).1, Vec::<String>::new());
+
+    std::fs::write(dir.path().join(shard), &data[..data.len() - 1]).unwrap();
+    let (exit, rules, index) = index_rules(dir.path());
+    assert_eq!((exit, rules), (1, vec!["MG005".to_string()]));
+    assert!(index.contains(&format!("up to byte {}", data.len())), "{index}");
+
+    std::fs::remove_file(dir.path().join(shard)).unwrap();
+    std::fs::write(dir.path().join("variables.data-00000-of-00002"), &data).unwrap();
+    let (exit, rules, index) = index_rules(dir.path());
+    assert_eq!((exit, rules), (1, vec!["MG005".to_string()]));
+    assert!(index.contains("one of 2 shards"), "{index}");
+}

@@ -112,21 +112,10 @@ pub(crate) fn scan_config_stream(
     ctx: &mut Ctx<'_>,
     node: &mut Node,
 ) -> crate::scan::Rest {
-    let limit = ctx.limits.max_in_memory;
-    let max = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
-    match s.read_vec(max) {
-        Ok(data) if data.len() as u64 > limit => node.note(Note::new(
-            NoteKind::LimitExceeded,
-            format!("Keras config larger than {limit} bytes; it was not inspected"),
-        )),
-        Ok(data) => {
-            let mut inv = GraphInventory::default();
-            scan_config(&data, "config.json", None, ctx, node, &mut inv);
-            node.detail = crate::inventory::Detail::Graph(Box::new(inv));
-        }
-        Err(e) => {
-            node.note(Note::new(NoteKind::Malformed, format!("the Keras config could not be read: {e}")))
-        }
+    if let Some(data) = crate::scan::read_whole(s, ctx, node, "the Keras config") {
+        let mut inv = GraphInventory::default();
+        scan_config(&data, "config.json", None, ctx, node, &mut inv);
+        node.detail = crate::inventory::Detail::Graph(Box::new(inv));
     }
     crate::scan::Rest::Drain
 }

@@ -152,22 +152,9 @@ pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: 
         node.detail = Detail::Graph(Box::new(walk.inv));
         return Rest::Drain;
     }
-    let limit = ctx.limits.max_in_memory;
-    let max = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
-    let data = match s.read_vec(max) {
-        Ok(d) => d,
-        Err(e) => {
-            node.note(Note::new(NoteKind::Malformed, format!("read error: {e}")));
-            return Rest::Drain;
-        }
-    };
-    if data.len() as u64 > limit {
-        node.note(Note::new(
-            NoteKind::LimitExceeded,
-            format!("{format} message larger than {limit} bytes; its Keras objects were not inspected"),
-        ));
+    let Some(data) = crate::scan::read_whole(s, ctx, node, &format!("the {format} message")) else {
         return Rest::Drain;
-    }
+    };
     let mut inv = GraphInventory::default();
     if let Err(e) = keras_metadata(&data, ctx, node, &mut inv) {
         node.note(

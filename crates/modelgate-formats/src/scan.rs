@@ -255,6 +255,28 @@ pub(crate) fn dispatch(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, no
     }
 }
 
+/// Reads the rest of a stream that a parser needs whole (a JSON document, a table), up to
+/// `max_in_memory`. A read error is a malformed note and a larger stream a limit note, both
+/// naming `what`; either way `None`, and the caller drains the rest.
+pub(crate) fn read_whole(s: &mut Stream<'_>, ctx: &Ctx<'_>, node: &mut Node, what: &str) -> Option<Vec<u8>> {
+    let limit = ctx.limits.max_in_memory;
+    let max = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+    match s.read_vec(max) {
+        Ok(data) if data.len() as u64 > limit => {
+            node.note(Note::new(
+                NoteKind::LimitExceeded,
+                format!("{what} larger than {limit} bytes; it was not inspected"),
+            ));
+            None
+        }
+        Ok(data) => Some(data),
+        Err(e) => {
+            node.note(Note::new(NoteKind::Malformed, format!("{what} could not be read: {e}")));
+            None
+        }
+    }
+}
+
 /// Notes bytes left after a structure the loader stops reading at, and scans them by content
 /// (polyglots hide payloads there).
 fn trailing(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) {

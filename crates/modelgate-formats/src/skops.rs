@@ -278,22 +278,9 @@ pub(crate) fn scan_schema_member(
     ctx: &mut Ctx<'_>,
     node: &mut Node,
 ) -> Rest {
-    let limit = ctx.limits.max_in_memory;
-    let max = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
-    let data = match s.read_vec(max) {
-        Ok(d) => d,
-        Err(e) => {
-            node.note(Note::new(NoteKind::Malformed, format!("schema.json could not be read: {e}")));
-            return Rest::Drain;
-        }
-    };
-    if data.len() as u64 > limit {
-        node.note(Note::new(
-            NoteKind::LimitExceeded,
-            format!("schema.json is larger than {limit} bytes; it was not inspected"),
-        ));
+    let Some(data) = crate::scan::read_whole(s, ctx, node, "schema.json") else {
         return Rest::Drain;
-    }
+    };
     if scan_schema(&data, "schema.json", node, false) {
         node.format = Format::Json;
         return Rest::Drain;

@@ -61,22 +61,9 @@ fn bad(at: usize, what: impl Into<String>) -> Bad {
 }
 
 pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
-    let limit = ctx.limits.max_in_memory;
-    let max = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
-    let data = match s.read_vec(max) {
-        Ok(d) => d,
-        Err(e) => {
-            node.note(Note::new(NoteKind::Malformed, format!("read error: {e}")));
-            return Rest::Drain;
-        }
-    };
-    if data.len() as u64 > limit {
-        node.note(Note::new(
-            NoteKind::LimitExceeded,
-            format!("checkpoint index larger than {limit} bytes; its entries were not inspected"),
-        ));
+    let Some(data) = crate::scan::read_whole(s, ctx, node, "the checkpoint index") else {
         return Rest::Drain;
-    }
+    };
     let mut info = CheckpointIndexInfo::default();
     let mut problems = Vec::new();
     if let Err(b) = read_table(&data, &mut info, &mut problems) {

@@ -203,6 +203,45 @@ fn bom_model_cards_come_from_the_files() {
     assert!(p.contains_key("cdx:ai-ml:model:hyperparameter:context_length"), "{p:?}");
 }
 
+/// TensorFlow checkpoints and skops files fill the model card too: parameters and dtypes from
+/// the checkpoint index, the estimator class and skops version from the schema.
+#[test]
+fn bom_model_cards_from_checkpoints_and_skops() {
+    let dir = tempfile::tempdir().unwrap();
+    let bom_path = dir.path().join("bom.json");
+    let out = modelgate(
+        &[
+            "scan",
+            "tests/fixtures/benign/keras-tf/keras3_export",
+            "tests/fixtures/benign/skops/pipeline.skops",
+            "--sbom",
+            bom_path.to_str().unwrap(),
+            "-q",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    validate(&["cyclonedx", "1.6"], &[&bom_path]);
+    let bom = read_json(&bom_path);
+    let card = |r: &str| -> (Value, BTreeMap<String, String>) {
+        let c = bom["components"].as_array().unwrap().iter().find(|c| c["bom-ref"] == r).cloned();
+        let c = c.unwrap_or_else(|| panic!("no component {r} in {bom}"));
+        let props = c["modelCard"]["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap().to_string(), p["value"].as_str().unwrap().to_string()))
+            .collect();
+        (c["modelCard"].clone(), props)
+    };
+    let (_, p) = card("model:tests/fixtures/benign/keras-tf/keras3_export");
+    assert_eq!(p["modelgate:parameters"], "21", "{p:?}");
+    assert_eq!(p["modelgate:dtypes"], "F32", "{p:?}");
+    let (card, p) = card("model:tests/fixtures/benign/skops/pipeline.skops");
+    assert_eq!(card["modelParameters"]["modelArchitecture"], "sklearn.pipeline.Pipeline", "{card}");
+    assert_eq!(p["modelgate:skops-version"], "0.16.0", "{p:?}");
+}
+
 #[test]
 fn sarif_validates_and_fingerprints_are_stable() {
     let dir = tempfile::tempdir().unwrap();

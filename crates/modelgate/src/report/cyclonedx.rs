@@ -402,7 +402,8 @@ fn file_component(a: &Artifact, kind: ComponentType, run: &Run<'_>) -> Component
 }
 
 /// What the files of one model say about it, offline: config.json, the model card's front
-/// matter, GGUF metadata, safetensors and ONNX headers, Keras configs.
+/// matter, GGUF metadata, safetensors and ONNX headers, Keras configs, TensorFlow checkpoint
+/// indexes, skops schemas.
 #[derive(Default)]
 struct CardFacts {
     task: Option<String>,
@@ -411,6 +412,8 @@ struct CardFacts {
     /// Parameters in safetensors files (summed over shards) and in GGUF files.
     safetensors_parameters: u64,
     gguf_parameters: u64,
+    /// Elements of the TensorFlow checkpoints' tensors (summed over indexes).
+    checkpoint_parameters: u64,
     dtypes: BTreeSet<String>,
     context_length: Option<u64>,
     quantization: Option<String>,
@@ -439,6 +442,28 @@ fn extend_unique(list: &mut Vec<String>, values: &[String]) {
             list.push(v.clone());
         }
     }
+}
+
+/// A TensorFlow numeric dtype in the safetensors/GGUF spelling the other formats use (`F32`);
+/// `None` for strings, resources and variants.
+fn tf_dtype(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "DT_FLOAT" => "F32",
+        "DT_DOUBLE" => "F64",
+        "DT_HALF" => "F16",
+        "DT_BFLOAT16" => "BF16",
+        "DT_INT8" => "I8",
+        "DT_INT16" => "I16",
+        "DT_INT32" => "I32",
+        "DT_INT64" => "I64",
+        "DT_UINT8" => "U8",
+        "DT_UINT16" => "U16",
+        "DT_UINT32" => "U32",
+        "DT_UINT64" => "U64",
+        "DT_BOOL" => "BOOL",
+        "DT_COMPLEX64" => "C64",
+        _ => return None,
+    })
 }
 
 impl CardFacts {
@@ -491,6 +516,10 @@ impl CardFacts {
                     }
                 }
             }
+            Detail::CheckpointIndex(c) => {
+                self.checkpoint_parameters = self.checkpoint_parameters.saturating_add(c.elements);
+                self.dtypes.extend(c.dtypes.ops.iter().filter_map(|d| tf_dtype(&d.name)).map(str::to_string));
+            }
             Detail::Pickle(p) => first(&mut self.pickle_loader, Some(&p.loader.as_str().to_string())),
             Detail::Skops(s) => {
                 if let Some(v) = &s.skops_version {
@@ -508,7 +537,7 @@ impl CardFacts {
     }
 
     fn parameters(&self) -> u64 {
-        self.safetensors_parameters.max(self.gguf_parameters)
+        self.safetensors_parameters.max(self.gguf_parameters).max(self.checkpoint_parameters)
     }
 
     /// Fills the component's model card, licenses and lineage.

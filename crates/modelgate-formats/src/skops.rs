@@ -660,6 +660,17 @@ mod tests {
     }
 
     #[test]
+    fn a_loose_schema_json_is_walked_too() {
+        // An unpacked skops archive: the schema is a JSON file of its own.
+        let n =
+            crate::scan_bytes(LR.replace("TypeNode", "FunctionNode").as_bytes(), crate::Options::default());
+        assert_eq!(n.format, Format::Json);
+        assert!(globals(&n).contains(&("builtins.str".into(), "FunctionNode".into())), "{:?}", globals(&n));
+        let n = crate::scan_bytes(br#"{"architectures": ["BertModel"]}"#, crate::Options::default());
+        assert!(!matches!(n.detail, Detail::Skops(_)));
+    }
+
+    #[test]
     fn distinct_globals_are_bounded() {
         let items: Vec<String> = (0..MAX_GLOBALS + 10)
             .map(|i| format!(r#"{{"__loader__": "TypeNode", "__module__": "m{i}", "__class__": "C"}}"#))

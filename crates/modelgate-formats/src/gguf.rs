@@ -9,7 +9,7 @@
 //! differential. Tensor data is skipped (the stream hashes it); data after the last tensor is
 //! scanned as trailing data.
 //!
-//! `tokenizer.chat_template*` values are Jinja programs and are analysed ([`crate::jinja`]).
+//! `tokenizer.chat_template*` values are Jinja programs and are analysed (`crate::jinja`).
 
 use crate::inventory::{Detail, Node, Note, NoteKind};
 use crate::scan::{Ctx, Rest};

@@ -2,7 +2,7 @@
 //!
 //! `ModelProto` is a protobuf message without a length or an end marker; its `graph` field holds
 //! the initializers, so it can be gigabytes. The walk never buffers a field: sub-messages are
-//! walked in place ([`crate::protobuf`]), names and paths are kept up to a small bound, and tensor
+//! walked in place (`crate::protobuf`), names and paths are kept up to a small bound, and tensor
 //! contents (`raw_data`, `float_data`, …) are skipped by length while the stream hashes them.
 //!
 //! What is looked at: the main graph, every subgraph (`If`/`Loop`/`Scan` attributes `g` and

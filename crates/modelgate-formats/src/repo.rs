@@ -2,7 +2,7 @@
 //!
 //! * Hugging Face `config.json` / `tokenizer_config.json` (any JSON object, recognised by
 //!   content): `auto_map` names Python modules that `trust_remote_code=True` imports; a
-//!   `chat_template` is a Jinja program ([`crate::jinja`]).
+//!   `chat_template` is a Jinja program (`crate::jinja`).
 //! * TorchServe `MAR-INF/MANIFEST.json` (a JSON object with `model.handler` and the archiver's
 //!   `runtime`/`archiverVersion`/`createdOn`): a handler other than TorchServe's built-in ones
 //!   is Python that the server imports.
@@ -11,8 +11,8 @@
 //!   `add_generation_prompt`, `bos_token` or `eos_token`).
 //! * Hydra configs (NeMo's `model_config.yaml`, or any text with a `_target_` key): a restricted
 //!   scan of `_target_:` keys, block or flow style, instead of a YAML parser (see
-//!   [`hydra_targets`]).
-//! * Python by name: a member or file named `*.py`, `*.pyc`… ([`check_name`]). Telling Python
+//!   `hydra_targets`).
+//! * Python by name: a member or file named `*.py`, `*.pyc`… (`check_name`). Telling Python
 //!   source from other text by content is unreliable; a name is what transformers' remote code,
 //!   TorchServe handlers and NeMo's artefacts are found by, so a name is the evidence used.
 

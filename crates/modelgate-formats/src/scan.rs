@@ -1,4 +1,4 @@
-//! The scan driver: every byte stream goes through [`scan_node`], which sniffs its format,
+//! The scan driver: every byte stream goes through `scan_node`, which sniffs its format,
 //! hands it to that format's parser, notes any data the parser did not account for, and finishes
 //! the stream (so its digest covers every byte). Containers call back into the driver for each
 //! member, so a member is treated exactly like a file.

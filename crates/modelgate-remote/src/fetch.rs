@@ -1,6 +1,6 @@
 //! Downloading one file into the scanner, and checking it against what the hub lists.
 //!
-//! The body is read once. Each chunk passes a [`Tap`] (byte count, git blob id, the temporary
+//! The body is read once. Each chunk passes a `Tap` (byte count, git blob id, the temporary
 //! file under `--download-dir`, progress) and goes straight into the scanner, which hashes it and
 //! parses it as it arrives. Memory per download is bounded:
 //!

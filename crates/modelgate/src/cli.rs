@@ -1,4 +1,8 @@
 //! Command-line interface.
+//!
+//! The doc comments on the argument types are clap's `--help` text, written for a terminal (bare
+//! URLs, `hf://` schemes), not rustdoc links.
+#![allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 
 use clap::{Args, Parser, Subcommand};
 use modelgate_policy::FailOn;

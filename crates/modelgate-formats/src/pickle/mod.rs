@@ -1,6 +1,6 @@
 //! The pickle engine.
 //!
-//! [`vm::Machine`] runs one pickle stream symbolically; a [`Session`] runs the streams of one
+//! `vm::Machine` runs one pickle stream symbolically; a `Session` runs the streams of one
 //! byte stream in turn (legacy torch files stack five pickles, joblib interleaves array bytes,
 //! attackers concatenate) and accumulates a single [`PickleInventory`]: every global imported,
 //! every call site, every stream. What a global *means* is the policy's business.

@@ -89,8 +89,20 @@ pub(crate) fn scan_config(
     node: &mut Node,
     inv: &mut GraphInventory,
 ) {
-    let value: Value = match serde_json::from_slice(json) {
+    let value: Value = match crate::json::from_slice(json, crate::json::MAX_VALUES) {
         Ok(v) => v,
+        Err(e) if crate::json::is_too_many(&e) => {
+            let mut note = Note::new(
+                NoteKind::LimitExceeded,
+                format!(
+                    "{source} holds more than {} JSON values; it was not inspected",
+                    crate::json::MAX_VALUES
+                ),
+            );
+            note.offset = offset;
+            node.note(note);
+            return;
+        }
         Err(e) => {
             let mut note = Note::new(
                 NoteKind::Malformed,

@@ -18,6 +18,7 @@ pub mod gguf;
 pub mod inventory;
 mod jinja;
 mod joblib;
+mod json;
 mod numpy;
 pub mod onnx;
 pub mod pickle;

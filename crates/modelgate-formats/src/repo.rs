@@ -85,13 +85,26 @@ pub(crate) fn scan_text(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, n
     if format == Format::Json && crate::skops::scan_schema(&data, "the document", node, true) {
         return Rest::Drain;
     }
-    if format == Format::Json
-        && let Ok(Interesting(object)) = serde_json::from_slice::<Interesting>(&data)
-    {
-        if let Some(map) = object {
-            check_json(&map, &data, node);
+    if format == Format::Json {
+        match serde_json::from_slice::<Interesting>(&data) {
+            Ok(Interesting(object)) => {
+                if let Some(map) = object {
+                    check_json(&map, &data, node);
+                }
+                return Rest::Drain;
+            }
+            Err(e) if crate::json::is_too_many(&e) => {
+                node.note(Note::new(
+                    NoteKind::LimitExceeded,
+                    format!(
+                        "a configuration key holds more than {} JSON values; the document was not inspected",
+                        crate::json::MAX_VALUES
+                    ),
+                ));
+                return Rest::Drain;
+            }
+            Err(_) => {}
         }
-        return Rest::Drain;
     }
     if format == Format::Json {
         // Starts like JSON but is not (a `{% … %}` template, or a cut document).
@@ -163,7 +176,7 @@ struct Interesting(Option<serde_json::Map<String, Value>>);
 impl<'de> serde::Deserialize<'de> for Interesting {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Interesting, D::Error> {
         use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
-        struct V;
+        struct V(std::cell::Cell<usize>);
         impl<'de> Visitor<'de> for V {
             type Value = Interesting;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,8 +185,18 @@ impl<'de> serde::Deserialize<'de> for Interesting {
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Interesting, A::Error> {
                 let mut map = serde_json::Map::new();
                 while let Some(key) = a.next_key::<String>()? {
-                    if KEPT_KEYS.contains(&key.as_str()) {
-                        map.insert(key, a.next_value::<Value>()?);
+                    if key == "model" {
+                        // TorchServe's manifest names its handler here; in a tokenizer.json this
+                        // is the whole vocabulary, of which nothing is needed.
+                        let handler = a.next_value::<Handler>()?.0;
+                        let mut model = serde_json::Map::new();
+                        if let Some(h) = handler {
+                            model.insert("handler".to_string(), Value::String(h));
+                        }
+                        map.insert(key, Value::Object(model));
+                    } else if KEPT_KEYS.contains(&key.as_str()) {
+                        // Kept values are bounded like every JSON document parsed whole.
+                        map.insert(key, a.next_value_seed(crate::json::Seed { left: &self.0 })?);
                     } else {
                         a.next_value::<IgnoredAny>()?;
                     }
@@ -203,7 +226,71 @@ impl<'de> serde::Deserialize<'de> for Interesting {
                 Ok(Interesting(None))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::cell::Cell::new(crate::json::MAX_VALUES)))
+    }
+}
+
+/// The `handler` string of an object, everything else skipped unparsed.
+struct Handler(Option<String>);
+
+/// A JSON string, or `None` for any other value (skipped unparsed).
+struct Text(Option<String>);
+
+/// One visitor for both: an object yields its `handler` text, a string itself, anything else
+/// nothing; containers are walked with `IgnoredAny`, which builds nothing.
+struct Pick {
+    in_object: bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for Pick {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Option<String>, A::Error> {
+        let mut handler = None;
+        while let Some(key) = a.next_key::<String>()? {
+            if self.in_object && key == "handler" {
+                handler = a.next_value::<Text>()?.0;
+            } else {
+                a.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(handler)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Option<String>, A::Error> {
+        while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Option<String>, E> {
+        Ok((!self.in_object).then(|| v.to_string()))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Handler {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Handler, D::Error> {
+        d.deserialize_any(Pick { in_object: true }).map(Handler)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        d.deserialize_any(Pick { in_object: false }).map(Text)
     }
 }
 

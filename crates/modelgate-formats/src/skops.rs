@@ -32,8 +32,8 @@
 //!
 //! The document is decoded the way Python's `json.loads(bytes)` decodes it (UTF-8 with or without
 //! a byte-order mark, UTF-16 and UTF-32), so re-encoding `schema.json` does not hide it. It is
-//! parsed with `serde_json`, whose nesting limit (128) bounds the recursion; a deeper document is
-//! a limit finding.
+//! parsed with `serde_json`, whose nesting limit (128) bounds the recursion, into at most
+//! `crate::json::MAX_VALUES` values; a deeper or larger document is a limit finding.
 
 use crate::inventory::{Detail, Format, GraphInventory, Node, Note, NoteKind, cap_notes};
 use crate::keras::{Seg, path_string};
@@ -234,19 +234,34 @@ pub(crate) fn scan_schema(data: &[u8], source: &str, node: &mut Node, quick: boo
     if quick && !contains(raw, b"\"__loader__\"") && !contains(raw, b"\"_skops_version\"") {
         return false;
     }
-    let value: Value = match serde_json::from_str(&text) {
+    let value: Value = match crate::json::from_str(&text, crate::json::MAX_VALUES) {
         Ok(v) if is_schema(&v) => v,
         Ok(_) => return false,
-        Err(e) if claims(&text) => {
-            let kind = if e.to_string().contains("recursion limit") {
-                NoteKind::LimitExceeded
+        Err(e) if claims(&text) || (crate::json::is_too_many(&e) && contains(raw, b"_skops_version")) => {
+            let note = if crate::json::is_too_many(&e) {
+                Note::new(
+                    NoteKind::LimitExceeded,
+                    format!(
+                        "{source} is a skops schema of more than {} JSON values; its nodes were not inspected",
+                        crate::json::MAX_VALUES
+                    ),
+                )
+            } else if e.to_string().contains("recursion limit") {
+                Note::new(
+                    NoteKind::LimitExceeded,
+                    format!(
+                        "{source} names skops loaders but nests deeper than JSON parsers go ({e}); its nodes were not inspected"
+                    ),
+                )
             } else {
-                NoteKind::Malformed
+                Note::new(
+                    NoteKind::Malformed,
+                    format!(
+                        "{source} names skops loaders but could not be parsed as JSON ({e}); its nodes were not inspected"
+                    ),
+                )
             };
-            node.note(Note::new(
-                kind,
-                format!("{source} names skops loaders but could not be parsed as JSON ({e}); its nodes were not inspected"),
-            ));
+            node.note(note);
             node.detail = Detail::Skops(Box::default());
             return true;
         }

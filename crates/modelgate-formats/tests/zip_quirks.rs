@@ -402,3 +402,27 @@ fn a_root_schema_json_that_is_not_skops_is_scanned_by_content() {
     assert_eq!(n.format, Format::Zip);
     assert!(skops_globals(&n).is_empty() && all_notes(&n).is_empty());
 }
+
+/// `[0,0,0,…]` compresses to almost nothing and costs tens of bytes per value once parsed: a
+/// skops schema or Keras config of more values than any real one holds is a limit finding,
+/// not a gigabyte of memory (src/json.rs).
+#[test]
+fn json_documents_of_millions_of_tiny_values_are_a_limit() {
+    let flood = "0,".repeat(1_100_000);
+    let schema = format!(
+        r#"{{"__loader__": "ListNode", "__module__": "builtins", "__class__": "list", "protocol": 2, "content": [{flood}0]}}"#
+    );
+    let n = scan(&zip(&[entry("schema.json", schema.as_bytes())]));
+    assert_eq!(all_notes(&n), [NoteKind::LimitExceeded]);
+    let config = format!(r#"{{"class_name": "Sequential", "config": {{"layers": [{flood}0]}}}}"#);
+    let n = scan(&zip(&[entry("config.json", config.as_bytes()), entry("metadata.json", b"{}")]));
+    assert_eq!(n.format, Format::Keras);
+    assert_eq!(all_notes(&n), [NoteKind::LimitExceeded]);
+    let hf = format!(r#"{{"auto_map": [{flood}0], "vocab": [{flood}0]}}"#);
+    let n = scan(&zip(&[entry("config.json", hf.as_bytes())]));
+    assert_eq!(all_notes(&n), [NoteKind::LimitExceeded]);
+    // The same number of values under keys nobody keeps (a tokenizer's vocabulary) is fine.
+    let tokenizer = format!(r#"{{"model": {{"merges": [{flood}0]}}, "version": "1.0"}}"#);
+    let n = scan(&zip(&[entry("tokenizer.json", tokenizer.as_bytes())]));
+    assert!(all_notes(&n).is_empty(), "{:?}", all_notes(&n));
+}

@@ -381,3 +381,31 @@ fn policies_in_the_docs_are_valid() {
     }
     assert!(checked >= 2, "found only {checked} policy blocks");
 }
+
+/// `[[allow.pickle]]` trusts a class a skops schema names just as it trusts a pickle's global;
+/// the denied one next to it stays critical.
+#[test]
+fn allow_pickle_covers_skops_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let schema = |module: &str| {
+        format!(
+            r#"{{"__loader__": "ObjectNode", "__module__": "{module}", "__class__": "Net", "protocol": 2,
+            "_skops_version": "0.16.0", "content": {{"__loader__": "DictNode", "__module__": "builtins",
+            "__class__": "dict", "content": {{}}}}}}"#
+        )
+    };
+    std::fs::write(d.join("mine.json"), schema("mylab.models")).unwrap();
+    std::fs::write(d.join("evil.json"), schema("posix").replace("ObjectNode", "FunctionNode")).unwrap();
+    std::fs::write(d.join("p.toml"), "[[allow.pickle]]\nmodule = \"mylab\"\nreason = \"our estimators\"\n")
+        .unwrap();
+    let out = modelgate(&["scan", ".", "--json", "-"], d);
+    let r = report(&out);
+    assert_eq!(rules_of(&r, "mine.json"), ["MG102"]);
+    assert_eq!(rules_of(&r, "evil.json"), ["MG101"]); // the whole posix module is denied
+    let out = modelgate(&["scan", ".", "--json", "-", "--policy", "p.toml"], d);
+    let r = report(&out);
+    assert!(rules_of(&r, "mine.json").is_empty(), "{r}");
+    assert_eq!(rules_of(&r, "evil.json"), ["MG101"]);
+    assert_eq!(code(&out), 1);
+}

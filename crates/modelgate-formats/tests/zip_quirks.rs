@@ -426,3 +426,22 @@ fn json_documents_of_millions_of_tiny_values_are_a_limit() {
     let n = scan(&zip(&[entry("tokenizer.json", tokenizer.as_bytes())]));
     assert!(all_notes(&n).is_empty(), "{:?}", all_notes(&n));
 }
+
+/// A `.keras` archive with a skops schema.json is also a skops file; the schema is walked in
+/// full (escaped keys included) and the double identity is noted.
+#[test]
+fn a_keras_archive_with_a_skops_schema_is_a_polyglot() {
+    let schema = String::from_utf8(skops_schema("builtins", "eval", "0.npy"))
+        .unwrap()
+        .replace("\"__loader__\"", "\"\\u005f_loader__\"");
+    let config = br#"{"class_name": "Sequential", "config": {"name": "s", "layers": []}}"#;
+    let n = scan(&zip(&[
+        entry("config.json", config),
+        entry("metadata.json", br#"{"keras_version": "3.8.0"}"#),
+        entry("0.npy", NPY),
+        entry("schema.json", schema.as_bytes()),
+    ]));
+    assert_eq!(n.format, Format::Keras);
+    assert!(skops_globals(&n).contains(&"builtins.eval".to_string()), "{:?}", skops_globals(&n));
+    assert_eq!(all_notes(&n), [NoteKind::Malformed]);
+}

@@ -275,6 +275,8 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
     found.note_uncomputed_crcs(node);
     if layout.plain {
         skops_layout(node, &entries);
+    } else {
+        skops_polyglot(node);
     }
     if let Some(prefix) = &layout.torch_prefix {
         crate::torch::check_zip_storages(node, prefix, &found.storages, &members);
@@ -535,6 +537,28 @@ fn skops_layout(node: &mut Node, entries: &[Entry]) {
     }
 }
 
+/// A `.keras`, torch or other specific archive that also holds a root `schema.json` skops schema
+/// is two models in one file: `skops.io.load` reads the schema, the other loader the rest.
+fn skops_polyglot(node: &mut Node) {
+    let polyglot = node.children.iter().any(|c| {
+        c.name == "schema.json"
+            && c.relation == Some(Relation::Member)
+            && matches!(c.detail, Detail::Skops(_))
+    });
+    if polyglot {
+        let format = node.format;
+        node.note(
+            Note::new(
+                NoteKind::Malformed,
+                format!(
+                    "this {format} archive is also a skops file (a skops schema as its root schema.json): skops.io.load and the {format} loader read different models from it"
+                ),
+            )
+            .evidence("schema.json".to_string()),
+        );
+    }
+}
+
 /// torch's reader takes the archive prefix from the first central-directory entry, up to the
 /// first '/', and is a torch archive if `<prefix>/data.pkl` exists (matched case-insensitively).
 fn torch_prefix(entries: &[Entry]) -> Option<String> {
@@ -653,8 +677,9 @@ impl Layout {
         if self.keras && name == "config.json" {
             return Some(Role::KerasConfig);
         }
-        // skops.io.load reads `schema.json` by exact name with json.loads, whatever it looks like.
-        if self.plain && name == "schema.json" {
+        // skops.io.load reads `schema.json` by exact name with json.loads, whatever it looks like
+        // and whatever else the archive is (a .keras or torch zip with one is also a skops file).
+        if name == "schema.json" {
             return Some(Role::SkopsSchema);
         }
         let prefix = self.torch_prefix.as_ref()?;

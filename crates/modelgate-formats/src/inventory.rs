@@ -51,6 +51,8 @@ pub enum Format {
     Hdf5,
     /// A TensorFlow SavedModel protobuf.
     TfSavedmodel,
+    /// A bare TensorFlow `GraphDef` (a TF1 frozen graph, `tf.io.write_graph` output).
+    TfGraphDef,
     /// An ONNX model protobuf.
     Onnx,
     /// Another protobuf message.
@@ -119,6 +121,7 @@ impl Format {
             Format::SevenZip => "7z",
             Format::Hdf5 => "hdf5",
             Format::TfSavedmodel => "tf-savedmodel",
+            Format::TfGraphDef => "tf-graphdef",
             Format::Onnx => "onnx",
             Format::Protobuf => "protobuf",
             Format::Tflite => "tflite",
@@ -163,6 +166,7 @@ impl Format {
         Format::SevenZip,
         Format::Hdf5,
         Format::TfSavedmodel,
+        Format::TfGraphDef,
         Format::Onnx,
         Format::Protobuf,
         Format::Tflite,

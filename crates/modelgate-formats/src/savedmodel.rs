@@ -1,4 +1,5 @@
-//! TensorFlow SavedModel protobufs: `saved_model.pb` and `keras_metadata.pb`.
+//! TensorFlow SavedModel protobufs: `saved_model.pb` and `keras_metadata.pb`, and bare
+//! `GraphDef`s (TF1 frozen graphs), whose nodes are judged the same way.
 //!
 //! A SavedModel is a directory; the command scans its files one by one, and each is recognised
 //! by content. `saved_model.pb` holds the graphs: every node of every meta graph and of every
@@ -140,7 +141,9 @@ pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: 
         // saved_model.pb is walked straight off the stream: graphs with large constants run to
         // gigabytes, and only names and a few attributes are needed.
         let mut walk = Walk::default();
-        if let Err(e) = walk.saved_model(s, node) {
+        let walked =
+            if format == Format::TfGraphDef { walk.graph_def(s, node) } else { walk.saved_model(s, node) };
+        if let Err(e) = walked {
             node.note(
                 Note::new(
                     NoteKind::Malformed,
@@ -252,18 +255,10 @@ impl Walk {
                 self.meta_graphs += 1;
                 let mut mg = MetaGraph::default();
                 self.meta_graph(s, end_of(s, n), &mut mg)?;
+                self.judge(&mg, node);
                 if self.over {
-                    node.note(Note::new(
-                        NoteKind::LimitExceeded,
-                        format!(
-                            "more than {MAX_NODES} graph nodes, {MAX_NOTABLE} nodes with file, Python or unknown ops, or {MAX_FUNCTIONS} functions; the graph was not judged"
-                        ),
-                    ));
                     return Ok(());
                 }
-                self.inv.fact("functions", mg.functions.len().to_string());
-                self.inv.fact("nodes", mg.nodes.to_string());
-                judge(&mg, node);
             } else {
                 stream_protobuf::skip_value(s, &f)?;
             }
@@ -275,6 +270,31 @@ impl Walk {
             ));
         }
         Ok(())
+    }
+
+    /// A bare `GraphDef` (a frozen graph): one graph, judged like a meta graph's. There is no
+    /// `SaverDef` to name the saver's scope, so TF1's default, `save/`, is taken for it.
+    fn graph_def(&mut self, s: &mut Stream<'_>, node: &mut Node) -> Wire<()> {
+        let mut mg = MetaGraph { saver_scope: Some("save/".to_string()), ..MetaGraph::default() };
+        self.graph(s, u64::MAX, &mut mg)?;
+        self.judge(&mg, node);
+        Ok(())
+    }
+
+    /// Judges one graph, or notes the bound that stopped its walk.
+    fn judge(&mut self, mg: &MetaGraph, node: &mut Node) {
+        if self.over {
+            node.note(Note::new(
+                NoteKind::LimitExceeded,
+                format!(
+                    "more than {MAX_NODES} graph nodes, {MAX_NOTABLE} nodes with file, Python or unknown ops, or {MAX_FUNCTIONS} functions; the graph was not judged"
+                ),
+            ));
+            return;
+        }
+        self.inv.fact("functions", mg.functions.len().to_string());
+        self.inv.fact("nodes", mg.nodes.to_string());
+        judge(mg, node);
     }
 
     /// `MetaGraphDef{1: meta_info_def, 2: graph_def, 3: saver_def, 6: asset_file_def}`.
@@ -698,6 +718,17 @@ mod tests {
         assert_eq!(kinds(&n), [NoteKind::Malformed]);
         let n = scan_with(&data, 64 << 20);
         assert_eq!(kinds(&n), [NoteKind::TfIoOp]);
+    }
+
+    #[test]
+    fn a_bare_graph_def_is_judged_with_the_tf1_saver_scope() {
+        let graph = [node_def("save/SaveV2", "SaveV2", &[]), node_def("x/w", "Const", &[])].concat();
+        let n = scan_with(&graph, 64 << 20);
+        assert_eq!(n.format, Format::TfGraphDef);
+        assert!(n.notes.is_empty(), "{:?}", n.notes);
+        let graph = [node_def("w", "Const", &[]), node_def("steal/SaveV2", "SaveV2", &[])].concat();
+        let n = scan_with(&graph, 64 << 20);
+        assert_eq!((n.format, kinds(&n)), (Format::TfGraphDef, vec![NoteKind::TfIoOp]));
     }
 
     #[test]

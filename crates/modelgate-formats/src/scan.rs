@@ -224,7 +224,9 @@ pub(crate) fn dispatch(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, no
         }
         Format::SevenZip => crate::container::sevenz::scan(s, ctx, node),
         Format::Hdf5 => crate::hdf5::scan(s, ctx, node),
-        Format::TfSavedmodel | Format::TfKerasMetadata => crate::savedmodel::scan(format, s, ctx, node),
+        Format::TfSavedmodel | Format::TfGraphDef | Format::TfKerasMetadata => {
+            crate::savedmodel::scan(format, s, ctx, node)
+        }
         Format::Tflite => crate::tflite::scan(s, ctx, node),
         Format::TfCheckpointIndex => crate::tf_checkpoint::scan(s, ctx, node),
         Format::Onnx => crate::onnx::scan(s, ctx, node),

@@ -267,6 +267,9 @@ fn sniff_protobuf(h: &[u8]) -> Option<Format> {
     if crate::sniff_tf::is_saved_model(h) {
         return Some(Format::TfSavedmodel);
     }
+    if crate::sniff_tf::is_graph_def(h) {
+        return Some(Format::TfGraphDef);
+    }
     None
 }
 

@@ -66,23 +66,42 @@ fn is_saved_model_inner(h: &[u8]) -> Option<bool> {
     {
         return Some(false);
     }
-    let ident =
-        |b: &[u8]| !b.is_empty() && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_./-:>".contains(c));
     if let Some(graph) = mg_fields.iter().find(|f| f.0 == 2) {
-        let gf = protobuf::lenient(graph.3, 16)?;
-        let shape_ok = gf.iter().all(|&(n, w, _, _)| matches!((n, w), (1 | 2 | 4, 2) | (3, 0)));
-        let Some(node) = gf.iter().find(|f| f.0 == 1) else {
-            return Some(shape_ok && !gf.is_empty());
-        };
-        let nf = protobuf::lenient(node.3, 16)?;
-        let name = nf.iter().find(|f| (f.0, f.1) == (1, 2)).is_some_and(|f| ident(f.3));
-        let op = nf.iter().find(|f| (f.0, f.1) == (2, 2)).is_some_and(|f| ident(f.3));
-        return Some(shape_ok && name && op && nf.iter().all(|&(n, w, _, _)| (1..=7).contains(&n) && w == 2));
+        return graph_def_shape(graph.3);
     }
     let info = mg_fields.iter().find(|f| f.0 == 1)?;
     let inf = protobuf::lenient(info.3, 16)?;
     let has = |k: u64| inf.iter().any(|&(n, w, _, b)| n == k && w == 2 && ident(b));
     Some(inf.iter().all(|&(n, _, _, _)| (1..=8).contains(&n)) && (has(4) || has(5)))
+}
+
+/// Letters, digits and `_./-:>`: what TensorFlow node names and op names are made of.
+fn ident(b: &[u8]) -> bool {
+    !b.is_empty() && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_./-:>".contains(c))
+}
+
+/// A `GraphDef{1 node, 2 library, 3 version (varint), 4 versions}` whose first node is a
+/// `NodeDef` (message fields 1–7) with a name and an op; a graph without nodes must still have
+/// some field.
+fn graph_def_shape(graph: &[u8]) -> Option<bool> {
+    let gf = protobuf::lenient(graph, 16)?;
+    let shape_ok = gf.iter().all(|&(n, w, _, _)| matches!((n, w), (1 | 2 | 4, 2) | (3, 0)));
+    let Some(node) = gf.iter().find(|f| f.0 == 1) else {
+        return Some(shape_ok && !gf.is_empty());
+    };
+    let nf = protobuf::lenient(node.3, 16)?;
+    let name = nf.iter().find(|f| (f.0, f.1) == (1, 2)).is_some_and(|f| ident(f.3));
+    let op = nf.iter().find(|f| (f.0, f.1) == (2, 2)).is_some_and(|f| ident(f.3));
+    Some(shape_ok && name && op && nf.iter().all(|&(n, w, _, _)| (1..=7).contains(&n) && w == 2))
+}
+
+/// A bare `GraphDef`: a TF1 frozen graph (`convert_variables_to_constants`, the Object Detection
+/// API's `frozen_inference_graph.pb`) or `tf.io.write_graph` output, which
+/// `tf.compat.v1.GraphDef.ParseFromString` + `import_graph_def` (and OpenCV's TensorFlow importer)
+/// load. It must start with a node, so a graph of only a library or versions is not taken for one.
+pub(crate) fn is_graph_def(h: &[u8]) -> bool {
+    protobuf::lenient(h, 1).is_some_and(|first| first.first().is_some_and(|f| (f.0, f.1) == (1, 2)))
+        && graph_def_shape(h).unwrap_or(false)
 }
 
 /// A TensorFlow table (the checkpoint index `variables.index`): the last eight bytes are the

@@ -297,6 +297,9 @@ fn model_format(f: Format) -> bool {
             | Format::Joblib
             | Format::Hdf5
             | Format::TfSavedmodel
+            | Format::TfGraphDef
+            | Format::Keras
+            | Format::Skops
             | Format::Onnx
             | Format::Tflite
             | Format::Gguf

@@ -17,6 +17,7 @@ use crate::pickle::PickleLoader;
 use crate::scan::{Ctx, How, Rest, child_node, scan_node, scan_node_with, scan_trailing};
 use crate::stream::{HashMode, Stream, Window};
 use std::collections::HashMap;
+use std::io::Read;
 
 const EOCD_SIG: &[u8; 4] = b"PK\x05\x06";
 const EOCD64_LOCATOR_SIG: &[u8; 4] = b"PK\x06\x07";
@@ -559,6 +560,32 @@ fn skops_polyglot(node: &mut Node) {
     }
 }
 
+/// A zip LZMA member (method 14) as a reader of its content. The member starts with a version
+/// (2 bytes), the properties' length (2, always 5) and the properties (the LZMA byte and the
+/// dictionary size); the raw stream ends with an end marker when flag bit 1 says so (Python's
+/// zipfile always writes one), otherwise after the uncompressed size.
+fn zip_lzma<'r>(mut data: impl Read + 'r, e: &Entry, ctx: &Ctx<'_>) -> Result<Box<dyn Read + 'r>, String> {
+    let mut head = [0u8; 9];
+    data.read_exact(&mut head).map_err(|_| "the member is shorter than its LZMA header".to_string())?;
+    if u16::from_le_bytes([head[2], head[3]]) != 5 {
+        return Err("the LZMA properties are not 5 bytes long".into());
+    }
+    let dict = u64::from(u32::from_le_bytes([head[5], head[6], head[7], head[8]]));
+    let cap = ctx.limits.max_in_memory;
+    if dict > cap {
+        return Err(format!("the header asks for a {dict}-byte dictionary, more than the {cap}-byte in-memory limit"));
+    }
+    let size = if e.flags & 0x0002 != 0 { u64::MAX } else { e.uncomp_size };
+    // The same stream in the .lzma ("alone") layout: properties, dictionary size, size.
+    let mut alone = Vec::with_capacity(13);
+    alone.extend_from_slice(&head[4..9]);
+    alone.extend_from_slice(&size.to_le_bytes());
+    let mem_kb = u32::try_from((dict + (16 << 20)) / 1024).unwrap_or(u32::MAX - 1);
+    let reader = lzma_rust2::LzmaReader::new_mem_limit(std::io::Cursor::new(alone).chain(data), mem_kb, None)
+        .map_err(|err| format!("the LZMA stream cannot be opened ({err})"))?;
+    Ok(Box::new(reader))
+}
+
 /// torch's reader takes the archive prefix from the first central-directory entry, up to the
 /// first '/', and is a torch archive if `<prefix>/data.pkl` exists (matched case-insensitively).
 fn torch_prefix(entries: &[Entry]) -> Option<String> {
@@ -834,11 +861,30 @@ fn read_member(
                 true,
             )
         }
+        // bzip2 and LZMA: Python's zipfile (skops, joblib-in-zip, plain zips) reads them, torch's
+        // reader does not. Either way the content is inspected.
+        12 => {
+            let tap = Tap::new(bzip2::read::BzDecoder::new(data), &mut crc, Some(&mut budget));
+            let child = scan_member(Stream::new(tap, HashMode::Inline), ctx, child, how, role, loader_kind, &mut found.storages);
+            (child, true)
+        }
+        14 => match zip_lzma(data, e, ctx) {
+            Ok(dec) => {
+                let tap = Tap::new(dec, &mut crc, Some(&mut budget));
+                let child = scan_member(Stream::new(tap, HashMode::Inline), ctx, child, how, role, loader_kind, &mut found.storages);
+                (child, true)
+            }
+            Err(why) => {
+                let mut child = child;
+                child.note(Note::new(NoteKind::LimitExceeded, format!("LZMA member: {why}; the content was not inspected")));
+                (child, false)
+            }
+        },
         other => {
             let mut child = child;
             child.note(Note::new(
                 NoteKind::ArchiveOpaque,
-                format!("compression method {other} is not one torch's reader supports; the member's content was not inspected"),
+                format!("compression method {other} is none of stored, deflate, bzip2 or LZMA; the member's content was not inspected"),
             ));
             let mut raw = Stream::new(data, HashMode::Inline);
             let _ = raw.skip(u64::MAX);
@@ -849,8 +895,23 @@ fn read_member(
             (child, false)
         }
     };
-    if e.method == 8 {
+    if e.method != 0 {
         ctx.expanded = ctx.expanded.saturating_add(child.size);
+    }
+    if matches!(e.method, 12 | 14) && (layout.torch_prefix.is_some() || layout.torchscript) {
+        node.note(
+            Note::new(
+                NoteKind::ArchiveMalformed,
+                format!(
+                    "member {}: compression method {} ({}), which torch's reader cannot decompress (torch.load fails on it)",
+                    e.name,
+                    e.method,
+                    if e.method == 12 { "bzip2" } else { "LZMA" }
+                ),
+            )
+            .at(at)
+            .evidence(e.name.clone()),
+        );
     }
     let _ = start_expanded;
     let mut child = child;

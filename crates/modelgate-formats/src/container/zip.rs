@@ -573,7 +573,9 @@ fn zip_lzma<'r>(mut data: impl Read + 'r, e: &Entry, ctx: &Ctx<'_>) -> Result<Bo
     let dict = u64::from(u32::from_le_bytes([head[5], head[6], head[7], head[8]]));
     let cap = ctx.limits.max_in_memory;
     if dict > cap {
-        return Err(format!("the header asks for a {dict}-byte dictionary, more than the {cap}-byte in-memory limit"));
+        return Err(format!(
+            "the header asks for a {dict}-byte dictionary, more than the {cap}-byte in-memory limit"
+        ));
     }
     let size = if e.flags & 0x0002 != 0 { u64::MAX } else { e.uncomp_size };
     // The same stream in the .lzma ("alone") layout: properties, dictionary size, size.
@@ -845,41 +847,28 @@ fn read_member(
             }
             (scan_member(stream, ctx, child, how, role, loader_kind, &mut found.storages), true)
         }
-        8 => {
-            let inflated = flate2::read::DeflateDecoder::new(data);
-            let tap = Tap::new(inflated, &mut crc, Some(&mut budget));
-            (
-                scan_member(
-                    Stream::new(tap, HashMode::Inline),
-                    ctx,
-                    child,
-                    how,
-                    role,
-                    loader_kind,
-                    &mut found.storages,
-                ),
-                true,
-            )
-        }
-        // bzip2 and LZMA: Python's zipfile (skops, joblib-in-zip, plain zips) reads them, torch's
-        // reader does not. Either way the content is inspected.
-        12 => {
-            let tap = Tap::new(bzip2::read::BzDecoder::new(data), &mut crc, Some(&mut budget));
-            let child = scan_member(Stream::new(tap, HashMode::Inline), ctx, child, how, role, loader_kind, &mut found.storages);
-            (child, true)
-        }
-        14 => match zip_lzma(data, e, ctx) {
-            Ok(dec) => {
-                let tap = Tap::new(dec, &mut crc, Some(&mut budget));
-                let child = scan_member(Stream::new(tap, HashMode::Inline), ctx, child, how, role, loader_kind, &mut found.storages);
-                (child, true)
+        // Deflate (torch and zipfile), bzip2 and LZMA (zipfile only: skops, joblib-in-zip, plain
+        // zips): inflated through the expansion budget and scanned.
+        8 | 12 | 14 => {
+            let decoder: Result<Box<dyn Read + '_>, String> = match e.method {
+                8 => Ok(Box::new(flate2::read::DeflateDecoder::new(data))),
+                12 => Ok(Box::new(bzip2::read::BzDecoder::new(data))),
+                _ => zip_lzma(data, e, ctx),
+            };
+            match decoder {
+                Ok(decoder) => {
+                    let tap = Tap::new(decoder, &mut crc, Some(&mut budget));
+                    let stream = Stream::new(tap, HashMode::Inline);
+                    (scan_member(stream, ctx, child, how, role, loader_kind, &mut found.storages), true)
+                }
+                Err(why) => {
+                    let mut child = child;
+                    let what = format!("LZMA member: {why}; the content was not inspected");
+                    child.note(Note::new(NoteKind::LimitExceeded, what));
+                    (child, false)
+                }
             }
-            Err(why) => {
-                let mut child = child;
-                child.note(Note::new(NoteKind::LimitExceeded, format!("LZMA member: {why}; the content was not inspected")));
-                (child, false)
-            }
-        },
+        }
         other => {
             let mut child = child;
             child.note(Note::new(

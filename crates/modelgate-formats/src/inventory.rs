@@ -404,6 +404,8 @@ pub enum NoteKind {
     HydraTarget,
     /// A TorchServe archive manifest naming a custom Python handler.
     TorchServeHandler,
+    /// A sharded checkpoint index mapping tensors to a shard outside the model directory.
+    ShardPathEscape,
 
     // -- skops --
     /// A skops schema node whose `__loader__` is not one skops registers.
@@ -463,6 +465,7 @@ impl NoteKind {
             NoteKind::PythonCode => "python-code",
             NoteKind::HydraTarget => "hydra-target",
             NoteKind::TorchServeHandler => "torchserve-handler",
+            NoteKind::ShardPathEscape => "shard-path-escape",
             NoteKind::SkopsUnknownLoader => "skops-unknown-loader",
         }
     }
@@ -518,6 +521,7 @@ impl NoteKind {
         NoteKind::PythonCode,
         NoteKind::HydraTarget,
         NoteKind::TorchServeHandler,
+        NoteKind::ShardPathEscape,
         NoteKind::SkopsUnknownLoader,
     ];
 }

@@ -438,8 +438,18 @@ pub(crate) fn lexical_escape(location: &str) -> Option<String> {
 
 /// Why a relative location that stays inside the directory on its face still leads outside it:
 /// a component that is a symbolic link whose target lies outside `dir`.
-fn symlink_escape(dir: &Path, location: &Path) -> Option<String> {
+///
+/// A Hugging Face cache snapshot (`models--org--name/snapshots/<revision>/`) is made of links
+/// into the repository's own blob store (`models--org--name/blobs/`), which `huggingface_hub`
+/// writes and the files' content lives in: targets there are inside the model.
+pub(crate) fn symlink_escape(dir: &Path, location: &Path) -> Option<String> {
     let base = dir.canonicalize().ok()?;
+    let blobs = base
+        .parent()
+        .filter(|p| p.file_name().is_some_and(|n| n == "snapshots"))
+        .and_then(Path::parent)
+        .filter(|repo| repo.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains("--")))
+        .map(|repo| repo.join("blobs"));
     let mut path = PathBuf::from(dir);
     let mut linked = false;
     for part in location.components() {
@@ -459,6 +469,7 @@ fn symlink_escape(dir: &Path, location: &Path) -> Option<String> {
     }
     match path.canonicalize() {
         Ok(real) if real.starts_with(&base) => None,
+        Ok(real) if blobs.as_ref().is_some_and(|b| real.starts_with(b)) => None,
         Ok(real) => Some(format!(
             "is a symbolic link that resolves outside the model's directory (to {})",
             real.display()
@@ -639,6 +650,28 @@ mod tests {
         // The same bytes without a directory: nothing to resolve.
         let root = scan_bytes(&std::fs::read(&path).unwrap(), Options::default());
         assert!(root.notes.is_empty());
+    }
+
+    /// huggingface_hub's cache: `snapshots/<rev>/` holds links into the repository's `blobs/`.
+    /// Those stay inside the model; a link from a snapshot to anywhere else does not.
+    #[test]
+    fn hub_cache_snapshots_link_into_their_blob_store() {
+        let cache = tempfile::tempdir().unwrap();
+        let repo = cache.path().join("models--org--name");
+        let snapshot = repo.join("snapshots").join("0123abc");
+        std::fs::create_dir_all(&snapshot).unwrap();
+        std::fs::create_dir_all(repo.join("blobs")).unwrap();
+        std::fs::write(repo.join("blobs").join("9f86d0"), b"w").unwrap();
+        std::os::unix::fs::symlink("../../blobs/9f86d0", snapshot.join("model.onnx_data")).unwrap();
+        std::fs::write(cache.path().join("elsewhere"), b"x").unwrap();
+        std::os::unix::fs::symlink("../../../elsewhere", snapshot.join("other.bin")).unwrap();
+        assert_eq!(symlink_escape(&snapshot, Path::new("model.onnx_data")), None);
+        assert!(symlink_escape(&snapshot, Path::new("other.bin")).is_some());
+        // The same layout under a directory that is not a hub cache repository is not trusted.
+        let plain = cache.path().join("plain").join("snapshots").join("rev");
+        std::fs::create_dir_all(&plain).unwrap();
+        std::os::unix::fs::symlink("../../../models--org--name/blobs/9f86d0", plain.join("w")).unwrap();
+        assert!(symlink_escape(&plain, Path::new("w")).is_some());
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use serde::Serialize;
 use serde_json::Value;
+use std::path::Path;
 
 /// Python file extensions.
 const PYTHON_EXTENSIONS: &[&str] = &["py", "pyw", "pyc", "pyo", "pyz"];
@@ -89,7 +90,9 @@ pub(crate) fn scan_text(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, n
         match serde_json::from_slice::<Interesting>(&data) {
             Ok(Interesting(object)) => {
                 if let Some(map) = object {
-                    check_json(&map, &data, node);
+                    // Only the scanned file itself sits in a directory whose links can be checked.
+                    let base_dir = if ctx.depth == 1 { ctx.base_dir.as_deref() } else { None };
+                    check_json(&map, &data, node, base_dir);
                 }
                 return Rest::Drain;
             }
@@ -151,6 +154,7 @@ pub(crate) fn scan_text(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, n
 /// dropped, so a 30 MB `tokenizer.json` costs no more memory than its text.
 const KEPT_KEYS: &[&str] = &[
     "auto_map",
+    "weight_map",
     "chat_template",
     "model",
     "runtime",
@@ -357,8 +361,42 @@ fn hf_config(map: &serde_json::Map<String, Value>) -> Option<HfConfigInfo> {
     })
 }
 
-fn check_json(map: &serde_json::Map<String, Value>, raw: &[u8], node: &mut Node) {
+/// A sharded checkpoint index (`model.safetensors.index.json`, `pytorch_model.bin.index.json`):
+/// transformers joins every `weight_map` value to the model directory and loads that file (a
+/// `.bin` shard with `torch.load`), so a value that leaves the directory, on its face or through
+/// a symbolic link, loads a file the repository does not contain.
+fn shard_paths(
+    weight_map: &serde_json::Map<String, Value>,
+    raw: &[u8],
+    node: &mut Node,
+    base_dir: Option<&Path>,
+) {
+    let shards: std::collections::BTreeSet<&str> = weight_map.values().filter_map(Value::as_str).collect();
+    let at = key_end(raw, "weight_map");
+    for shard in shards.into_iter().take(1024) {
+        let why = crate::onnx::lexical_escape(shard)
+            .or_else(|| base_dir.and_then(|dir| crate::onnx::symlink_escape(dir, Path::new(shard))));
+        let Some(why) = why else { continue };
+        let tensors = weight_map.values().filter(|v| v.as_str() == Some(shard)).count();
+        let mut note = Note::new(
+            NoteKind::ShardPathEscape,
+            format!(
+                "the sharded checkpoint index maps {tensors} tensor(s) to the shard {shard:?}, which {why}; transformers loads that file as part of the model"
+            ),
+        )
+        .evidence(shard.to_string());
+        if let Some(at) = at {
+            note = note.at(at);
+        }
+        node.note(note);
+    }
+}
+
+fn check_json(map: &serde_json::Map<String, Value>, raw: &[u8], node: &mut Node, base_dir: Option<&Path>) {
     let mut info = hf_config(map);
+    if let Some(Value::Object(weight_map)) = map.get("weight_map") {
+        shard_paths(weight_map, raw, node, base_dir);
+    }
     if let Some(auto_map) = map.get("auto_map") {
         let at = key_end(raw, "auto_map");
         let mut refs = Vec::new();

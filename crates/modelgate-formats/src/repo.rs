@@ -131,6 +131,16 @@ pub(crate) fn scan_text(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, n
             .evidence("auto_map"),
         );
     }
+    if let Some(at) = key_end(&data, "weight_map") {
+        node.note(
+            Note::new(
+                NoteKind::Malformed,
+                "a sharded checkpoint index (`weight_map`) that is not valid JSON (cut or broken): transformers cannot tell which shard files it loads",
+            )
+            .at(at)
+            .evidence("weight_map"),
+        );
+    }
     if text.contains("_target_") {
         for (target, at) in hydra_targets(&text) {
             if let Some(why) = hydra_target_problem(&target) {

@@ -29,9 +29,30 @@ def _dump(obj, out: str, name: str, label: str):
     return Case(label, path, "skops")
 
 
+def check_node_kinds():
+    """The Rust walker's KNOWN_LOADERS must be exactly the node kinds this skops registers: a new
+    kind would otherwise be reported as unknown (MG112) in every file that uses it, or a removed
+    one accepted silently."""
+    import re
+
+    from skops.io._audit import NODE_TYPE_MAPPING
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "..", "crates", "modelgate-formats", "src", "skops.rs"), encoding="utf-8") as f:
+        src = f.read()
+    block = src[src.index("const KNOWN_LOADERS"):]
+    block = block[:block.index("];")]
+    rust = set(re.findall(r'"(\w+)"', block))
+    installed = {kind for kind, _protocol in NODE_TYPE_MAPPING}
+    if rust != installed:
+        raise SystemExit(f"skops {skops.__version__} node kinds differ from skops.rs KNOWN_LOADERS: "
+                         f"only in skops {sorted(installed - rust)}, only in skops.rs {sorted(rust - installed)}")
+
+
 def cases(out: str):
     warnings.filterwarnings("ignore")
     SKIPPED.clear()
+    check_node_kinds()
     for name, est in cases_sklearn.fitted():
         try:
             yield _dump(est, out, name, f"{SKOPS}: skops.io.dump of a fitted estimator")

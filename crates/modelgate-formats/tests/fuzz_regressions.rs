@@ -115,3 +115,21 @@ fn an_undefined_hdf5_header_message_is_malformed_not_silence() {
         node.notes
     );
 }
+
+/// A bzip2 zip member whose compressed bytes are damaged (here: 8 bytes at offset 56 of the
+/// bzip2-member fixture overwritten with 2^32, little-endian). libbz2-rs-sys reports the corrupt
+/// data, and resuming that decoder afterwards indexed out of bounds inside its `extern "C"`
+/// entry point: the whole process aborted (exit 134) instead of reporting a broken member. A
+/// failed decoder is now never called again (`container::FuseOnError`).
+#[test]
+fn a_corrupt_bzip2_member_is_a_finding_not_an_abort() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/malicious/archive/zip_bzip2_member_pickle.zip");
+    let original = std::fs::read(fixture).unwrap();
+    for (at, value) in [(56usize, 0x1_0000_0000u64), (54, 0xbe)] {
+        let mut bytes = original.clone();
+        bytes[at..at + 8].copy_from_slice(&value.to_le_bytes());
+        let node = scan_on_cli_stack(bytes);
+        assert!(!kinds(&node).is_empty(), "a damaged member must leave a note");
+    }
+}

@@ -16,7 +16,7 @@
 //! before is still inspected. Dictionaries count against [`crate::Limits::max_in_memory`]: a
 //! header asking for more is a [`NoteKind::LimitExceeded`] note, and nothing is allocated for it.
 
-use crate::container::{ExpansionBudget, Tap};
+use crate::container::{ExpansionBudget, FuseOnError, Tap};
 use crate::inventory::{Format, Node, Note, NoteKind, Relation};
 use crate::scan::{Ctx, How, Rest, child_node, scan_node, scan_trailing};
 use crate::stream::{HashMode, Stream};
@@ -143,7 +143,7 @@ struct Outcome {
 enum Member<'s, 'a> {
     Gzip { dec: flate2::bufread::DeflateDecoder<&'s mut Stream<'a>>, crc: flate2::Crc },
     Zlib(flate2::bufread::ZlibDecoder<&'s mut Stream<'a>>),
-    Bzip2(bzip2::bufread::BzDecoder<&'s mut Stream<'a>>),
+    Bzip2(FuseOnError<bzip2::bufread::BzDecoder<&'s mut Stream<'a>>>),
     Xz { s: &'s mut Stream<'a>, dec: Box<XzStream> },
     Lzma { s: &'s mut Stream<'a>, dec: Box<LzmaStream> },
 }
@@ -213,7 +213,7 @@ impl<'s, 'a, 'o> Decompressor<'s, 'a, 'o> {
                 Member::Gzip { dec: flate2::bufread::DeflateDecoder::new(s), crc: flate2::Crc::new() }
             }
             Format::Zlib => Member::Zlib(flate2::bufread::ZlibDecoder::new(s)),
-            Format::Bzip2 => Member::Bzip2(bzip2::bufread::BzDecoder::new(s)),
+            Format::Bzip2 => Member::Bzip2(FuseOnError::new(bzip2::bufread::BzDecoder::new(s))),
             Format::Xz => Member::Xz { s, dec: Box::new(XzStream::new_mem_limit(false, self.mem_kb)) },
             _ => Member::Lzma { s, dec: Box::new(LzmaStream::new_mem_limit(self.mem_kb, None)) },
         }))
@@ -266,7 +266,7 @@ impl<'s, 'a, 'o> Decompressor<'s, 'a, 'o> {
             State::Between(s) => s.position(),
             State::In(Member::Gzip { dec, .. }) => dec.get_ref().position(),
             State::In(Member::Zlib(dec)) => dec.get_ref().position(),
-            State::In(Member::Bzip2(dec)) => dec.get_ref().position(),
+            State::In(Member::Bzip2(dec)) => dec.get_ref().get_ref().position(),
             State::In(Member::Xz { s, .. }) | State::In(Member::Lzma { s, .. }) => s.position(),
             State::Done => return None,
         })
@@ -303,7 +303,7 @@ impl<'s, 'a, 'o> Decompressor<'s, 'a, 'o> {
                 s
             }
             Member::Zlib(dec) => dec.into_inner(),
-            Member::Bzip2(dec) => dec.into_inner(),
+            Member::Bzip2(dec) => dec.into_inner().into_inner(),
             Member::Xz { s, .. } => s,
             Member::Lzma { s, dec } => {
                 self.outcome.unused = dec.unused_input().to_vec();
@@ -378,7 +378,7 @@ fn member_position(member: &Member<'_, '_>) -> u64 {
     match member {
         Member::Gzip { dec, .. } => dec.get_ref().position(),
         Member::Zlib(dec) => dec.get_ref().position(),
-        Member::Bzip2(dec) => dec.get_ref().position(),
+        Member::Bzip2(dec) => dec.get_ref().get_ref().position(),
         Member::Xz { s, .. } | Member::Lzma { s, .. } => s.position(),
     }
 }

@@ -71,6 +71,38 @@ impl ExpansionBudget {
     }
 }
 
+/// A reader that, once its inner reader has failed, keeps returning that failure without
+/// calling it again. libbz2-rs-sys (like libbzip2) leaves a decoder that reported corrupt data
+/// in a state it must not be resumed from; resuming it indexes out of bounds inside an
+/// `extern "C"` function, which aborts the process instead of unwinding.
+pub(crate) struct FuseOnError<R> {
+    inner: R,
+    failed: Option<(std::io::ErrorKind, String)>,
+}
+
+impl<R> FuseOnError<R> {
+    pub(crate) fn new(inner: R) -> FuseOnError<R> {
+        FuseOnError { inner, failed: None }
+    }
+
+    pub(crate) fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    pub(crate) fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for FuseOnError<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some((kind, what)) = &self.failed {
+            return Err(std::io::Error::new(*kind, what.clone()));
+        }
+        self.inner.read(buf).inspect_err(|e| self.failed = Some((e.kind(), e.to_string())))
+    }
+}
+
 /// A reader that feeds a CRC-32 and enforces an expansion budget on the bytes passing through.
 pub(crate) struct Tap<'a, R> {
     inner: R,

@@ -11,7 +11,7 @@
 //! The central directory is read through random access; member data is then read front to back
 //! in offset order through the stream, so every byte is read (and hashed) once.
 
-use crate::container::{ExpansionBudget, Tap, buffer_for_random_access};
+use crate::container::{ExpansionBudget, FuseOnError, Tap, buffer_for_random_access};
 use crate::inventory::{Detail, Format, Node, Note, NoteKind, Relation, Role};
 use crate::pickle::PickleLoader;
 use crate::scan::{Ctx, How, Rest, child_node, scan_node, scan_node_with, scan_trailing};
@@ -852,7 +852,7 @@ fn read_member(
         8 | 12 | 14 => {
             let decoder: Result<Box<dyn Read + '_>, String> = match e.method {
                 8 => Ok(Box::new(flate2::read::DeflateDecoder::new(data))),
-                12 => Ok(Box::new(bzip2::read::BzDecoder::new(data))),
+                12 => Ok(Box::new(FuseOnError::new(bzip2::read::BzDecoder::new(data)))),
                 _ => zip_lzma(data, e, ctx),
             };
             match decoder {

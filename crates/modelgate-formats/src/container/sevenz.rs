@@ -161,13 +161,14 @@ fn scan_window(w: Window<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Option<u64>
         .map(|(f, _)| f.name.as_str())
         .collect();
     if !run.failures.is_empty() || (!missed.is_empty() && !run.limited && !run.stop) {
+        let why = if run.failures.is_empty() {
+            "7z members after a decoder error".to_string()
+        } else {
+            format!("7z members could not be decoded ({})", run.failures.join("; "))
+        };
         node.note(Note::new(
             NoteKind::ArchiveOpaque,
-            format!(
-                "7z members could not be decoded ({}); {} member(s) were not reached; that content was not inspected",
-                run.failures.join("; "),
-                missed.len(),
-            ),
+            format!("{why}; {} member(s) were not reached; that content was not inspected", missed.len()),
         ));
     } else if !missed.is_empty() {
         node.note(Note::new(
@@ -260,7 +261,9 @@ impl Run {
             None => true,
             Some(e) if complete => {
                 // Every declared byte was scanned; the decoder complained afterwards (a block
-                // checksum, data beyond the declared size).
+                // checksum, data beyond the declared size). A decoder that has failed is not
+                // asked for the next member: libbz2-rs-sys aborts the process when resumed after
+                // an error. Members after this one in the block count as not reached.
                 node.note(
                     Note::new(
                         NoteKind::ArchiveMalformed,
@@ -268,7 +271,7 @@ impl Run {
                     )
                     .evidence(name),
                 );
-                true
+                false
             }
             Some(e) => {
                 self.failures.push(format!("member {name}: {e}"));

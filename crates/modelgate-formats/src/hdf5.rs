@@ -32,6 +32,7 @@ use hdf5_reader::error::Error as H5Error;
 use hdf5_reader::io::Cursor;
 use hdf5_reader::messages::HdfMessage;
 use hdf5_reader::messages::link::LinkTarget;
+use hdf5_reader::messages::shared::SharedMessage;
 use hdf5_reader::{Attribute, Hdf5File, OpenOptions, Storage, StorageBuffer};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -387,6 +388,10 @@ type WalkError = (String, H5Error);
 /// the file space info message (0x0000 NIL … 0x0010 header continuation, 0x0011 symbol table, …).
 const MAX_DEFINED_MESSAGE_TYPE: u16 = 0x0017;
 
+/// Message types libhdf5 can store as shared (`H5O_SHARE_IS_SHARABLE`): dataspace, datatype,
+/// fill value (old and new), filter pipeline, attribute.
+const SHAREABLE_MESSAGE_TYPES: [u16; 6] = [0x0001, 0x0003, 0x0004, 0x0005, 0x000B, 0x000C];
+
 impl Walk<'_, '_> {
     fn run(&mut self, root: u64) -> Result<(), WalkError> {
         let base = self.file.superblock().base_address;
@@ -450,6 +455,24 @@ impl Walk<'_, '_> {
                             )
                             .at(base.saturating_add(addr))
                             .evidence(names.join(", ")),
+                        );
+                    }
+                    // Only dataspace, datatype, fill value, filter pipeline and attribute messages
+                    // can be shared. A message of any other type flagged as shared (a link whose
+                    // flag byte was flipped) makes libhdf5 refuse the object ("bad flag
+                    // combination"), while this reader would take it for a reference elsewhere
+                    // and lose it: the link it held would vanish from the walk.
+                    HdfMessage::Shared(
+                        SharedMessage::SharedInOhdr { message_type, .. }
+                        | SharedMessage::SharedInSohm { message_type, .. },
+                    ) if !SHAREABLE_MESSAGE_TYPES.contains(message_type) => {
+                        self.out.notes.push(
+                            Note::new(
+                                NoteKind::Malformed,
+                                format!("the object header of {path} holds a message of type {message_type:#06x} flagged as shared, which HDF5 allows only for dataspaces, datatypes, fill values, filters and attributes; libhdf5 refuses the object"),
+                            )
+                            .at(base.saturating_add(addr))
+                            .evidence(format!("{message_type:#06x}")),
                         );
                     }
                     // The format defines message types up to 0x17. libhdf5 skips an undefined one

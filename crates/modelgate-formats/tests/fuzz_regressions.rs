@@ -133,3 +133,19 @@ fn a_corrupt_bzip2_member_is_a_finding_not_an_abort() {
         assert!(!kinds(&node).is_empty(), "a damaged member must leave a note");
     }
 }
+
+/// Seed 53, case 1,143,974: the flag byte of the root group's link message to `/ext` (byte
+/// 11084 of `k12_soft_link_to_external.h5`) XORed with 0x17 sets "shared" and "do not share".
+/// libhdf5 refuses such a header ("bad flag combination for message"); hdf5-reader took the
+/// link for a shared-message reference, so the external link vanished and the file passed.
+/// A message of a type HDF5 never shares, flagged as shared, is now malformed.
+#[test]
+fn a_link_message_flagged_as_shared_is_malformed_not_silence() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/malicious/keras-tf/k12_soft_link_to_external.h5");
+    let mut bytes = std::fs::read(fixture).unwrap();
+    assert_eq!(bytes[11084], 0x00, "the fixture changed; find the link message's flag byte again");
+    bytes[11084] ^= 0x17;
+    let node = scan_bytes(&bytes, Options::default());
+    assert!(kinds(&node).contains(&NoteKind::Malformed), "{:?}", kinds(&node));
+}

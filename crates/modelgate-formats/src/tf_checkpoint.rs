@@ -127,15 +127,17 @@ fn block<'d>(data: &'d [u8], (offset, size): (u64, u64), what: &str) -> Result<&
     Ok(&data[start..end])
 }
 
-/// One entry of a block: its full key, its value, and its offset in the file.
-struct Entry<'b> {
-    key: Vec<u8>,
-    value: &'b [u8],
-    at: usize,
-}
-
-/// The entries of a block that starts at `base` in the file.
-fn entries(block: &[u8], base: usize) -> Result<Vec<Entry<'_>>, Bad> {
+/// Walks the entries of a block that starts at `base` in the file, calling `f(key, after,
+/// value, offset)` for each. `after` says whether the key sorts strictly after the one before it
+/// (the previous entry, or `before` for the first). Keys are rebuilt in one buffer and compared
+/// through their shared prefix, so a block of ever-longer keys costs its size, not its size
+/// squared. Returns the block's last key (`None` for a block without entries).
+fn for_each_entry(
+    block: &[u8],
+    base: usize,
+    before: Option<&[u8]>,
+    mut f: impl FnMut(&[u8], bool, &[u8], usize) -> Result<(), Bad>,
+) -> Result<Option<Vec<u8>>, Bad> {
     let n = block.len();
     if n < 4 {
         return Err(bad(base, "a block is shorter than its restart count"));
@@ -145,8 +147,8 @@ fn entries(block: &[u8], base: usize) -> Result<Vec<Entry<'_>>, Bad> {
         restarts.checked_mul(4).and_then(|r| r.checked_add(4)).and_then(|r| n.checked_sub(r)).ok_or_else(
             || bad(base, format!("a block claims {restarts} restart points, more than fit in it")),
         )?;
-    let mut out = Vec::new();
     let mut key: Vec<u8> = Vec::new();
+    let mut first = true;
     let mut at = 0;
     while at < limit {
         let start = at;
@@ -162,12 +164,17 @@ fn entries(block: &[u8], base: usize) -> Result<Vec<Entry<'_>>, Bad> {
         let (Some(own_end), Some(value_end)) = (own_end, value_end.filter(|&e| e <= limit)) else {
             return Err(bad(base + start, "an entry runs past the end of its block"));
         };
+        let delta = &block[next..own_end];
+        // The new key is key[..shared] + delta: it sorts after the old one iff delta sorts after
+        // what it replaces.
+        let after = if first { before.is_none_or(|b| delta > b) } else { delta > &key[shared..] };
+        first = false;
         key.truncate(shared);
-        key.extend_from_slice(&block[next..own_end]);
-        out.push(Entry { key: key.clone(), value: &block[own_end..value_end], at: base + start });
+        key.extend_from_slice(delta);
+        f(&key, after, &block[own_end..value_end], base + start)?;
         at = value_end;
     }
-    Ok(out)
+    Ok((!first).then_some(key))
 }
 
 fn read_table(data: &[u8], info: &mut CheckpointIndexInfo, problems: &mut Vec<Bad>) -> Result<(), Bad> {
@@ -186,17 +193,24 @@ fn read_table(data: &[u8], info: &mut CheckpointIndexInfo, problems: &mut Vec<Ba
     let index_base = usize::try_from(index.0).unwrap_or(0);
     let mut last: Option<Vec<u8>> = None;
     let mut header_seen = false;
-    for Entry { value: handle, at, .. } in entries(index_block, index_base)? {
+    // Data blocks follow each other in a table; a handle back to an earlier block would have
+    // the same bytes parsed (and checksummed) once per index entry.
+    let mut next_block = 0u64;
+    for_each_entry(index_block, index_base, None, |_, _, handle, at| {
         let (data_handle, _) = handle_at(handle, 0).map_err(|b| bad(at, b.what))?;
+        if data_handle.0 < next_block {
+            return Err(bad(at, "the index points at data blocks out of order or twice"));
+        }
+        next_block = data_handle.0.saturating_add(data_handle.1);
         let data_block = block(data, data_handle, "data")?;
         let base = usize::try_from(data_handle.0).unwrap_or(0);
-        for Entry { key, value, at } in entries(data_block, base)? {
-            if last.as_ref().is_some_and(|l| *l >= key) {
+        let block_last = for_each_entry(data_block, base, last.as_deref(), |key, after, value, at| {
+            if !after {
                 return Err(bad(
                     at,
                     format!(
                         "key {:?} is not after the previous key; the reader's lookups miss entries",
-                        lossy(&key)
+                        lossy(key)
                     ),
                 ));
             }
@@ -206,11 +220,15 @@ fn read_table(data: &[u8], info: &mut CheckpointIndexInfo, problems: &mut Vec<Ba
             } else if !header_seen {
                 return Err(bad(at, "the first entry is not the bundle header (empty key)"));
             } else {
-                entry(&key, value, at, info, problems);
+                entry(key, value, at, info, problems);
             }
-            last = Some(key);
+            Ok(())
+        })?;
+        if block_last.is_some() {
+            last = block_last;
         }
-    }
+        Ok(())
+    })?;
     if !header_seen {
         return Err(bad(footer, "no bundle header (the entry with the empty key)"));
     }
@@ -391,13 +409,20 @@ mod tests {
 
     /// A one-data-block table.
     fn table(entries: &[(Vec<u8>, Vec<u8>)], kind: u8) -> Vec<u8> {
+        table_with_index_entries(entries, kind, 1)
+    }
+
+    /// A one-data-block table whose index names that block `refs` times.
+    fn table_with_index_entries(entries: &[(Vec<u8>, Vec<u8>)], kind: u8, refs: usize) -> Vec<u8> {
         let data = block(entries, kind);
         let data_handle = [varint(0), varint((data.len() - BLOCK_TRAILER) as u64)].concat();
         let meta_at = data.len();
         let meta = block(&[], 0);
         let index_at = meta_at + meta.len();
         let last = entries.last().map(|e| e.0.clone()).unwrap_or_default();
-        let index = block(&[(last, data_handle)], 0);
+        let index_entries: Vec<(Vec<u8>, Vec<u8>)> =
+            (0..refs).map(|i| ([last.clone(), vec![b'~'; i]].concat(), data_handle.clone())).collect();
+        let index = block(&index_entries, 0);
         let mut footer = [
             varint(meta_at as u64),
             varint((meta.len() - BLOCK_TRAILER) as u64),
@@ -494,11 +519,49 @@ mod tests {
         // An extent that overflows.
         let n = scan(&table(&[header(1), tensor("a", &[1], 0, u64::MAX, 4)], 0));
         assert!(malformed(&n)[0].contains("overflows"), "{:?}", malformed(&n));
+        // An index naming the same data block twice (its bytes would be parsed once per name).
+        let n = scan(&table_with_index_entries(&[header(1), tensor("a", &[1], 0, 0, 4)], 0, 2));
+        assert!(malformed(&n)[0].contains("out of order or twice"), "{:?}", malformed(&n));
         // An index block handle past the end.
         let mut t = table(&[header(1)], 0);
         let footer = t.len() - FOOTER;
         t[footer + 2] = 0x7f;
         assert!(!malformed(&scan(&t)).is_empty());
+    }
+
+    /// Keys share prefixes: each entry stores only what differs from the one before. A block of
+    /// ever-longer keys is checked for order through that prefix, not by copying every key.
+    #[test]
+    fn keys_sharing_prefixes_are_rebuilt_and_ordered() {
+        let mut b = Vec::new();
+        for (shared, delta) in [(0usize, &b""[..]), (0, b"layer"), (5, b"/a"), (6, b"b"), (7, b"/c")] {
+            let value = if delta.is_empty() { header(1).1 } else { tensor("x", &[1], 0, 0, 4).1 };
+            b.extend(varint(shared as u64));
+            b.extend(varint(delta.len() as u64));
+            b.extend(varint(value.len() as u64));
+            b.extend(delta);
+            b.extend(value);
+        }
+        b.extend(0u32.to_le_bytes());
+        b.extend(1u32.to_le_bytes());
+        let mut seen = Vec::new();
+        let last = for_each_entry(&b, 0, None, |key, after, _, _| {
+            seen.push((String::from_utf8_lossy(key).into_owned(), after));
+            Ok(())
+        })
+        .ok()
+        .flatten();
+        let expected =
+            [("", true), ("layer", true), ("layer/a", true), ("layer/b", true), ("layer/b/c", true)];
+        assert_eq!(seen, expected.map(|(k, a)| (k.to_string(), a)));
+        assert_eq!(last.as_deref(), Some(&b"layer/b/c"[..]));
+        // The same block after one that ended with "zzz": its first key is out of order.
+        let mut seen = Vec::new();
+        let _ = for_each_entry(&b, 0, Some(&b"zzz"[..]), |key, after, _, _| {
+            seen.push((key.to_vec(), after));
+            Ok(())
+        });
+        assert!(!seen[0].1, "the first key must sort after the previous block's last");
     }
 
     #[test]

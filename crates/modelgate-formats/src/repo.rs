@@ -381,13 +381,16 @@ fn shard_paths(
     node: &mut Node,
     base_dir: Option<&Path>,
 ) {
-    let shards: std::collections::BTreeSet<&str> = weight_map.values().filter_map(Value::as_str).collect();
+    // Tensors per shard, counted in one pass (a map can name a million tensors).
+    let mut shards: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for shard in weight_map.values().filter_map(Value::as_str) {
+        *shards.entry(shard).or_default() += 1;
+    }
     let at = key_end(raw, "weight_map");
-    for shard in shards.into_iter().take(1024) {
+    for (shard, tensors) in shards.into_iter().take(1024) {
         let why = crate::onnx::lexical_escape(shard)
             .or_else(|| base_dir.and_then(|dir| crate::onnx::symlink_escape(dir, Path::new(shard))));
         let Some(why) = why else { continue };
-        let tensors = weight_map.values().filter(|v| v.as_str() == Some(shard)).count();
         let mut note = Note::new(
             NoteKind::ShardPathEscape,
             format!(

@@ -516,7 +516,8 @@ fn bit_generator_name(v: &Value) -> Option<String> {
     }
     let entry = v.get("content")?.get("bit_generator")?;
     let raw = entry.get("content")?.as_str()?;
-    match serde_json::from_str::<Value>(raw).ok()? {
+    // The name is one JSON string; anything larger is not parsed (it would be built whole).
+    match crate::json::from_str(raw, 1).ok()? {
         Value::String(s) => Some(s),
         _ => None,
     }

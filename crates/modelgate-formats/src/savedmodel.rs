@@ -255,7 +255,7 @@ impl Walk {
                 self.meta_graphs += 1;
                 let mut mg = MetaGraph::default();
                 self.meta_graph(s, end_of(s, n), &mut mg)?;
-                self.judge(&mg, node);
+                self.finish_graph(&mg, node);
                 if self.over {
                     return Ok(());
                 }
@@ -277,12 +277,12 @@ impl Walk {
     fn graph_def(&mut self, s: &mut Stream<'_>, node: &mut Node) -> Wire<()> {
         let mut mg = MetaGraph { saver_scope: Some("save/".to_string()), ..MetaGraph::default() };
         self.graph(s, u64::MAX, &mut mg)?;
-        self.judge(&mg, node);
+        self.finish_graph(&mg, node);
         Ok(())
     }
 
     /// Judges one graph, or notes the bound that stopped its walk.
-    fn judge(&mut self, mg: &MetaGraph, node: &mut Node) {
+    fn finish_graph(&mut self, mg: &MetaGraph, node: &mut Node) {
         if self.over {
             node.note(Note::new(
                 NoteKind::LimitExceeded,

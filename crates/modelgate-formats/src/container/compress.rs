@@ -26,7 +26,7 @@ use std::io::{self, BufRead, Read};
 const GZIP_MAGIC: &[u8; 2] = b"\x1f\x8b";
 const XZ_MAGIC: &[u8; 6] = b"\xfd7zXZ\x00";
 /// Decoder memory allowed on top of the dictionary (probability models, buffers), in bytes.
-const DECODER_OVERHEAD: u64 = 16 << 20;
+pub(crate) const DECODER_OVERHEAD: u64 = 16 << 20;
 
 /// Scans compressed data: its decompressed content becomes one child node.
 pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {

@@ -582,7 +582,7 @@ fn zip_lzma<'r>(mut data: impl Read + 'r, e: &Entry, ctx: &Ctx<'_>) -> Result<Bo
     let mut alone = Vec::with_capacity(13);
     alone.extend_from_slice(&head[4..9]);
     alone.extend_from_slice(&size.to_le_bytes());
-    let mem_kb = u32::try_from((dict + (16 << 20)) / 1024).unwrap_or(u32::MAX - 1);
+    let mem_kb = u32::try_from((dict + super::compress::DECODER_OVERHEAD) / 1024).unwrap_or(u32::MAX - 1);
     let reader = lzma_rust2::LzmaReader::new_mem_limit(std::io::Cursor::new(alone).chain(data), mem_kb, None)
         .map_err(|err| format!("the LZMA stream cannot be opened ({err})"))?;
     Ok(Box::new(reader))

@@ -98,6 +98,10 @@ pub struct ScanArgs {
     /// Write SARIF 2.1.0 to FILE (for GitHub code scanning).
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
+    /// The SARIF run's category (automationDetails.id): code scanning keeps one set of alerts
+    /// per category, so give scans of different folders different ones.
+    #[arg(long, value_name = "NAME", requires = "sarif")]
+    pub sarif_category: Option<String>,
     /// Write JUnit XML to FILE (one test case per file).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,

@@ -120,7 +120,7 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
     }
     let verdict = Verdict::of(artifacts.iter().flat_map(|a| &a.findings), fail_on);
     let run = report::Run { artifacts: &artifacts, fail_on, verdict, signatures: &signatures };
-    write_reports(args, &run, started)?;
+    write_reports(args, &run, &policy, started)?;
     // With the JSON report on standard output, everything else goes to standard error.
     let json_on_stdout = args.json.as_deref() == Some(Path::new("-"));
     let mut text = report::text::render(&run, args.quiet);
@@ -287,12 +287,17 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
 }
 
 /// Every report the command line asked for.
-fn write_reports(args: &ScanArgs, run: &report::Run<'_>, started: i64) -> Result<(), GateError> {
+fn write_reports(
+    args: &ScanArgs,
+    run: &report::Run<'_>,
+    policy: &Policy,
+    started: i64,
+) -> Result<(), GateError> {
     if let Some(path) = &args.json {
         write_output(path, &report::json::render(run))?;
     }
     if let Some(path) = &args.sarif {
-        write_output(path, &report::sarif::render(run))?;
+        write_output(path, &report::sarif::render(run, policy, args.sarif_category.as_deref()))?;
     }
     if let Some(path) = &args.sbom {
         write_output(path, &report::cyclonedx::render(run, args.sbom_spec, &root_name(&args.paths)))?;

@@ -613,3 +613,96 @@ fn pre_commit_hooks_fail_a_commit_of_a_malicious_model() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("MG101"), "{}", text(&out));
 }
+
+/// The GitLab template run by gitlab-ci-local (npm; shell executor, the modelgate binary on PATH
+/// standing in for the image): the gate job fails the pipeline on a malicious model, the policy's
+/// `fail-on` wins unless MODELGATE_FAIL_ON is set, and the jobs run only in merge-request and
+/// default-branch pipelines.
+#[test]
+fn gitlab_template_runs_in_gitlab_ci_local() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = bin_dir(tmp.path());
+    let repo_with = |name: &str, models: &[PathBuf], policy: Option<&str>| {
+        let repo = tmp.path().join(name);
+        std::fs::create_dir_all(repo.join("models")).unwrap();
+        for m in models {
+            std::fs::copy(m, repo.join("models").join(m.file_name().unwrap())).unwrap();
+        }
+        std::fs::copy(root().join("ci/gitlab/modelgate.gitlab-ci.yml"), repo.join("modelgate.gitlab-ci.yml"))
+            .unwrap();
+        std::fs::write(
+            repo.join(".gitlab-ci.yml"),
+            "include:\n  - local: modelgate.gitlab-ci.yml\nvariables:\n  MODELGATE_PATHS: models\n",
+        )
+        .unwrap();
+        if let Some(p) = policy {
+            std::fs::write(repo.join("modelgate.toml"), p).unwrap();
+        }
+        for args in
+            [&["init", "--quiet", "-b", "main"][..], &["add", "-A"], &["commit", "--quiet", "-m", "x"]]
+        {
+            let out = Command::new("git")
+                .args([
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@example.invalid",
+                    "-c",
+                    "commit.gpgsign=false",
+                ])
+                .args(args)
+                .current_dir(&repo)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}: {}", text(&out));
+        }
+        repo
+    };
+    let pipeline = |repo: &Path, extra: &[&str]| {
+        let mut args = vec!["gitlab-ci-local", "--force-shell-executor", "--shell-isolation"];
+        args.extend_from_slice(extra);
+        let mut cmd = Command::new("python3");
+        cmd.arg(root().join("support/lint/ci-files.py"))
+            .args(&args)
+            .current_dir(repo)
+            .env("PATH", format!("{}:{}", path.display(), std::env::var("PATH").unwrap()));
+        clean(&mut cmd).output().unwrap()
+    };
+    let ex = |p: &str| root().join("examples").join(p);
+
+    let bad = repo_with("bad", &[ex("malicious-model/pytorch_model.bin"), ex("benign-model/model.pt")], None);
+    let out = pipeline(&bad, &[]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("PASS  modelgate_scan") && text(&out).contains("FAIL  modelgate_gate"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("MG101"), "{}", text(&out));
+
+    let good = repo_with("good", &[ex("benign-model/model.pt")], None);
+    let out = pipeline(&good, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("PASS  modelgate_gate"), "{}", text(&out));
+
+    // A stricter policy: a medium finding fails the gate unless the variable overrides it.
+    let medium = root().join("tests/fixtures/benign/anomalies/state_dict_crc32_disabled.pt");
+    let strict = repo_with("strict", &[medium], Some("fail-on = \"medium\"\n"));
+    let out = pipeline(&strict, &[]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("FAIL  modelgate_gate"), "{}", text(&out));
+    let out = pipeline(&strict, &["--variable", "MODELGATE_FAIL_ON=high"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Other branches without a merge request: no modelgate jobs.
+    let out = Command::new("git")
+        .args(["checkout", "--quiet", "-b", "feature"])
+        .current_dir(&bad)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = pipeline(&bad, &[]);
+    assert!(!text(&out).contains("modelgate_gate starting"), "{}", text(&out));
+    let out = pipeline(&bad, &["--variable", "CI_PIPELINE_SOURCE=merge_request_event"]);
+    assert!(text(&out).contains("FAIL  modelgate_gate"), "{}", text(&out));
+}

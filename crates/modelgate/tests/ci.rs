@@ -612,6 +612,87 @@ fn pre_commit_hooks_fail_a_commit_of_a_malicious_model() {
     let out = hook(&["pytorch_model.bin", "model.pt"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("MG101"), "{}", text(&out));
+    // Content decides, not the name: a malicious pickle named weights.dat is caught, a README
+    // passes.
+    std::fs::write(repo.join("weights.dat"), b"cposix\nsystem\n(S'echo pwned'\ntR.").unwrap();
+    std::fs::write(repo.join("README.md"), "# models\n").unwrap();
+    git(&repo, &["add", "."]);
+    let out = hook(&["README.md"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = hook(&["README.md", "weights.dat"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("weights.dat") && text(&out).contains("MG101"), "{}", text(&out));
+}
+
+/// `modelgate lock` then the locked hook in an ordinary repository (a README, a policy, the
+/// lockfile itself): the gate's own files and documents outside the pinned models are no pinning
+/// findings; a changed model is.
+#[test]
+fn locked_hook_passes_after_lock_and_fails_on_a_changed_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = bin_dir(tmp.path());
+    let repo = tmp.path().join("repo");
+    copy_dir(&root().join("examples/benign-model"), &repo.join("models"));
+    std::fs::write(repo.join("README.md"), "# an ordinary repository\n").unwrap();
+    std::fs::write(repo.join("modelgate.toml"), "fail-on = \"high\"\n").unwrap();
+    let _ = std::fs::remove_file(repo.join("models/modelgate.lock"));
+    let _ = std::fs::remove_file(repo.join("models/modelgate.toml"));
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out));
+    };
+    git(&["init", "--quiet"]);
+    // `lock .` pins the directory; `lock` of an empty selection says so.
+    std::fs::create_dir_all(repo.join("empty")).unwrap();
+    let out = clean(Command::new(bin()).args(["lock", "empty"]).current_dir(&repo)).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("nothing to pin under empty"), "{}", text(&out));
+    for paths in [&["."][..], &["models"]] {
+        let _ = std::fs::remove_file(repo.join("modelgate.lock"));
+        let out = clean(Command::new(bin()).arg("lock").args(paths).current_dir(&repo)).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let lock = std::fs::read_to_string(repo.join("modelgate.lock")).unwrap();
+        assert!(
+            !lock.contains("path = \"modelgate.lock\"") && !lock.contains("path = \"modelgate.toml\""),
+            "{lock}"
+        );
+        let out =
+            clean(Command::new(bin()).args(["scan", "--locked", "."]).current_dir(&repo)).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "lock {paths:?}: {}", text(&out));
+    }
+    git(&["add", "."]);
+    let hooks = tmp.path().join("hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::copy(root().join(".pre-commit-hooks.yaml"), hooks.join(".pre-commit-hooks.yaml")).unwrap();
+    for args in [&["init", "--quiet"][..], &["add", "."], &["commit", "--quiet", "-m", "hooks"]] {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&hooks)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let hook = || {
+        let mut cmd = Command::new("python3");
+        cmd.arg(root().join("support/lint/ci-files.py"))
+            .args(["pre-commit", "try-repo", hooks.to_str().unwrap(), "modelgate-locked", "--all-files"])
+            .current_dir(&repo)
+            .env("PATH", format!("{}:{}", path.display(), std::env::var("PATH").unwrap()))
+            .env("PRE_COMMIT_HOME", tmp.path().join("pre-commit-home"));
+        clean(&mut cmd).output().unwrap()
+    };
+    let out = hook();
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::write(repo.join("models/config.json"), "{\"changed\": true}\n").unwrap();
+    let out = hook();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("MG70"), "{}", text(&out));
 }
 
 /// The GitLab template run by gitlab-ci-local (npm; shell executor, the modelgate binary on PATH

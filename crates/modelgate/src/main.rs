@@ -28,13 +28,19 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Scan(args) => scan(args),
+        Command::Scan(args) => scan(args, cli.color.enabled()),
         Command::Inspect(args) => inspect(args),
         Command::Explain(args) => explain(args.rule.as_deref()),
         Command::Lock(args) => lock(args),
         Command::Verify(args) => verify_cmd::run(args).map_err(Errors::from),
         Command::Policy(command) => policy_cmd::run(command).map_err(Errors::from),
         Command::Enforce { report } => enforce(report),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "modelgate", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => man(),
     };
     match result {
         Ok(code) => code,
@@ -54,6 +60,17 @@ impl From<GateError> for Errors {
     fn from(e: GateError) -> Errors {
         Errors(vec![e])
     }
+}
+
+/// `modelgate man`: the manual page, generated from the clap definitions.
+fn man() -> Result<ExitCode, Errors> {
+    use clap::CommandFactory;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|source| GateError::Output { path: PathBuf::from("-"), source })?;
+    print!("{}", String::from_utf8_lossy(&page));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn inspect(args: &cli::InspectArgs) -> Result<ExitCode, Errors> {
@@ -77,7 +94,7 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, GateError> {
     }
 }
 
-fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
+fn scan(args: &ScanArgs, color: bool) -> Result<ExitCode, Errors> {
     let policy = load_policy(args.policy.as_deref())?;
     let fail_on = args.fail_on.unwrap_or(policy.fail_on);
     let jobs = args.jobs.unwrap_or_else(run::default_jobs);
@@ -125,6 +142,9 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
     // With the JSON report on standard output, everything else goes to standard error.
     let json_on_stdout = args.json.as_deref() == Some(Path::new("-"));
     let mut text = report::text::render(&run, args.quiet);
+    if color && !json_on_stdout {
+        text = report::text::paint(&text);
+    }
     if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
         text.push_str(&github(&run)?);
     }

@@ -787,3 +787,140 @@ fn gitlab_template_runs_in_gitlab_ci_local() {
     let out = pipeline(&bad, &["--variable", "CI_PIPELINE_SOURCE=merge_request_event"]);
     assert!(text(&out).contains("FAIL  modelgate_gate"), "{}", text(&out));
 }
+
+/// CLI conventions: completions and a man page from the clap definitions, listed in `--help`;
+/// `--version` with the commit and the rule-data digest; `--color` and `NO_COLOR`; the text
+/// report's whole fix and `explain` hint; `policy check --policy F` like `scan --policy F`.
+#[test]
+fn cli_completions_man_version_colour_and_hints() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(bin());
+        clean(&mut cmd).args(args).current_dir(root()).env_remove("NO_COLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let help = String::from_utf8(run(&["--help"], &[]).stdout).unwrap();
+    assert!(help.contains("completions") && help.contains("man") && help.contains("--color"), "{help}");
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = run(&["completions", shell], &[]);
+        assert!(out.status.success(), "{shell}: {}", text(&out));
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains("modelgate") && script.contains("sarif-category"), "{shell}");
+    }
+    let bash = std::process::Command::new("bash")
+        .args(["-n", "-c", &String::from_utf8(run(&["completions", "bash"], &[]).stdout).unwrap()])
+        .output()
+        .unwrap();
+    assert!(bash.status.success(), "bash completion does not parse: {}", text(&bash));
+    let man = String::from_utf8(run(&["man"], &[]).stdout).unwrap();
+    assert!(man.contains(".TH modelgate 1") && man.contains("scan"), "{man}");
+    let version = String::from_utf8(run(&["--version"], &[]).stdout).unwrap();
+    let rules = version.split("rules ").nth(1).map(|r| r.trim_end_matches([')', '\n']).to_string());
+    assert!(
+        version.starts_with(&format!("modelgate {} (", env!("CARGO_PKG_VERSION")))
+            && rules.is_some_and(|r| r.len() == 12 && r.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{version}"
+    );
+
+    let scan = |colour: &str, env: &[(&str, &str)]| {
+        String::from_utf8(run(&["scan", "examples/malicious-model", "--color", colour], env).stdout).unwrap()
+    };
+    let painted = scan("always", &[]);
+    assert!(painted.contains("\x1b[1;31mFAIL\x1b[0m"), "{painted}");
+    // auto: standard output is a pipe here, and NO_COLOR is honoured either way.
+    for out in [scan("never", &[]), scan("auto", &[]), scan("auto", &[("NO_COLOR", "1")])] {
+        assert!(!out.contains('\x1b'), "{out}");
+    }
+    let plain = scan("never", &[]);
+    assert!(plain.contains("more: modelgate explain MG101"), "{plain}");
+    assert!(plain.contains("There is no reason to allow-list a denied global."), "whole fix: {plain}");
+
+    let policy = root().join("examples/benign-model/modelgate.toml");
+    let out = run(&["policy", "check", "--policy", policy.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("require-pins true"), "{}", text(&out));
+    let out = run(&["policy", "check", "--policy", "no/such.toml"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+/// The sample sessions (```console blocks) in README.md and docs/getting-started.md are what the
+/// commands print: each `$ modelgate …` runs in a copy of examples/, `$ cd DIR` moves, `$ echo $?`
+/// prints the last exit code. `…` in a sample line stands for any text.
+#[test]
+fn docs_sample_outputs_are_what_the_commands_print() {
+    fn matches(want: &str, got: &str) -> bool {
+        let parts: Vec<&str> = want.split('…').collect();
+        if parts.len() == 1 {
+            return want == got;
+        }
+        let mut rest = match got.strip_prefix(parts[0]) {
+            Some(r) => r,
+            None => return false,
+        };
+        for (i, part) in parts.iter().enumerate().skip(1) {
+            if i == parts.len() - 1 {
+                return rest.ends_with(part);
+            }
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
+    for doc in ["README.md", "docs/getting-started.md"] {
+        let text_of_doc = std::fs::read_to_string(root().join(doc)).unwrap();
+        let blocks: Vec<&str> =
+            text_of_doc.split("```console\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+        assert!(!blocks.is_empty(), "{doc} has no console sample");
+        for block in blocks {
+            let tmp = tempfile::tempdir().unwrap();
+            fn copy_tree(from: &Path, to: &Path) {
+                std::fs::create_dir_all(to).unwrap();
+                for e in std::fs::read_dir(from).unwrap() {
+                    let e = e.unwrap();
+                    if e.file_type().unwrap().is_dir() {
+                        copy_tree(&e.path(), &to.join(e.file_name()));
+                    } else {
+                        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+                    }
+                }
+            }
+            copy_tree(&root().join("examples"), &tmp.path().join("examples"));
+            let mut cwd = tmp.path().to_path_buf();
+            let mut last = 0;
+            let mut got = String::new();
+            let mut want = String::new();
+            for line in block.lines() {
+                let Some(cmd) = line.strip_prefix("$ ") else {
+                    want.push_str(line);
+                    want.push('\n');
+                    continue;
+                };
+                want.push_str(line);
+                want.push('\n');
+                got.push_str(line);
+                got.push('\n');
+                let words: Vec<&str> = cmd.split_whitespace().collect();
+                match words.as_slice() {
+                    ["cd", dir] => cwd = cwd.join(dir),
+                    ["echo", "$?"] => got.push_str(&format!("{last}\n")),
+                    ["modelgate", args @ ..] => {
+                        let out = clean(Command::new(bin()).args(args).current_dir(&cwd)).output().unwrap();
+                        last = out.status.code().unwrap();
+                        got.push_str(&String::from_utf8_lossy(&out.stdout));
+                        got.push_str(&String::from_utf8_lossy(&out.stderr));
+                    }
+                    other => panic!("{doc}: cannot run sample command {other:?}"),
+                }
+            }
+            let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
+            assert!(
+                w.len() == g.len() && w.iter().zip(&g).all(|(w, g)| matches(w, g)),
+                "{doc}: the sample differs from what the commands print.\n--- sample\n{want}--- printed\n{got}"
+            );
+        }
+    }
+}

@@ -3,10 +3,13 @@
 
     validate.py cyclonedx 1.5|1.6|1.7 FILE...
     validate.py sarif FILE...
+    validate.py sarif-multitool FILE...
 
 CycloneDX: the strict JSON validator of `cyclonedx-python-lib` (PyPI), which ships the official
 bom-1.x schemas. SARIF: the SARIF 2.1.0 JSON schema shipped in Microsoft's `@microsoft/jest-sarif`
-package (npm), checked with `jsonschema` (PyPI). Nothing is vendored into the repository: the
+package (npm), checked with `jsonschema` (PyPI). sarif-multitool: Microsoft's SARIF Multitool
+(npm `@microsoft/sarif-multitool`) `validate` with its SARIF and GitHub (`Gh`) rules, the checks
+GitHub code scanning's ingestion applies; any error or warning fails. Nothing is vendored into the repository: the
 packages are installed on first use into a cache (MODELGATE_SCHEMA_CACHE, default
 target/schema-cache), under a lock so parallel tests share one install. Exit 0 when every file is
 valid, 1 with the errors otherwise, 2 when the validators cannot be installed.
@@ -24,6 +27,7 @@ CYCLONEDX_LIB = "cyclonedx-python-lib[json-validation]==11.12.0"
 JSONSCHEMA = "jsonschema==4.26.0"
 SARIF_NPM = "@microsoft/jest-sarif@1.0.0-beta.0"
 SARIF_SCHEMA = "package/lib/schemas/sarif-2.1.0-rtm.5.json"
+MULTITOOL_NPM = ["@microsoft/sarif-multitool@5.7.0", "@microsoft/sarif-multitool-linux@5.7.0"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CACHE = os.environ.get("MODELGATE_SCHEMA_CACHE") or os.path.join(ROOT, "target", "schema-cache")
@@ -48,8 +52,17 @@ def ensure():
                                  capture_output=True, text=True).stdout.strip().splitlines()[-1]
             with tarfile.open(os.path.join(sarif_dir, out)) as t:
                 t.extract(SARIF_SCHEMA, sarif_dir)
+        if sys.argv[1:2] == ["sarif-multitool"] and not os.path.exists(multitool()):
+            subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix",
+                            os.path.join(CACHE, "multitool"), *MULTITOOL_NPM], check=True)
     sys.path.insert(0, site)
     return os.path.join(sarif_dir, SARIF_SCHEMA)
+
+
+def multitool():
+    # The self-contained Linux build, run directly: the npm wrapper passes arguments through a
+    # shell, which splits "Gh;Sarif" at the semicolon.
+    return os.path.join(CACHE, "multitool", "node_modules", "@microsoft", "sarif-multitool-linux", "Sarif.Multitool")
 
 
 def main():
@@ -86,6 +99,22 @@ def main():
                 doc = json.load(f)
             for error in validator.iter_errors(doc):
                 problems.append(f"{path}: {'/'.join(map(str, error.absolute_path))}: {error.message}")
+    elif kind == "sarif-multitool":
+        import tempfile
+
+        for path in rest:
+            with tempfile.TemporaryDirectory() as tmp:
+                log = os.path.join(tmp, "validation.sarif")
+                p = subprocess.run([multitool(), "validate", "--rule-kind", "Gh;Sarif", "-o", log, path],
+                                   capture_output=True, text=True)
+                if p.returncode != 0 or not os.path.exists(log):
+                    problems.append(f"{path}: sarif-multitool failed ({p.returncode}): {p.stdout}{p.stderr}")
+                    continue
+                with open(log) as f:
+                    out = json.load(f)
+                for r in out["runs"][0].get("results", []):
+                    if r.get("level", "warning") in ("error", "warning"):
+                        problems.append(f"{path}: {r['ruleId']}: {json.dumps(r['message'])}")
     else:
         print(f"unknown kind {kind!r}", file=sys.stderr)
         return 2

@@ -8,19 +8,61 @@ use clap::{Args, Parser, Subcommand};
 use modelgate_policy::FailOn;
 use std::path::PathBuf;
 
+/// The version line: package version, the commit built from (when known) and the rule-data
+/// digest (build.rs).
+pub const VERSION: &str = if env!("MODELGATE_COMMIT").is_empty() {
+    concat!(env!("CARGO_PKG_VERSION"), " (rules ", env!("MODELGATE_RULES_DIGEST"), ")")
+} else {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (commit ",
+        env!("MODELGATE_COMMIT"),
+        ", rules ",
+        env!("MODELGATE_RULES_DIGEST"),
+        ")"
+    )
+};
+
 /// A CI/CD gate for ML model files: static scan, full hashes, policy verdict.
 #[derive(Debug, Parser)]
-#[command(name = "modelgate", version, about, long_about = None, propagate_version = true)]
+#[command(name = "modelgate", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Colour in terminal text: auto (when standard output is a terminal and NO_COLOR is unset),
+    /// always, never.
+    #[arg(long, value_name = "WHEN", default_value = "auto", global = true)]
+    pub color: Color,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether to colour text written to standard output.
+    pub fn enabled(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+            }
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scan model files and directories; exit 0 on pass, 1 on a policy violation, 2 on error.
     Scan(ScanArgs),
-    /// Show what the parser saw in one file: members, formats, pickle opcodes, globals, calls.
+    /// Show what the parser saw in one file: members, formats, pickle opcodes, globals, calls;
+    /// exit 0 when the file was read (whatever it holds), 2 when it could not be.
     Inspect(InspectArgs),
     /// Explain a rule (by id such as MG101 or by name); without one, list every rule.
     Explain(ExplainArgs),
@@ -36,6 +78,13 @@ pub enum Command {
         /// A report written by `modelgate scan --json`.
         report: PathBuf,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output: `modelgate man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,7 +92,11 @@ pub enum PolicyCommand {
     /// Validate a policy file (default ./modelgate.toml); exit 0 if usable, 2 if not.
     Check {
         /// The policy file.
+        #[arg(conflicts_with = "policy")]
         file: Option<PathBuf>,
+        /// The policy file, as `scan --policy` takes it.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
     },
     /// Write a commented starter policy (default ./modelgate.toml; "-" for standard output).
     Init {
@@ -98,6 +151,10 @@ pub struct ScanArgs {
     /// Write SARIF 2.1.0 to FILE (for GitHub code scanning).
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
+    /// The SARIF run's category (automationDetails.id): code scanning keeps one set of alerts
+    /// per category, so give scans of different folders different ones.
+    #[arg(long, value_name = "NAME", requires = "sarif")]
+    pub sarif_category: Option<String>,
     /// Write JUnit XML to FILE (one test case per file).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,

@@ -18,7 +18,7 @@ use cli::{Cli, Command, LockArgs, ScanArgs};
 use error::GateError;
 use modelgate_formats::Node;
 use modelgate_formats::stream::hex;
-use modelgate_policy::pins::{Lockfile, pin_model};
+use modelgate_policy::pins::{Drift, Lockfile, pin_model};
 use modelgate_policy::suppress::Date;
 use modelgate_policy::{Policy, Verdict, apply_suppressions};
 use run::Artifact;
@@ -28,13 +28,19 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Scan(args) => scan(args),
+        Command::Scan(args) => scan(args, cli.color.enabled()),
         Command::Inspect(args) => inspect(args),
         Command::Explain(args) => explain(args.rule.as_deref()),
         Command::Lock(args) => lock(args),
         Command::Verify(args) => verify_cmd::run(args).map_err(Errors::from),
         Command::Policy(command) => policy_cmd::run(command).map_err(Errors::from),
         Command::Enforce { report } => enforce(report),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "modelgate", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => man(),
     };
     match result {
         Ok(code) => code,
@@ -54,6 +60,17 @@ impl From<GateError> for Errors {
     fn from(e: GateError) -> Errors {
         Errors(vec![e])
     }
+}
+
+/// `modelgate man`: the manual page, generated from the clap definitions.
+fn man() -> Result<ExitCode, Errors> {
+    use clap::CommandFactory;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|source| GateError::Output { path: PathBuf::from("-"), source })?;
+    print!("{}", String::from_utf8_lossy(&page));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn inspect(args: &cli::InspectArgs) -> Result<ExitCode, Errors> {
@@ -77,7 +94,7 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, GateError> {
     }
 }
 
-fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
+fn scan(args: &ScanArgs, color: bool) -> Result<ExitCode, Errors> {
     let policy = load_policy(args.policy.as_deref())?;
     let fail_on = args.fail_on.unwrap_or(policy.fail_on);
     let jobs = args.jobs.unwrap_or_else(run::default_jobs);
@@ -107,7 +124,8 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
     if locked {
         let mut roots: Vec<String> = local.iter().map(|r| walk::display(r)).collect();
         roots.extend(fetched.roots());
-        check_pins(&mut artifacts, &roots, &fetched, &args.lockfile, &policy)?;
+        let gate = gate_files(&args.lockfile, args.policy.as_deref());
+        check_pins(&mut artifacts, &roots, &fetched, &args.lockfile, &policy, &gate)?;
     }
     let signatures = signatures::check(&mut artifacts, &args.paths, &policy)?;
     let today = Date::today();
@@ -120,10 +138,13 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, Errors> {
     }
     let verdict = Verdict::of(artifacts.iter().flat_map(|a| &a.findings), fail_on);
     let run = report::Run { artifacts: &artifacts, fail_on, verdict, signatures: &signatures };
-    write_reports(args, &run, started)?;
+    write_reports(args, &run, &policy, started)?;
     // With the JSON report on standard output, everything else goes to standard error.
     let json_on_stdout = args.json.as_deref() == Some(Path::new("-"));
     let mut text = report::text::render(&run, args.quiet);
+    if color && !json_on_stdout {
+        text = report::text::paint(&text);
+    }
     if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
         text.push_str(&github(&run)?);
     }
@@ -146,6 +167,7 @@ fn check_pins(
     remote: &remote::Outcome,
     lockfile: &Path,
     policy: &Policy,
+    gate: &[PathBuf],
 ) -> Result<(), GateError> {
     if !lockfile.is_file() {
         return Err(GateError::Usage(format!(
@@ -154,11 +176,18 @@ fn check_pins(
         )));
     }
     let lock = Lockfile::load(lockfile)?;
-    let keys = PinKeys::for_lockfile(lockfile);
+    let keys = PinKeys::for_lockfile(lockfile).ignoring(gate);
     let scanned = keys.scanned(artifacts);
     let roots: Vec<String> = roots.iter().map(|r| keys.key(r)).collect();
     let name = lockfile.display().to_string();
     for drift in lock.drift(&scanned, &roots) {
+        // Outside every pinned model, a file whose content is no model (a README, a script, an
+        // image) is not an unpinned model; inside a pinned model directory every file counts.
+        if let Drift::Unpinned { path, model: None } = &drift
+            && scanned.iter().any(|f| &f.path == path && NOT_MODELS.contains(&f.format.as_str()))
+        {
+            continue;
+        }
         let Some(finding) = drift.finding(policy, &name) else { continue };
         match scanned.iter().position(|f| f.path == drift.path()) {
             Some(i) => artifacts[i].findings.push(finding),
@@ -175,11 +204,26 @@ fn check_pins(
     Ok(())
 }
 
+/// Formats that are never a model by themselves (see `check_pins`).
+const NOT_MODELS: &[&str] = &["text", "empty", "image", "script"];
+
+/// The gate's own files — the lockfile and the policy in use (default `./modelgate.toml`) — which
+/// are never pinned and never pinning findings (`docs/ci.md`, "pre-commit").
+fn gate_files(lockfile: &Path, policy: Option<&Path>) -> Vec<PathBuf> {
+    [Some(lockfile), policy, Some(Path::new("modelgate.toml"))]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect()
+}
+
 /// Paths in a lockfile are relative to the lockfile's directory, so one lockfile works whichever
 /// directory the scan runs from and however its paths are spelt (`models/x.pt`, `./models/x.pt`,
 /// an absolute path). Paths outside that directory, and remote sources, are kept as shown.
 struct PinKeys {
     base: Option<PathBuf>,
+    /// Files left out of the pins (canonical paths; see [`gate_files`]).
+    ignore: Vec<PathBuf>,
     /// The lockfile's directory as shown relative to the working directory (`""` for `.`).
     shown_base: String,
 }
@@ -193,12 +237,18 @@ impl PinKeys {
         let shown = walk::display(dir);
         PinKeys {
             base: dir.canonicalize().ok(),
+            ignore: Vec::new(),
             shown_base: if shown == "." {
                 String::new()
             } else {
                 format!("{}/", shown.trim_end_matches('/'))
             },
         }
+    }
+
+    fn ignoring(mut self, files: &[PathBuf]) -> PinKeys {
+        self.ignore = files.to_vec();
+        self
     }
 
     /// The lockfile key of a scanned path.
@@ -215,6 +265,11 @@ impl PinKeys {
     fn scanned(&self, artifacts: &[Artifact]) -> Vec<modelgate_policy::pins::ScannedFile> {
         artifacts
             .iter()
+            .filter(|a| {
+                self.ignore.is_empty()
+                    || a.path.contains("://")
+                    || Path::new(&a.path).canonicalize().map_or(true, |p| !self.ignore.contains(&p))
+            })
             .map(|a| {
                 let mut file = a.scanned_file();
                 file.path = self.key(&file.path); // a remote file's key is kept as it is
@@ -243,7 +298,8 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
     if args.remote.download_dir.is_some() {
         return Err(GateError::Usage("--download-dir is for `modelgate scan`".into()).into());
     }
-    let keys = PinKeys::for_lockfile(&args.lockfile);
+    let keys =
+        PinKeys::for_lockfile(&args.lockfile).ignoring(&gate_files(&args.lockfile, args.policy.as_deref()));
     let mut files = 0;
     let mut failing = 0;
     for root in &args.paths {
@@ -254,8 +310,15 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
         artifacts.append(&mut fetched.artifacts);
         failing +=
             artifacts.iter().flat_map(|a| &a.findings).filter(|f| policy.fail_on.fails(f.severity)).count();
-        files += artifacts.len();
         let scanned = keys.scanned(&artifacts);
+        files += scanned.len();
+        if scanned.is_empty() {
+            return Err(GateError::Usage(format!(
+                "nothing to pin under {}: no files (after the policy's include/exclude and the gate's own files)",
+                walk::display(root)
+            ))
+            .into());
+        }
         let pin = match fetched.models.first() {
             Some(m) => {
                 let mut pin = pin_model(&m.key, &scanned);
@@ -287,12 +350,17 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
 }
 
 /// Every report the command line asked for.
-fn write_reports(args: &ScanArgs, run: &report::Run<'_>, started: i64) -> Result<(), GateError> {
+fn write_reports(
+    args: &ScanArgs,
+    run: &report::Run<'_>,
+    policy: &Policy,
+    started: i64,
+) -> Result<(), GateError> {
     if let Some(path) = &args.json {
         write_output(path, &report::json::render(run))?;
     }
     if let Some(path) = &args.sarif {
-        write_output(path, &report::sarif::render(run))?;
+        write_output(path, &report::sarif::render(run, policy, args.sarif_category.as_deref()))?;
     }
     if let Some(path) = &args.sbom {
         write_output(path, &report::cyclonedx::render(run, args.sbom_spec, &root_name(&args.paths)))?;

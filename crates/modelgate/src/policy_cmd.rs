@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 pub fn run(command: &PolicyCommand) -> Result<ExitCode, GateError> {
     match command {
-        PolicyCommand::Check { file } => check(file.as_deref()),
+        PolicyCommand::Check { file, policy } => check(file.as_deref().or(policy.as_deref())),
         PolicyCommand::Init { file, force } => init(file.as_deref(), *force),
         PolicyCommand::Doc => {
             print!("{}", doc());

@@ -248,6 +248,7 @@ fn sarif_validates_and_fingerprints_are_stable() {
     corpus_reports(dir.path(), "1.6");
     let sarif_path = dir.path().join("r.sarif");
     validate(&["sarif"], &[&sarif_path]);
+    validate(&["sarif-multitool"], &[&sarif_path]);
     let sarif = read_json(&sarif_path);
     let run = &sarif["runs"][0];
     // Every rule of the catalogue is declared, in catalogue order, as `explain` lists them.
@@ -444,4 +445,155 @@ fn golden_reports() {
         stale.is_empty(),
         "golden files differ: {stale:?}; if the change is intended, rerun with MODELGATE_BLESS=1 and review the diff"
     );
+}
+
+/// SARIF rules carry the severity the policy in force applies (a re-graded rule changes its
+/// `security-severity` and level, a rule switched off is disabled), and each has a `helpUri`.
+#[test]
+fn sarif_rules_carry_the_policy_severity_and_a_help_uri() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("evil.pkl"), b"cposix\nsystem\n(S'echo pwned'\ntR.").unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[rules.MG101]\nseverity = \"high\"\nreason = \"test: re-graded\"\n\n[rules.MG003]\nseverity = \"critical\"\n\n[rules.MG301]\nenabled = false\nreason = \"test: off\"\n",
+    )
+    .unwrap();
+    let sarif = dir.path().join("r.sarif");
+    let out = Command::new(env!("CARGO_BIN_EXE_modelgate"))
+        .args(["scan", ".", "--policy", policy.to_str().unwrap(), "--sarif", sarif.to_str().unwrap(), "-q"])
+        .current_dir(dir.path())
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    validate(&["sarif"], &[&sarif]);
+    validate(&["sarif-multitool"], &[&sarif]);
+    let log = read_json(&sarif);
+    let rules = log["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+    let rule = |id: &str| rules.iter().find(|r| r["id"] == id).unwrap();
+    assert_eq!(rule("MG101")["properties"]["security-severity"], "8.0");
+    assert_eq!(rule("MG101")["properties"]["severity"], "high");
+    assert_eq!(rule("MG003")["properties"]["security-severity"], "9.5");
+    assert_eq!(rule("MG003")["defaultConfiguration"]["level"], "error");
+    assert_eq!(rule("MG301")["defaultConfiguration"]["enabled"], false);
+    assert_eq!(rule("MG102")["properties"]["security-severity"], "8.0", "untouched rules keep theirs");
+    assert_eq!(rule("MG102")["properties"]["severity"], "high");
+    let result = &log["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "MG101");
+    assert_eq!(result["level"], "error");
+    // Every rule's helpUri names its section of docs/policy.md, which exists.
+    let policy_doc = std::fs::read_to_string(root().join("docs/policy.md")).unwrap();
+    for r in rules {
+        let id = r["id"].as_str().unwrap();
+        let uri = r["helpUri"].as_str().unwrap();
+        assert!(uri.starts_with("https://github.com/modelgate/modelgate/blob/v"), "{uri}");
+        assert!(uri.ends_with(&format!("/docs/policy.md#{}", id.to_ascii_lowercase())), "{uri}");
+        assert!(policy_doc.contains(&format!("### {id}\n")), "docs/policy.md has no section {id}");
+    }
+    // Without a category, no automationDetails: the uploader derives one per job.
+    assert!(log["runs"][0].get("automationDetails").is_none());
+}
+
+/// Report locations are relative to the repository root whatever spelling was passed and
+/// wherever the scan ran; a file outside the repository is an absolute `file://` URI (SARIF) or
+/// absolute path, never `%SRCROOT%`-relative `/…`.
+#[test]
+fn report_locations_are_relative_to_the_repository_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    std::fs::create_dir_all(repo.join("models/sub")).unwrap();
+    let evil = b"cposix\nsystem\n(S'echo pwned'\ntR.";
+    std::fs::write(repo.join("models/sub/evil.pkl"), evil).unwrap();
+    let outside = dir.path().join("outside.pkl");
+    std::fs::write(&outside, evil).unwrap();
+    let reports = dir.path().join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    let r = |n: &str| reports.join(n).to_string_lossy().into_owned();
+    let abs = repo.join("models/sub/evil.pkl").to_string_lossy().into_owned();
+    let canonical_outside = outside.canonicalize().unwrap().to_string_lossy().into_owned();
+    // (working directory, the path as passed, environment)
+    type Case<'a> = (PathBuf, String, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
+        (repo.join("models"), "sub/evil.pkl".into(), vec![]),
+        (repo.join("models"), "./sub/../sub/evil.pkl".into(), vec![]),
+        (repo.join("models/sub"), abs.clone(), vec![]),
+        (
+            dir.path().to_path_buf(),
+            abs.clone(),
+            vec![("CI_PROJECT_DIR", repo.to_string_lossy().into_owned())],
+        ),
+        (
+            dir.path().to_path_buf(),
+            "repo/models/sub/evil.pkl".into(),
+            vec![("GITHUB_WORKSPACE", repo.to_string_lossy().into_owned())],
+        ),
+    ];
+    for (n, (cwd, path, env)) in cases.into_iter().enumerate() {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelgate"));
+        cmd.args([
+            "scan",
+            &path,
+            outside.to_str().unwrap(),
+            "-q",
+            "--sarif",
+            &r("r.sarif"),
+            "--junit",
+            &r("j.xml"),
+        ])
+        .args(["--gitlab-codequality", &r("cq.json"), "--gitlab-sast", &r("sast.json")])
+        .current_dir(&cwd)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_WORKSPACE")
+        .env_remove("CI_PROJECT_DIR");
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let case = format!("{path} from {} {env:?}", cwd.display());
+        assert_eq!(out.status.code(), Some(1), "{case}: {}", String::from_utf8_lossy(&out.stderr));
+        if n == 0 {
+            validate(&["sarif"], &[Path::new(&r("r.sarif"))]);
+        }
+        if n == 0 || n == 3 {
+            // The SARIF Multitool with GitHub's rules (an absolute URI under %SRCROOT% is its
+            // SARIF1004 error).
+            validate(&["sarif-multitool"], &[Path::new(&r("r.sarif"))]);
+        }
+        let sarif = read_json(Path::new(&r("r.sarif")));
+        let mut locations: Vec<Value> = sarif["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["locations"][0]["physicalLocation"]["artifactLocation"].clone())
+            .collect();
+        locations.sort_by_key(|l| l["uri"].as_str().unwrap().to_string());
+        assert_eq!(
+            locations,
+            vec![
+                serde_json::json!({ "uri": format!("file://{canonical_outside}") }),
+                serde_json::json!({ "uri": "models/sub/evil.pkl", "uriBaseId": "%SRCROOT%" }),
+            ],
+            "{case}"
+        );
+        let mut cq: Vec<String> = read_json(Path::new(&r("cq.json")))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["location"]["path"].as_str().unwrap().to_string())
+            .collect();
+        cq.sort();
+        assert_eq!(cq, [canonical_outside.clone(), "models/sub/evil.pkl".into()], "{case}");
+        let mut sast: Vec<String> = read_json(Path::new(&r("sast.json")))["vulnerabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["location"]["file"].as_str().unwrap().to_string())
+            .collect();
+        sast.sort();
+        assert_eq!(sast, cq, "{case}");
+        let junit = std::fs::read_to_string(r("j.xml")).unwrap();
+        assert!(junit.contains("name=\"models/sub/evil.pkl\""), "{case}: {junit}");
+    }
 }

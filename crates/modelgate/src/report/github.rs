@@ -3,7 +3,10 @@
 //! GitHub shows at most 10 annotations per level per step (the rest are dropped silently), so the
 //! most severe come first and the summary says how many were left out. The job summary is
 //! limited to 1 MiB per step: a verdict table first, details folded, truncated with a note.
+//! Annotation paths are relative to `GITHUB_WORKSPACE` ([`super::location`]), as GitHub needs to
+//! put them on the diff.
 
+use super::location::Locator;
 use super::{Run, one_line};
 use modelgate_policy::{Finding, Severity};
 use std::fmt::Write;
@@ -34,13 +37,17 @@ pub fn escape_property(s: &str) -> String {
 /// The `::error`/`::warning`/`::notice` lines: unsuppressed findings, most severe first, at
 /// most [`ANNOTATIONS_PER_LEVEL`] per level. Returns the lines and how many were left out.
 pub fn annotations(run: &Run<'_>) -> (String, usize) {
-    let mut all: Vec<(&str, &Finding)> = run
+    let locator = Locator::from_env();
+    let mut all: Vec<(String, &Finding)> = run
         .artifacts
         .iter()
-        .flat_map(|a| a.findings.iter().map(move |f| (a.path.as_str(), f)))
+        .flat_map(|a| {
+            let path = locator.place(&a.path).path().to_string();
+            a.findings.iter().map(move |f| (path.clone(), f))
+        })
         .filter(|(_, f)| f.suppressed.is_none())
         .collect();
-    all.sort_by(|a, b| b.1.severity.cmp(&a.1.severity).then_with(|| a.0.cmp(b.0)));
+    all.sort_by(|a, b| b.1.severity.cmp(&a.1.severity).then_with(|| a.0.cmp(&b.0)));
     let mut out = String::new();
     let mut per_level = std::collections::HashMap::new();
     let mut dropped = 0;
@@ -63,7 +70,7 @@ pub fn annotations(run: &Run<'_>) -> (String, usize) {
         let _ = writeln!(
             out,
             "::{level} file={},line=1,title={}::{}",
-            escape_property(path),
+            escape_property(&path),
             escape_property(&format!("{} {} ({})", f.rule.id, f.rule.name, f.severity)),
             escape_data(&format!("{}{place}. Fix: {}", f.message, one_line(&f.rule.fix)))
         );

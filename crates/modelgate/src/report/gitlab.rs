@@ -1,6 +1,8 @@
 //! GitLab reports: Code Quality (`--gitlab-codequality`, every tier) and SAST
-//! (`--gitlab-sast`, Ultimate; security-report schema 15.x).
+//! (`--gitlab-sast`, Ultimate; security-report schema 15.x). Paths are relative to the repository
+//! root (`CI_PROJECT_DIR`; see [`super::location`]).
 
+use super::location::Locator;
 use super::sarif::fingerprints;
 use super::{Run, one_line};
 use modelgate_formats::stream::hex;
@@ -24,9 +26,11 @@ fn codequality_severity(s: Severity) -> &'static str {
 /// Code Quality JSON: one issue per unsuppressed finding.
 pub fn codequality(run: &Run<'_>) -> String {
     let mut issues = Vec::new();
+    let locator = Locator::from_env();
     for a in run.artifacts {
         let digest = if a.missing { String::new() } else { hex(&a.node.sha256) };
-        let prints = fingerprints(&a.findings, &a.path, &digest);
+        let at = locator.place(&a.path);
+        let prints = fingerprints(&a.findings, at.path(), &digest);
         for (f, print) in a.findings.iter().zip(prints).filter(|(f, _)| f.suppressed.is_none()) {
             let place = f.location.member.as_ref().map(|m| format!(" [{m}]")).unwrap_or_default();
             issues.push(json!({
@@ -34,7 +38,7 @@ pub fn codequality(run: &Run<'_>) -> String {
                 "check_name": f.rule.id,
                 "fingerprint": print,
                 "severity": codequality_severity(f.severity),
-                "location": { "path": a.path, "lines": { "begin": 1 } },
+                "location": { "path": at.path(), "lines": { "begin": 1 } },
                 "categories": ["Security"],
             }));
         }
@@ -68,9 +72,11 @@ pub fn uuid_from(key: &str) -> String {
 /// The SAST report. `start`/`end` are `YYYY-MM-DDTHH:MM:SS` (UTC, no zone, as the schema wants).
 pub fn sast(run: &Run<'_>, start: &str, end: &str) -> String {
     let mut vulnerabilities = Vec::new();
+    let locator = Locator::from_env();
     for a in run.artifacts {
         let digest = if a.missing { String::new() } else { hex(&a.node.sha256) };
-        let prints = fingerprints(&a.findings, &a.path, &digest);
+        let at = locator.place(&a.path);
+        let prints = fingerprints(&a.findings, at.path(), &digest);
         for (f, fp) in a.findings.iter().zip(prints).filter(|(f, _)| f.suppressed.is_none()) {
             let place = f.location.member.as_ref().map(|m| format!(" (member {m})")).unwrap_or_default();
             let mut identifiers = vec![json!({
@@ -92,7 +98,7 @@ pub fn sast(run: &Run<'_>, start: &str, end: &str) -> String {
                 "description": format!("{}{place}. {}", f.message, one_line(&f.rule.why)),
                 "severity": sast_severity(f.severity),
                 "solution": one_line(&f.rule.fix),
-                "location": { "file": a.path, "start_line": 1, "end_line": 1 },
+                "location": { "file": at.path(), "start_line": 1, "end_line": 1 },
                 "identifiers": identifiers,
             }));
         }

@@ -1,6 +1,8 @@
 //! JUnit XML (`--junit FILE`): one test case per scanned file; a file fails when it has a
-//! finding at or above the threshold, with every finding listed in the failure.
+//! finding at or above the threshold, with every finding listed in the failure. Test-case names
+//! are paths relative to the repository root ([`super::location`]).
 
+use super::location::Locator;
 use super::{Run, one_line};
 use std::fmt::Write;
 
@@ -42,8 +44,10 @@ pub fn render(run: &Run<'_>) -> String {
         run.fail_on,
         run.artifacts.len()
     );
+    let locator = Locator::from_env();
     for a in run.artifacts {
-        let _ = write!(out, "    <testcase classname=\"modelgate\" name=\"{}\"", xml(&a.path));
+        let place = locator.place(&a.path);
+        let _ = write!(out, "    <testcase classname=\"modelgate\" name=\"{}\"", xml(place.path()));
         let failing: Vec<_> =
             a.findings.iter().filter(|f| f.suppressed.is_none() && run.fail_on.fails(f.severity)).collect();
         if a.findings.is_empty() {

@@ -1,13 +1,18 @@
 //! SARIF 2.1.0 (`--sarif FILE`) for GitHub code scanning and other SARIF consumers.
 //!
-//! One run; `tool.driver.rules` is the whole catalogue; each finding is a result located at its
-//! file (a repository-relative URI, line 1: model files have no lines), with the archive member
-//! and byte offset in the message and properties — never in the URI, which must name a file in
-//! the repository. Fingerprints are stable across runs: rule, path, file digest and what was found.
+//! One run; `tool.driver.rules` is the whole catalogue, each rule with the severity the policy
+//! in force gives it (a rule re-graded in `modelgate.toml` changes its level and
+//! `security-severity`; a rule switched off is `enabled: false`) and a `helpUri` into
+//! docs/policy.md. Each finding is a result located at its file (relative to the repository root,
+//! see [`super::location`]; line 1: model files have no lines), with the archive member and byte
+//! offset in the message and properties — never in the URI, which must name a file. Fingerprints
+//! are stable across runs: rule, path, file digest and what was found.
 
+use super::location::Locator;
+pub use super::location::uri;
 use super::{Run, one_line};
 use modelgate_formats::stream::hex;
-use modelgate_policy::{Catalogue, Finding, Rule, Severity};
+use modelgate_policy::{Catalogue, Finding, Policy, Rule, Severity};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -46,22 +51,27 @@ struct Sarif {
 #[serde(rename_all = "camelCase")]
 struct SarifRun {
     tool: Value,
-    automation_details: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    automation_details: Option<Value>,
     results: Vec<Value>,
 }
 
-/// Renders the SARIF log.
-pub fn render(run: &Run<'_>) -> String {
+/// Renders the SARIF log. `category` becomes `automationDetails.id`: code scanning keeps one set
+/// of alerts per category, so scans of different folders need different ones. Without it the
+/// uploader derives one from the workflow, job and matrix values.
+pub fn render(run: &Run<'_>, policy: &Policy, category: Option<&str>) -> String {
     let catalogue = Catalogue::builtin();
     let index: BTreeMap<&str, usize> =
         catalogue.rules().iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
-    let rules: Vec<Value> = catalogue.rules().iter().map(rule).collect();
+    let rules: Vec<Value> = catalogue.rules().iter().map(|r| rule(r, policy)).collect();
+    let locator = Locator::from_env();
     let mut results = Vec::new();
     for a in run.artifacts {
         let digest = if a.missing { String::new() } else { hex(&a.node.sha256) };
-        for (f, print) in a.findings.iter().zip(fingerprints(&a.findings, &a.path, &digest)) {
+        let place = locator.place(&a.path);
+        for (f, print) in a.findings.iter().zip(fingerprints(&a.findings, place.path(), &digest)) {
             let rule_index = index.get(f.rule.id.as_str()).copied().unwrap_or(0);
-            results.push(result(f, &a.path, &digest, &print, rule_index));
+            results.push(result(f, place.sarif(), &digest, &print, rule_index));
         }
     }
     let log = Sarif {
@@ -76,7 +86,7 @@ pub fn render(run: &Run<'_>) -> String {
                     "rules": rules,
                 }
             }),
-            automation_details: json!({ "id": "modelgate/" }),
+            automation_details: category.filter(|c| !c.is_empty()).map(|c| json!({ "id": c })),
             results,
         }],
     };
@@ -85,7 +95,21 @@ pub fn render(run: &Run<'_>) -> String {
     out
 }
 
-fn rule(r: &Rule) -> Value {
+/// Where a rule is documented.
+pub fn help_uri(id: &str) -> String {
+    format!(
+        "{}/blob/v{}/docs/policy.md#{}",
+        env!("CARGO_PKG_REPOSITORY"),
+        env!("CARGO_PKG_VERSION"),
+        id.to_ascii_lowercase()
+    )
+}
+
+fn rule(r: &Rule, policy: &Policy) -> Value {
+    // The severity the policy in force applies; a rule switched off keeps its catalogue severity
+    // for the score and is marked disabled.
+    let applied = policy.severity_of(&r.id, r.severity);
+    let severity = applied.unwrap_or(r.severity);
     let markdown = format!(
         "**{}**\n\n{}\n\n**Why it matters.** {}\n\n**How to fix or allow it.** {}\n\n`modelgate explain {}`",
         r.summary,
@@ -104,12 +128,14 @@ fn rule(r: &Rule) -> Value {
         "shortDescription": { "text": r.summary },
         "fullDescription": { "text": one_line(&r.description) },
         "help": { "text": format!("{} {} {}", one_line(&r.description), one_line(&r.why), one_line(&r.fix)), "markdown": markdown },
-        "defaultConfiguration": { "level": level(r.severity) },
+        "helpUri": help_uri(&r.id),
+        "defaultConfiguration": { "level": level(severity), "enabled": applied.is_some() },
         "properties": {
             "tags": tags,
             "precision": "high",
-            "problem.severity": match level(r.severity) { "error" => "error", "warning" => "warning", _ => "recommendation" },
-            "security-severity": security_severity(r.severity),
+            "problem.severity": match level(severity) { "error" => "error", "warning" => "warning", _ => "recommendation" },
+            "security-severity": security_severity(severity),
+            "severity": severity.as_str(),
         }
     })
 }
@@ -153,7 +179,7 @@ pub fn fingerprints(findings: &[Finding], path: &str, digest: &str) -> Vec<Strin
         .collect()
 }
 
-fn result(f: &Finding, path: &str, digest: &str, print: &str, rule_index: usize) -> Value {
+fn result(f: &Finding, location: Value, digest: &str, print: &str, rule_index: usize) -> Value {
     let mut where_ = String::new();
     if let Some(m) = &f.location.member {
         where_.push_str(&format!(" [member {m}"));
@@ -184,17 +210,13 @@ fn result(f: &Finding, path: &str, digest: &str, print: &str, rule_index: usize)
         "message": { "text": format!("{}{where_}", f.message) },
         "locations": [{
             "physicalLocation": {
-                "artifactLocation": { "uri": uri(path), "uriBaseId": "%SRCROOT%" },
+                "artifactLocation": location,
                 "region": { "startLine": 1 }
             }
         }],
         "partialFingerprints": { "primaryLocationLineHash": format!("{print}:1") },
         "properties": properties,
     });
-    if path.contains("://") {
-        // A downloaded file (hf://…, https://…): an absolute URI, not relative to the checkout.
-        r["locations"][0]["physicalLocation"]["artifactLocation"] = json!({ "uri": uri(path) });
-    }
     if let Some(m) = &f.location.member {
         r["locations"][0]["logicalLocations"] = json!([{ "fullyQualifiedName": m, "kind": "member" }]);
     }
@@ -202,30 +224,4 @@ fn result(f: &Finding, path: &str, digest: &str, print: &str, rule_index: usize)
         r["suppressions"] = json!([{ "kind": "external", "justification": s.reason }]);
     }
     r
-}
-
-/// A repository-relative URI reference for a reported path: percent-encoded except for the
-/// characters that are safe in a path.
-pub fn uri(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uris_are_encoded_paths() {
-        assert_eq!(uri("models/a b/ü.pt"), "models/a%20b/%C3%BC.pt");
-        assert_eq!(uri("x.pt"), "x.pt");
-        assert_eq!(uri("100%.bin"), "100%25.bin");
-    }
 }

@@ -37,7 +37,8 @@ pub fn render(run: &Run<'_>, quiet: bool) -> String {
                         let _ = writeln!(out, "           suppressed{until}: {}", one_line(&s.reason));
                     }
                     None => {
-                        let _ = writeln!(out, "           fix: {}", first_sentence(&one_line(&f.rule.fix)));
+                        let _ = writeln!(out, "           fix: {}", one_line(&f.rule.fix));
+                        let _ = writeln!(out, "           more: modelgate explain {}", f.rule.id);
                     }
                 }
             }
@@ -73,11 +74,44 @@ pub fn render(run: &Run<'_>, quiet: bool) -> String {
     out
 }
 
-fn first_sentence(text: &str) -> &str {
-    match text.find(". ") {
-        Some(i) => &text[..=i],
-        None => text,
+/// The rendered summary with ANSI colours (`--color`): the verdict words and severities.
+/// Applied to finished text so the layout stays the same with and without colour.
+pub fn paint(text: &str) -> String {
+    const RESET: &str = "\x1b[0m";
+    let colour = |word: &str| match word {
+        "FAIL" | "critical" => Some("\x1b[1;31m"),
+        "high" => Some("\x1b[31m"),
+        "medium" | "warn" => Some("\x1b[33m"),
+        "low" | "info" => Some("\x1b[36m"),
+        "PASS" => Some("\x1b[1;32m"),
+        _ => None,
+    };
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start().len();
+        let rest = &line[indent..];
+        let (head, tail) = match rest.strip_prefix("modelgate: ") {
+            Some(after) => {
+                out.push_str(&line[..indent]);
+                out.push_str("modelgate: ");
+                after.split_at(after.find(' ').unwrap_or(after.len()))
+            }
+            None => {
+                out.push_str(&line[..indent]);
+                rest.split_at(rest.find(' ').unwrap_or(rest.len()))
+            }
+        };
+        match colour(head) {
+            Some(c) if indent <= 2 => {
+                out.push_str(c);
+                out.push_str(head);
+                out.push_str(RESET);
+            }
+            _ => out.push_str(head),
+        }
+        out.push_str(tail);
     }
+    out
 }
 
 /// `1.5 MiB`.
@@ -90,4 +124,23 @@ pub fn human_bytes(n: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paint_colours_verdicts_and_severities_only() {
+        let text =
+            "FAIL  a.pkl (pickle)\n  critical MG101 x\n           fix: high time\nmodelgate: PASS — 1 file\n";
+        let painted = paint(text);
+        assert!(painted.starts_with("\x1b[1;31mFAIL\x1b[0m  a.pkl"), "{painted:?}");
+        assert!(painted.contains("  \x1b[1;31mcritical\x1b[0m MG101"), "{painted:?}");
+        assert!(painted.contains("fix: high time"), "{painted:?}");
+        assert!(painted.contains("modelgate: \x1b[1;32mPASS\x1b[0m"), "{painted:?}");
+        let plain: String =
+            painted.replace("\x1b[1;31m", "").replace("\x1b[1;32m", "").replace("\x1b[0m", "");
+        assert_eq!(plain, text);
+    }
 }

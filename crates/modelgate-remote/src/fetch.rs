@@ -15,8 +15,8 @@
 //! A transfer that fails (a timeout, a body shorter than its `Content-Length`, a refused
 //! request) is an [`Error`]: nothing about the file is reported as if it had been scanned.
 
-use crate::http::{Http, Want};
-use crate::hub::status_error;
+use crate::http::{Deadline, Http, Timed, Want};
+use crate::hub::{BlobId, status_error};
 use crate::range::{Checked, Consistency, RangeAccess};
 use crate::{Error, display_url};
 use modelgate_formats::stream::hex;
@@ -24,7 +24,7 @@ use modelgate_formats::{Limits, Node, Options as ScanOptions};
 use reqwest::Url;
 use reqwest::header::ACCEPT_RANGES;
 use sha1::Sha1;
-use sha2::Digest;
+use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
@@ -37,8 +37,9 @@ pub struct Expect {
     pub size: Option<u64>,
     /// SHA-256 (lowercase hex): the LFS object id.
     pub sha256: Option<String>,
-    /// Git blob id (lowercase hex SHA-1), for files kept in git rather than LFS.
-    pub git_blob: Option<String>,
+    /// Git blob id (SHA-1 or SHA-256 of `blob <size>\0` + content), for files kept in git
+    /// rather than LFS.
+    pub git_blob: Option<BlobId>,
 }
 
 /// How to fetch.
@@ -89,6 +90,11 @@ pub enum Problem {
         /// The first offset that differs (block-aligned).
         offset: u64,
     },
+    /// A digest the listing gives cannot be checked.
+    Unverifiable {
+        /// Why, in one line.
+        why: String,
+    },
 }
 
 /// A downloaded and scanned file.
@@ -112,7 +118,8 @@ pub fn fetch(
     opts: &Options<'_>,
 ) -> Result<Fetched, Error> {
     let shown = display_url(url);
-    let resp = http.get(url, Want::Whole)?;
+    let deadline = Deadline::after(http.settings().download_timeout);
+    let resp = http.get_within(url, Want::Whole, Some(&deadline))?;
     let status = resp.status();
     if !status.is_success() || status.as_u16() == 206 {
         return Err(status_error(&shown, status, http.has_token(), what));
@@ -136,17 +143,20 @@ pub fn fetch(
         None => None,
     };
     let write_error = Rc::new(RefCell::new(None));
-    let blob_size = expect.git_blob.as_ref().and(expect.size.or(content_length));
+    // A git blob id hashes a header with the size before the content, so the size must be known
+    // before the first byte: the listed size, else the Content-Length.
+    let blob_size = expect.size.or(content_length);
+    let blob = match (&expect.git_blob, blob_size) {
+        (Some(BlobId::Sha1(_)), Some(n)) => Some(BlobHash::sha1(n)),
+        (Some(BlobId::Sha256(_)), Some(n)) => Some(BlobHash::sha256(n)),
+        _ => None,
+    };
     // A body may not run past its listed size (one byte more proves the mismatch): a server
     // cannot keep a download going forever.
     let cap = expect.size.map_or(u64::MAX, |n| n.saturating_add(1));
     let mut tap = Tap {
-        inner: resp.take(cap),
-        sha1: blob_size.map(|n| {
-            let mut h = Sha1::new();
-            h.update(format!("blob {n}\0").as_bytes());
-            h
-        }),
+        inner: Timed::new(resp, deadline).take(cap),
+        blob,
         file: temp.as_ref().map(|t| BufWriter::with_capacity(1 << 20, t.as_file())),
         write_error: Rc::clone(&write_error),
         progress: opts.progress,
@@ -174,7 +184,7 @@ pub fn fetch(
         }
         Some(n) if ranges => {
             let consistency = Rc::new(RefCell::new(Consistency::default()));
-            let random = RangeAccess::new(http, url.clone(), n, Rc::clone(&consistency));
+            let random = RangeAccess::new(http, url.clone(), n, Rc::clone(&consistency)).within(deadline);
             let body = Checked::new(&mut tap, Rc::clone(&consistency));
             let node = modelgate_formats::scan_reader_at(body, &random, scan_options())
                 .map_err(|e| scan_failed(e, &write_error, temp.as_ref(), &transfer))?;
@@ -188,7 +198,7 @@ pub fn fetch(
     if let Some(mut f) = tap.file.take() {
         f.flush().map_err(|e| write_failed(temp.as_ref(), e))?;
     }
-    let sha1 = tap.sha1.take();
+    let blob = tap.blob.take();
     drop(tap);
     if let Some(e) = write_error.borrow_mut().take() {
         return Err(write_failed(temp.as_ref(), e));
@@ -206,11 +216,26 @@ pub fn fetch(
             problems.push(Problem::Sha256 { expected: expected.clone(), actual });
         }
     }
-    if let (Some(expected), Some(h)) = (&expect.git_blob, sha1) {
-        let actual: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        if *expected != actual && expected.len() == 40 {
-            problems.push(Problem::GitBlob { expected: expected.clone(), actual });
+    match (&expect.git_blob, blob) {
+        (Some(BlobId::Sha1(expected) | BlobId::Sha256(expected)), Some(h)) => {
+            let actual = h.finish();
+            if *expected != actual {
+                problems.push(Problem::GitBlob { expected: expected.clone(), actual });
+            }
         }
+        (Some(BlobId::Sha1(expected) | BlobId::Sha256(expected)), None) => {
+            problems.push(Problem::Unverifiable {
+                why: format!(
+                    "the listed git blob id {expected} cannot be checked: neither the listing nor the server gives the size it hashes"
+                ),
+            });
+        }
+        (Some(BlobId::Unexpected(listed)), _) => problems.push(Problem::Unverifiable {
+            why: format!(
+                "the listing gives the blob id {listed:?}, which is not a git object id (SHA-1 or SHA-256)"
+            ),
+        }),
+        (None, _) => {}
     }
     // Blocks fetched beyond the end of a body shorter than announced are covered by the size
     // problem (and the digest).
@@ -232,7 +257,9 @@ fn explain(e: &io::Error) -> String {
         }
         source = s.source();
     }
-    if e.kind() == io::ErrorKind::TimedOut || why.contains("timed out") {
+    if !why.contains("download deadline")
+        && (e.kind() == io::ErrorKind::TimedOut || why.contains("timed out"))
+    {
         why.push_str(" (no data within the read timeout)");
     }
     why
@@ -254,10 +281,44 @@ fn scan_failed(
     }
 }
 
+/// The git blob id being computed, in the repository's object format.
+enum BlobHash {
+    Sha1(Sha1),
+    Sha256(Sha256),
+}
+
+impl BlobHash {
+    fn sha1(size: u64) -> BlobHash {
+        let mut h = Sha1::new();
+        h.update(format!("blob {size}\0").as_bytes());
+        BlobHash::Sha1(h)
+    }
+
+    fn sha256(size: u64) -> BlobHash {
+        let mut h = Sha256::new();
+        h.update(format!("blob {size}\0").as_bytes());
+        BlobHash::Sha256(h)
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            BlobHash::Sha1(h) => h.update(data),
+            BlobHash::Sha256(h) => h.update(data),
+        }
+    }
+
+    fn finish(self) -> String {
+        match self {
+            BlobHash::Sha1(h) => h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+            BlobHash::Sha256(h) => h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+}
+
 /// Sees every byte of the body once, on its way to the scanner.
 struct Tap<'p, 'f, R> {
     inner: R,
-    sha1: Option<Sha1>,
+    blob: Option<BlobHash>,
     file: Option<BufWriter<&'f std::fs::File>>,
     write_error: Rc<RefCell<Option<io::Error>>>,
     progress: Option<&'p (dyn Fn(u64) + Sync)>,
@@ -267,7 +328,7 @@ impl<R: Read> Read for Tap<'_, '_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         let data = &buf[..n];
-        if let Some(h) = &mut self.sha1 {
+        if let Some(h) = &mut self.blob {
             h.update(data);
         }
         if let Some(f) = &mut self.file

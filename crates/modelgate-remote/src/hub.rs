@@ -49,8 +49,38 @@ pub struct HubFile {
     pub size: Option<u64>,
     /// SHA-256 of the content (lowercase hex), for files stored in Git LFS.
     pub sha256: Option<String>,
-    /// The git blob id (lowercase hex SHA-1 of `blob <size>\0<content>`), for files in git.
-    pub git_blob: Option<String>,
+    /// The git blob id, for files in git (for a file in LFS, only when it is malformed: the
+    /// pointer's blob id is not the content's and is otherwise not used).
+    pub git_blob: Option<BlobId>,
+}
+
+/// Longest malformed blob id kept for the message.
+const MAX_SHOWN_ID: usize = 100;
+
+/// A git blob id as the hub lists it: the hash of `blob <size>\0` followed by the content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobId {
+    /// 40 lowercase hex digits: SHA-1, git's default object format.
+    Sha1(String),
+    /// 64 lowercase hex digits: SHA-256, git's SHA-256 object format.
+    Sha256(String),
+    /// Anything else (at most 100 characters of it): it cannot be checked, which is a finding
+    /// (`Problem::Unverifiable`), never ignored.
+    Unexpected(String),
+}
+
+impl BlobId {
+    /// Classifies a listed `blobId` (hex digits in either case are accepted).
+    pub fn parse(listed: &str) -> BlobId {
+        let lower = listed.to_ascii_lowercase();
+        if is_hex(&lower, &[40]) {
+            BlobId::Sha1(lower)
+        } else if is_hex(&lower, &[64]) {
+            BlobId::Sha256(lower)
+        } else {
+            BlobId::Unexpected(listed.chars().take(MAX_SHOWN_ID).collect())
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -160,18 +190,18 @@ pub fn parse_listing(body: &[u8], repo: &str, revision: &str) -> Result<Listing,
         {
             return Err(format!("{}: LFS digest {d:?} is not a SHA-256", s.rfilename));
         }
-        let git_blob = s.blob_id.map(|b| b.to_ascii_lowercase());
-        if let Some(b) = &git_blob
-            && !is_hex(b, &[40, 64])
-        {
-            return Err(format!("{}: blob id {b:?} is not a git object id", s.rfilename));
-        }
+        let git_blob = s.blob_id.as_deref().map(BlobId::parse);
         let size = lfs.and_then(|l| l.size).or(s.size);
         files.push(HubFile {
             path: s.rfilename,
             size,
-            // The blob id of an LFS file is the pointer's, not the content's.
-            git_blob: if sha256.is_some() { None } else { git_blob },
+            // The blob id of an LFS file is the pointer's, not the content's: only a malformed
+            // one is kept, to be reported.
+            git_blob: if sha256.is_some() {
+                git_blob.filter(|b| matches!(b, BlobId::Unexpected(_)))
+            } else {
+                git_blob
+            },
             sha256,
         });
     }
@@ -202,8 +232,28 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
         if part.len() >= 2 && part.as_bytes()[1] == b':' {
             return Err("looks like a drive letter");
         }
+        if is_git_dir(part) {
+            return Err(
+                "has a .git component (git never stores one; written out, it would plant git configuration or hooks)",
+            );
+        }
     }
     Ok(())
+}
+
+/// True for a path component that a file system may take for `.git`: in any case, with the
+/// trailing dots and spaces and `:stream` suffix Windows drops, as the 8.3 short name `git~1`,
+/// or with the zero-width characters macOS ignores in names. (Git itself refuses all of these
+/// in a tree for the same reason.)
+fn is_git_dir(part: &str) -> bool {
+    let visible: String = part
+        .chars()
+        .filter(|c| {
+            !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{206a}'..='\u{206f}' | '\u{feff}')
+        })
+        .collect();
+    let name = visible.split(':').next().unwrap_or("").trim_end_matches(['.', ' ']).to_lowercase();
+    name == ".git" || name == "git~1"
 }
 
 #[cfg(test)]
@@ -225,7 +275,10 @@ mod tests {
         let l = parse_listing(INFO.as_bytes(), "org/name", "main").unwrap();
         assert_eq!(l.commit, "0123456789abcdef0123456789abcdef01234567");
         assert_eq!(l.files.len(), 3);
-        assert_eq!(l.files[0].git_blob.as_deref(), Some("9e26dfeeb6e641a33dae4961196235bdb965b21b"));
+        assert_eq!(
+            l.files[0].git_blob,
+            Some(BlobId::Sha1("9e26dfeeb6e641a33dae4961196235bdb965b21b".into()))
+        );
         assert!(l.files[1].sha256.is_some() && l.files[1].git_blob.is_none());
         assert_eq!(l.files[2].sha256.as_deref(), Some(&"0".repeat(64)[..]));
         assert!(!l.gated);
@@ -238,10 +291,53 @@ mod tests {
             let text = with(&bad.replace('\\', "\\\\").replace('\u{1}', "\\u0001"));
             assert!(parse_listing(text.as_bytes(), "o/n", "main").is_err(), "{bad}");
         }
+        for git in [
+            ".git/config",
+            ".git/hooks/pre-commit",
+            ".GIT/config",
+            "sub/.Git/hooks/post-checkout",
+            "a/b/c/.git",
+            ".git./config",
+            ".git . /config",
+            "GIT~1/config",
+            ".git::$INDEX_ALLOCATION/config",
+            ".g\\u200cit/config",
+            "\\ufeff.git/config",
+        ] {
+            let text = with(git);
+            let err = parse_listing(text.as_bytes(), "o/n", "main").unwrap_err();
+            assert!(err.contains(".git component"), "{git}: {err}");
+        }
+        for fine in [".gitattributes", ".github/workflows/x.yml", "git/config", "a.git/x", ".gitkeep"] {
+            assert!(parse_listing(with(fine).as_bytes(), "o/n", "main").is_ok(), "{fine}");
+        }
         assert!(parse_listing(INFO.replace("0123456789ABCDEF", "xyz").as_bytes(), "o/n", "m").is_err());
         assert!(parse_listing(b"[]", "o/n", "m").is_err());
         let twice = INFO.replace("sub/model.safetensors", "config.json");
         assert!(parse_listing(twice.as_bytes(), "o/n", "m").is_err());
+    }
+
+    #[test]
+    fn blob_ids_are_classified_not_refused() {
+        let sha256 = "AB".repeat(32);
+        assert_eq!(BlobId::parse(&sha256), BlobId::Sha256("ab".repeat(32)));
+        assert_eq!(BlobId::parse(&"0".repeat(40)), BlobId::Sha1("0".repeat(40)));
+        for odd in
+            ["", "xyz", &"0".repeat(41), &"0".repeat(63), "sha1:9e26dfeeb6e641a33dae4961196235bdb965b21b"]
+        {
+            assert!(matches!(BlobId::parse(odd), BlobId::Unexpected(_)), "{odd}");
+        }
+        assert_eq!(BlobId::parse(&"z".repeat(5000)), BlobId::Unexpected("z".repeat(100)));
+        // In a listing: kept for a file in git; for a file in LFS only when malformed.
+        let odd = INFO.replace("9e26dfeeb6e641a33dae4961196235bdb965b21b", "not-an-id");
+        let l = parse_listing(odd.as_bytes(), "o/n", "m").unwrap();
+        assert_eq!(l.files[0].git_blob, Some(BlobId::Unexpected("not-an-id".into())));
+        let odd = INFO.replace(&"a".repeat(40), "not-an-id");
+        let l = parse_listing(odd.as_bytes(), "o/n", "m").unwrap();
+        assert_eq!(l.files[1].git_blob, Some(BlobId::Unexpected("not-an-id".into())));
+        let sha = INFO.replace("9e26dfeeb6e641a33dae4961196235bdb965b21b", &"c".repeat(64));
+        let l = parse_listing(sha.as_bytes(), "o/n", "m").unwrap();
+        assert_eq!(l.files[0].git_blob, Some(BlobId::Sha256("c".repeat(64))));
     }
 
     #[test]

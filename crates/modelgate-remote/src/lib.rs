@@ -2,15 +2,17 @@
 //! HTTPS URLs, scanned as they download.
 //!
 //! [`http::Http`] is the one place that talks to servers: it follows redirects itself (so the
-//! Hugging Face token goes only to the hub's own origin), retries 429 and 5xx answers with backoff
-//! (honouring `Retry-After`), and applies connect and read timeouts. [`hub::list`] asks the hub
+//! Hugging Face token goes only to the hub's own origin, and no hop downgrades to plain HTTP or
+//! leads into a loopback, link-local or private range the source is not in), retries 429 and 5xx
+//! answers with backoff (honouring `Retry-After`), and applies connect and read timeouts and a
+//! per-file deadline ([`http::Deadline`]). [`hub::list`] asks the hub
 //! which commit a revision is and which files it holds, with each file's size and the digest
 //! the hub keeps for it (the LFS SHA-256, or the git blob id of small files). [`fetch::fetch`]
 //! streams one file's body into the scanner (`modelgate_formats::scan_reader_at`): every byte is
 //! read once, hashed and parsed as it arrives; when a format needs random access (a zip's central
 //! directory), [`range::RangeAccess`] serves it with HTTP range requests whose bytes are checked
 //! against the body as it streams past. Nothing is written to disk unless a download directory is
-//! given, and then only to a temporary file the caller keeps or discards.
+//! given, and then only to a fresh temporary file the caller keeps or discards.
 //!
 //! HTTP answers are hostile input: API bodies, file counts, paths, redirects, retries and
 //! random-access traffic are all bounded, and every digest and path the hub lists is validated

@@ -18,7 +18,7 @@
 //! not inspect (it never passes it silently).
 
 use crate::display_url;
-use crate::http::{Http, Want};
+use crate::http::{Deadline, Http, Timed, Want};
 use modelgate_formats::stream::RandomAccess;
 use reqwest::StatusCode;
 use reqwest::Url;
@@ -28,6 +28,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read};
 use std::rc::Rc;
+use std::time::Duration;
 
 /// Alignment and size of the blocks fetched and compared.
 pub const BLOCK: u64 = 256 << 10;
@@ -132,6 +133,7 @@ pub struct RangeAccess<'h> {
     len: u64,
     consistency: Rc<RefCell<Consistency>>,
     state: RefCell<State>,
+    deadline: Option<Deadline>,
 }
 
 #[derive(Default)]
@@ -145,7 +147,14 @@ impl<'h> RangeAccess<'h> {
     /// Random access to the `len` bytes at `url`, checked through `consistency` (which the body
     /// reader must feed).
     pub fn new(http: &'h Http, url: Url, len: u64, consistency: Rc<RefCell<Consistency>>) -> RangeAccess<'h> {
-        RangeAccess { http, url, len, consistency, state: RefCell::new(State::default()) }
+        RangeAccess { http, url, len, consistency, state: RefCell::new(State::default()), deadline: None }
+    }
+
+    /// Range requests (and reading their answers) stop at `deadline`: the file's transfer
+    /// deadline covers its random access too.
+    pub fn within(mut self, deadline: Deadline) -> RangeAccess<'h> {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// Range requests made so far.
@@ -168,7 +177,10 @@ impl<'h> RangeAccess<'h> {
             st.bytes += end - start;
         }
         let shown = display_url(&self.url);
-        let resp = self.http.get(&self.url, Want::Range(start, end)).map_err(io::Error::other)?;
+        let resp = self
+            .http
+            .get_within(&self.url, Want::Range(start, end), self.deadline.as_ref())
+            .map_err(io::Error::other)?;
         if resp.status() != StatusCode::PARTIAL_CONTENT {
             return Err(io::Error::other(format!(
                 "{shown}: a range request was answered with HTTP {} instead of 206",
@@ -182,7 +194,8 @@ impl<'h> RangeAccess<'h> {
                 "{shown}: asked for {expected}, the server answered Content-Range {got:?}"
             )));
         }
-        let mut body = resp.take(end - start);
+        let deadline = self.deadline.unwrap_or_else(|| Deadline::after(Duration::MAX));
+        let mut body = Timed::new(resp, deadline).take(end - start);
         let mut block = vec![0u8; BLOCK as usize];
         for index in first..=last {
             let want = (self.len - index * BLOCK).min(BLOCK) as usize;

@@ -5,7 +5,7 @@
 
 mod fakehub;
 
-use fakehub::{EVIL_PICKLE, FakeHub, Quirks, Repo, example, sha256_hex};
+use fakehub::{EVIL_PICKLE, FakeHub, Quirks, Repo, example, git_blob_sha256, sha256_hex};
 use modelgate_formats::Format;
 use modelgate_formats::stream::hex;
 use modelgate_remote::fetch::{Expect, Fetched, Options, Problem, fetch};
@@ -217,4 +217,81 @@ fn redirects_are_bounded_and_never_downgrade() {
     assert!(fetch_path("/downgrade").contains("refusing a redirect"));
     assert!(fetch_path("/elsewhere").contains("refusing a redirect"));
     assert_eq!(hub.seen().iter().filter(|s| s.target == "/loop").count(), 6);
+}
+
+#[test]
+fn redirects_stay_out_of_other_address_ranges() {
+    // The source is on loopback, so redirects within loopback (another address, another port)
+    // are followed; redirects into private or link-local ranges are refused before any
+    // connection is made (only plain-http targets here, which no version of the client would
+    // connect to: nothing leaves this machine even if the check regressed).
+    let hub = FakeHub::start();
+    let to = |url: &str| Quirks { redirect_to: Some(url.to_string()), ..Quirks::default() };
+    hub.plain("/ok.pkl", EVIL_PICKLE, Quirks::default());
+    hub.plain("/to-loopback", b"", to(&format!("{}/ok.pkl", hub.cdn)));
+    hub.plain("/to-private", b"", to("http://10.1.2.3/x.pkl"));
+    hub.plain("/to-metadata", b"", to("http://169.254.169.254/latest/meta-data/"));
+    let h = http(&hub, None);
+    let fetch_path = |p: &str| {
+        let url = Url::parse(&format!("{}{p}", hub.endpoint)).unwrap();
+        fetch(&h, &url, p, &Expect::default(), &Options::default())
+    };
+    let got = fetch_path("/to-loopback").unwrap();
+    assert_eq!(got.node.size, EVIL_PICKLE.len() as u64);
+    assert!(hub.seen().iter().any(|s| s.server == "cdn" && s.target == "/ok.pkl"));
+    for (p, range) in [("/to-private", "private"), ("/to-metadata", "link-local")] {
+        let err = fetch_path(p).err().unwrap().to_string();
+        assert!(err.contains("refusing a redirect") && err.contains(range), "{p}: {err}");
+    }
+}
+
+#[test]
+fn git_blob_ids_in_both_object_formats_are_checked() {
+    let hub = FakeHub::start();
+    let data = b"{\"a\": 1}";
+    let git = |id: Option<String>| Quirks { in_git: true, blob_id: id, ..Quirks::default() };
+    let repo = Repo::new(COMMIT)
+        .quirky("sha1.json", data, git(None))
+        .quirky("sha256.json", data, git(Some(git_blob_sha256(data).to_uppercase())))
+        .quirky("wrong256.json", data, git(Some(git_blob_sha256(b"other"))))
+        .quirky("wrong1.json", data, git(Some("0".repeat(40))))
+        .quirky("odd.json", data, git(Some("sha1-is-what-i-am".into())));
+    hub.add("org/model", repo);
+    let h = http(&hub, None);
+    for max in [0, 1 << 20] {
+        assert!(get(&h, "org/model", "sha1.json", max).unwrap().problems.is_empty());
+        assert!(get(&h, "org/model", "sha256.json", max).unwrap().problems.is_empty());
+        let p = get(&h, "org/model", "wrong256.json", max).unwrap().problems;
+        assert!(
+            matches!(&p[..], [Problem::GitBlob { expected, actual }]
+                if *expected == git_blob_sha256(b"other") && *actual == git_blob_sha256(data)),
+            "{p:?}"
+        );
+        let p = get(&h, "org/model", "wrong1.json", max).unwrap().problems;
+        assert!(matches!(&p[..], [Problem::GitBlob { .. }]), "{p:?}");
+        let p = get(&h, "org/model", "odd.json", max).unwrap().problems;
+        assert!(
+            matches!(&p[..], [Problem::Unverifiable { why }] if why.contains("sha1-is-what-i-am")),
+            "{p:?}"
+        );
+    }
+}
+
+#[test]
+fn a_trickle_cannot_outlast_the_download_deadline() {
+    // One byte every 100 ms never trips the read timeout; the per-file deadline stops it.
+    let hub = FakeHub::start();
+    let trickle = Quirks { trickle: Some(Duration::from_millis(100)), ..Quirks::default() };
+    hub.add("org/model", Repo::new(COMMIT).quirky("slow.pkl", &[b'N'; 200], trickle));
+    let mut s = Settings::new(Url::parse(&hub.endpoint).unwrap());
+    s.read_timeout = Duration::from_secs(5);
+    s.download_timeout = Duration::from_secs(2);
+    let h = Http::new(s).unwrap();
+    for max in [0, 1 << 20] {
+        let started = Instant::now();
+        let err = get(&h, "org/model", "slow.pkl", max).err().expect("past the deadline").to_string();
+        assert!(err.contains("download deadline of 2 s"), "{err}");
+        assert!(!err.contains("read timeout"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    }
 }

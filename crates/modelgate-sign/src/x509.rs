@@ -31,34 +31,63 @@ const KNOWN_EXTENSIONS: &[&str] = &[
     "2.5.29.32", // certificatePolicies
 ];
 
-/// Trust anchors for the certificate mode: every certificate of a PEM file.
+/// Trust anchors for the certificate mode, from PEM files: the self-signed root certificates
+/// among them are the anchors; any other certificate in the files (an intermediate) may be used
+/// to build a chain but is never trusted by itself. model_signing verifies with OpenSSL's store,
+/// which requires the chain to end at a self-signed certificate: an intermediate given alone is
+/// refused there too (docs/signatures.md).
 #[derive(Debug, Clone)]
 pub struct Anchors {
-    certs: Vec<Certificate>,
+    roots: Vec<Certificate>,
+    /// Intermediates supplied with the roots: `(certificate, DER)`.
+    intermediates: Vec<(Certificate, Vec<u8>)>,
     /// Where they came from (file names), for messages.
     pub source: String,
 }
 
+/// True for a certificate whose issuer is its own subject and whose signature verifies with its
+/// own key: a root. (A self-issued certificate signed by another key is not.)
+fn self_signed(cert: &Certificate, der: &[u8]) -> bool {
+    cert.tbs_certificate().subject() == cert.tbs_certificate().issuer()
+        && verify_signed_by(der, cert, cert).is_ok()
+}
+
 impl Anchors {
-    /// Reads every `CERTIFICATE` of a PEM file.
+    /// Reads every `CERTIFICATE` of a PEM file: self-signed ones are roots, others intermediates.
     pub fn from_pem(text: &str, source: &str) -> Result<Anchors, String> {
         let certs = Certificate::load_pem_chain(text.as_bytes())
             .map_err(|e| format!("{source}: not a PEM certificate file: {e}"))?;
         if certs.is_empty() {
             return Err(format!("{source}: no certificate in the file"));
         }
-        Ok(Anchors { certs, source: source.to_string() })
+        let mut anchors =
+            Anchors { roots: Vec::new(), intermediates: Vec::new(), source: source.to_string() };
+        for cert in certs {
+            let der = cert.to_der().map_err(|e| format!("{source}: cannot encode a certificate: {e}"))?;
+            if self_signed(&cert, &der) {
+                anchors.roots.push(cert);
+            } else {
+                anchors.intermediates.push((cert, der));
+            }
+        }
+        Ok(anchors)
     }
 
     /// Adds the anchors of another file.
     pub fn extend(&mut self, other: Anchors) {
-        self.certs.extend(other.certs);
+        self.roots.extend(other.roots);
+        self.intermediates.extend(other.intermediates);
         self.source = format!("{}, {}", self.source, other.source);
     }
 
-    /// The anchors' subjects.
+    /// The roots' subjects (the trust anchors; intermediates are not listed).
     pub fn subjects(&self) -> Vec<String> {
-        self.certs.iter().map(|c| c.tbs_certificate().subject().to_string()).collect()
+        self.roots.iter().map(|c| c.tbs_certificate().subject().to_string()).collect()
+    }
+
+    /// True if at least one self-signed root was given.
+    pub fn has_root(&self) -> bool {
+        !self.roots.is_empty()
     }
 }
 
@@ -248,17 +277,26 @@ pub(crate) fn verify_chain(
         .unwrap_or_default();
     let key = PublicKey::from_spki(leaf.tbs_certificate().subject_public_key_info(), "signing certificate")?;
 
-    let intermediates: Vec<(Certificate, &Vec<u8>)> = certs[1..]
+    if !anchors.has_root() {
+        return Err(format!(
+            "{} holds no self-signed root certificate: an intermediate is not a trust anchor (give the root the chain ends at; intermediates may be given with it)",
+            anchors.source
+        ));
+    }
+    // Candidates for the chain: the bundle's certificates, then those supplied with the roots.
+    // Neither kind is trusted: only a chain that ends at a root verifies.
+    let mut intermediates: Vec<(Certificate, &Vec<u8>)> = certs[1..]
         .iter()
         .map(|d| parse(d, "intermediate certificate").map(|c| (c, d)))
         .collect::<Result<_, _>>()?;
+    intermediates.extend(anchors.intermediates.iter().map(|(c, d)| (c.clone(), d)));
     let mut chain = vec![subject];
     let (mut current, mut current_der) = (leaf, leaf_der);
     let mut used = vec![false; intermediates.len()];
     for depth in 0..=MAX_DEPTH {
         let issuer_name = current.tbs_certificate().issuer().clone();
         let mut reasons = Vec::new();
-        for anchor in anchors.certs.iter().filter(|a| a.tbs_certificate().subject() == &issuer_name) {
+        for anchor in anchors.roots.iter().filter(|a| a.tbs_certificate().subject() == &issuer_name) {
             match verify_signed_by(current_der, &current, anchor)
                 .and_then(|()| check_ca(anchor, "root", depth, now))
             {

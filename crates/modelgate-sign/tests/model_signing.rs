@@ -140,9 +140,9 @@ fn certificate_mode_checks_chain_validity_usage_and_san() {
     assert!(why.contains("SAN") && why.contains("someone@example.com"), "{why}");
     let why = untrusted(check(&model(), "model.cert-leaf.sig", &[roots("other-root.crt", None)]));
     assert!(why.contains("does not lead to a root") && why.contains("other-root.crt"), "{why}");
-    // The intermediate is not a trust anchor: only roots given by the user are.
+    // A certificate that is not a self-signed root is not a trust anchor.
     let why = untrusted(check(&model(), "model.cert-leaf.sig", &[roots("leaf.crt", None)]));
-    assert!(why.contains("does not lead to a root"), "{why}");
+    assert!(why.contains("no self-signed root"), "{why}");
 
     // model_signing 1.1.1 accepts both of these (model_signing-verify.txt); we do not.
     let why = untrusted(check(&model(), "model.cert-expired-leaf.sig", &[roots("root.crt", None)]));
@@ -155,6 +155,58 @@ fn certificate_mode_checks_chain_validity_usage_and_san() {
     assert!(why.contains("does not verify"), "{why}");
     let why = untrusted(check(&model(), "model.key-p256.sig", &[roots("root.crt", None)]));
     assert!(why.contains("no certificate"), "{why}");
+}
+
+fn pem(names: &[&str]) -> String {
+    names.iter().map(|n| std::fs::read_to_string(fixtures().join("pki").join(n)).unwrap()).collect()
+}
+
+fn anchors_of(names: &[&str]) -> Signer {
+    Signer::Certificate { anchors: Anchors::from_pem(&pem(names), &names.join("+")).unwrap(), identity: None }
+}
+
+#[test]
+fn only_self_signed_roots_are_trust_anchors() {
+    // The bundle carries leaf + intermediate. The intermediate alone is not an anchor (the
+    // OpenSSL store behind model_signing's verifier refuses it as well).
+    let why = untrusted(check(&model(), "model.cert-leaf.sig", &[anchors_of(&["intermediate.crt"])]));
+    assert!(why.contains("no self-signed root") && why.contains("intermediate.crt"), "{why}");
+    // Intermediates may be supplied with the root: the chain then ends at the root.
+    let v = check(&model(), "model.cert-leaf.sig", &[anchors_of(&["intermediate.crt", "root.crt"])]).unwrap();
+    assert_eq!(v.signer.chain.len(), 3, "{:?}", v.signer.chain);
+    // ... but an intermediate next to an unrelated root still leads nowhere.
+    let why = untrusted(check(
+        &model(),
+        "model.cert-leaf.sig",
+        &[anchors_of(&["intermediate.crt", "other-root.crt"])],
+    ));
+    assert!(why.contains("does not lead to a root"), "{why}");
+    // Two files, one with the intermediate only: the roots are pooled, so this verifies.
+    let mut both = Anchors::from_pem(&pem(&["intermediate.crt"]), "intermediate.crt").unwrap();
+    assert!(!both.has_root());
+    both.extend(Anchors::from_pem(&pem(&["root.crt"]), "root.crt").unwrap());
+    assert!(both.has_root() && both.subjects().len() == 1, "{:?}", both.subjects());
+    let signer = Signer::Certificate { anchors: both, identity: None };
+    assert!(check(&model(), "model.cert-leaf.sig", &[signer]).is_ok());
+
+    // A bundle with the leaf alone (the intermediate removed from it: the signature covers the
+    // payload, not the chain) verifies when the intermediate comes with the root, and not with
+    // the root alone.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures().join("sigs/model.cert-leaf.sig")).unwrap()).unwrap();
+    let chain =
+        bundle["verificationMaterial"]["x509CertificateChain"]["certificates"].as_array_mut().unwrap();
+    assert_eq!(chain.len(), 2);
+    chain.truncate(1);
+    let leaf_only = dir.path().join("leaf-only.sig");
+    std::fs::write(&leaf_only, serde_json::to_vec(&bundle).unwrap()).unwrap();
+    let leaf_only = leaf_only.to_str().unwrap();
+    assert!(check(&model(), leaf_only, &[anchors_of(&["root.crt", "intermediate.crt"])]).is_ok());
+    let why = untrusted(check(&model(), leaf_only, &[anchors_of(&["root.crt"])]));
+    assert!(why.contains("does not lead to a root"), "{why}");
+    let why = untrusted(check(&model(), leaf_only, &[anchors_of(&["intermediate.crt"])]));
+    assert!(why.contains("no self-signed root"), "{why}");
 }
 
 #[test]

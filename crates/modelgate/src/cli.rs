@@ -192,7 +192,8 @@ pub struct VerifyArgs {
     /// Key mode: the signer's public key, PEM (repeat to accept any of several).
     #[arg(long, value_name = "PUB", conflicts_with_all = ["certificate_chain", "issuer", "issuer_regexp", "identity", "identity_regexp", "trusted_root"])]
     pub key: Vec<PathBuf>,
-    /// Certificate mode: root certificates, PEM, the signing certificate must chain to.
+    /// Certificate mode: PEM certificates (repeatable). Only self-signed roots are trust anchors;
+    /// intermediates may be given with them, but a chain verifies only if it ends at a given root.
     #[arg(long, value_name = "PEM", conflicts_with_all = ["issuer", "issuer_regexp", "trusted_root"])]
     pub certificate_chain: Vec<PathBuf>,
     /// The signer's identity (certificate SAN: a workflow URI or an email), exactly.

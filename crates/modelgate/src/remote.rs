@@ -5,7 +5,9 @@
 //! then fetched by that commit); files are downloaded by a bounded pool of workers, each file
 //! streamed once through the scanner by `modelgate_remote::fetch`. A file that cannot be fetched
 //! is a gate error (exit 2), like an unreadable local path; what contradicts the listing becomes
-//! a finding (MG901–MG903). Downloads are kept under `--download-dir` only when the gate passes.
+//! a finding (MG901–MG904). Downloads are kept under `--download-dir` only when the gate passes:
+//! they are written to fresh files in a private temporary directory inside it and renamed into
+//! place, never through a symbolic link found there (`docs/remote.md`).
 
 use crate::error::GateError;
 use crate::report::text::human_bytes;
@@ -18,7 +20,7 @@ use modelgate_remote::fetch::{Expect, Options, Problem, fetch};
 use modelgate_remote::http::{Http, Settings};
 use modelgate_remote::{Source, display_url, hub};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -45,6 +47,9 @@ pub struct RemoteArgs {
     /// Seconds allowed for an answer to start, and between two reads of a download.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub read_timeout: u64,
+    /// Seconds allowed for one remote file's whole transfer (body, range requests, retries).
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub download_timeout: u64,
     /// Retries after a 429 or 5xx answer or a failed connection (with backoff, honouring
     /// Retry-After).
     #[arg(long, value_name = "N", default_value_t = 4)]
@@ -91,7 +96,8 @@ pub struct Model {
 
 struct Download {
     temp: tempfile::TempPath,
-    target: PathBuf,
+    /// Where to keep it: a checked `/`-separated path relative to the download directory.
+    target: String,
     intact: bool,
 }
 
@@ -104,6 +110,9 @@ pub struct Outcome {
     pub models: Vec<Model>,
     downloads: Vec<Download>,
     download_dir: Option<PathBuf>,
+    /// The private directory (inside the download directory) the downloads are written to;
+    /// removed with whatever is left in it when the outcome is dropped.
+    staging: Option<tempfile::TempDir>,
 }
 
 impl Outcome {
@@ -132,19 +141,19 @@ impl Outcome {
             return Ok(()); // Dropping the temporary files deletes them.
         }
         let mut kept = 0;
-        for d in self.downloads {
-            if !d.intact {
-                continue;
-            }
-            if let Some(parent) = d.target.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|source| GateError::Output { path: parent.to_path_buf(), source })?;
-            }
+        let keep: Vec<Download> = self.downloads.into_iter().filter(|d| d.intact).collect();
+        // Every target is checked before any file is moved, then again as it is placed.
+        for d in &keep {
+            check_target(&dir, &d.target, false)?;
+        }
+        for d in keep {
+            let target = check_target(&dir, &d.target, true)?;
             d.temp
-                .persist(&d.target)
-                .map_err(|e| GateError::Output { path: d.target.clone(), source: e.error })?;
+                .persist(&target)
+                .map_err(|e| GateError::Output { path: target.clone(), source: e.error })?;
             kept += 1;
         }
+        drop(self.staging);
         if !quiet {
             eprintln!(
                 "modelgate: kept {kept} verified file{} in {}",
@@ -156,13 +165,65 @@ impl Outcome {
     }
 }
 
+/// Where a download is kept: `rel` (a path [`hub::check_path`] accepted) under `dir`. Each
+/// component that already exists must be a real directory (the last: a regular file, which is
+/// replaced), never a symbolic link: a link planted in the download directory would send the
+/// file (or git configuration, a hook, a shell profile) anywhere. With `create`, missing
+/// directories are made one at a time. Returns the target path.
+fn check_target(dir: &Path, rel: &str, create: bool) -> Result<PathBuf, GateError> {
+    let refuse = |path: &Path, why: &str| GateError::Output {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(format!("{why}; modelgate never writes through one")),
+    };
+    let parts: Vec<&str> = rel.split('/').collect();
+    let mut path = dir.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let last = i + 1 == parts.len();
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(refuse(&path, "a symbolic link is in the way in the download directory"));
+            }
+            Ok(m) if last && !m.is_file() => {
+                return Err(refuse(&path, "something other than a regular file is in the way"));
+            }
+            Ok(m) if !last && !m.is_dir() => {
+                return Err(refuse(&path, "something other than a directory is in the way"));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if create && !last {
+                    match std::fs::create_dir(&path) {
+                        Ok(()) => {}
+                        // Made meanwhile: look at it again.
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                            let m = std::fs::symlink_metadata(&path)
+                                .map_err(|source| GateError::Output { path: path.clone(), source })?;
+                            if !m.is_dir() || m.file_type().is_symlink() {
+                                return Err(refuse(
+                                    &path,
+                                    "a symbolic link is in the way in the download directory",
+                                ));
+                            }
+                        }
+                        Err(source) => return Err(GateError::Output { path: path.clone(), source }),
+                    }
+                }
+            }
+            Err(source) => return Err(GateError::Output { path: path.clone(), source }),
+        }
+    }
+    Ok(path)
+}
+
 /// One file to fetch.
 struct Job {
     display: String,
     url: modelgate_remote::Url,
     expect: Expect,
     origin: Origin,
-    target: Option<PathBuf>,
+    /// Where to keep it, relative to the download directory.
+    target: Option<String>,
 }
 
 /// Lists, downloads and scans every remote source. `lock` (with `--locked`) supplies the
@@ -187,6 +248,13 @@ pub fn scan(
     if let Some(dir) = &args.download_dir {
         std::fs::create_dir_all(dir)
             .map_err(|source| one(GateError::Output { path: dir.clone(), source }))?;
+        // A fresh private directory (mode 0700 on Unix) for the bodies as they stream: nothing
+        // else can have put a file or link there.
+        let staging = tempfile::Builder::new()
+            .prefix(".modelgate-")
+            .tempdir_in(dir)
+            .map_err(|source| one(GateError::Output { path: dir.clone(), source }))?;
+        out.staging = Some(staging);
     }
     let endpoint = http.settings().endpoint.as_str().trim_end_matches('/').to_string();
     let mut jobs = Vec::new();
@@ -245,7 +313,7 @@ pub fn scan(
                             pin_key: format!("{key}/{}", f.path),
                             repo: Some(hub_repo.clone()),
                         },
-                        target: args.download_dir.as_ref().map(|d| d.join(&f.path)),
+                        target: args.download_dir.as_ref().map(|_| f.path.clone()),
                         url,
                     });
                 }
@@ -260,7 +328,7 @@ pub fn scan(
                 let shown = display_url(url);
                 let name = url.path_segments().and_then(|mut s| s.next_back()).unwrap_or("").to_string();
                 let target = match &args.download_dir {
-                    Some(d) if hub::check_path(&name).is_ok() && !name.contains('/') => Some(d.join(&name)),
+                    Some(_) if hub::check_path(&name).is_ok() && !name.contains('/') => Some(name),
                     Some(_) => {
                         return Err(one(GateError::Usage(format!(
                             "{shown}: the URL does not end in a usable file name for --download-dir"
@@ -284,15 +352,22 @@ pub fn scan(
             }
         }
     }
-    let mut targets: Vec<&PathBuf> = jobs.iter().filter_map(|j| j.target.as_ref()).collect();
+    let mut targets: Vec<&String> = jobs.iter().filter_map(|j| j.target.as_ref()).collect();
     targets.sort();
     if let Some(w) = targets.windows(2).find(|w| w[0] == w[1]) {
         return Err(one(GateError::Usage(format!(
             "two remote files would be kept as {}; give one source per --download-dir",
-            w[0].display()
+            w[0]
         ))));
     }
-    let results = run_jobs(&http, &jobs, args, policy, quiet);
+    // Refuse a symbolic link in the way before downloading anything (and again when placing).
+    if let Some(dir) = &args.download_dir {
+        for t in &targets {
+            check_target(dir, t, false).map_err(one)?;
+        }
+    }
+    let staging = out.staging.as_ref().map(|t| t.path().to_path_buf());
+    let results = run_jobs(&http, &jobs, args, staging.as_deref(), policy, quiet);
     let mut errors = Vec::new();
     for r in results {
         match r {
@@ -315,13 +390,21 @@ fn client(args: &RemoteArgs) -> Result<Http, GateError> {
     settings.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
     settings.read_timeout = Duration::from_secs(args.read_timeout.max(1));
     settings.retries = args.retries;
+    settings.download_timeout = Duration::from_secs(args.download_timeout.max(1));
     Http::new(settings).map_err(|e| GateError::Usage(e.to_string()))
 }
 
 type JobResult = Result<(Artifact, Option<Download>), GateError>;
 
 /// Runs the downloads on `args.downloads` worker threads; results in job order.
-fn run_jobs(http: &Http, jobs: &[Job], args: &RemoteArgs, policy: &Policy, quiet: bool) -> Vec<JobResult> {
+fn run_jobs(
+    http: &Http,
+    jobs: &[Job],
+    args: &RemoteArgs,
+    staging: Option<&Path>,
+    policy: &Policy,
+    quiet: bool,
+) -> Vec<JobResult> {
     let total: u64 = jobs.iter().filter_map(|j| j.expect.size).sum();
     let bar = progress_bar(total, quiet);
     let next = AtomicUsize::new(0);
@@ -337,7 +420,7 @@ fn run_jobs(http: &Http, jobs: &[Job], args: &RemoteArgs, policy: &Policy, quiet
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let result = run_job(http, job, args, policy, &tick);
+                    let result = run_job(http, job, staging, policy, &tick);
                     if let Ok(mut slot) = slots[i].lock() {
                         *slot = Some(result);
                     }
@@ -365,12 +448,11 @@ fn run_jobs(http: &Http, jobs: &[Job], args: &RemoteArgs, policy: &Policy, quiet
 fn run_job(
     http: &Http,
     job: &Job,
-    args: &RemoteArgs,
+    staging: Option<&Path>,
     policy: &Policy,
     tick: &(dyn Fn(u64) + Sync),
 ) -> JobResult {
-    let opts =
-        Options { download_dir: args.download_dir.as_deref(), progress: Some(tick), ..Options::default() };
+    let opts = Options { download_dir: staging, progress: Some(tick), ..Options::default() };
     let fetched = fetch(http, &job.url, &job.display, &job.expect, &opts)
         .map_err(|e| GateError::Input { path: job.display.clone().into(), why: e.to_string() })?;
     let mut findings = evaluate(&fetched.node, &job.display, policy);
@@ -417,6 +499,7 @@ fn problem_finding(p: &Problem, policy: &Policy) -> Option<Finding> {
             format!("a range request returned other bytes than the download holds at offset {offset}"),
             None,
         ),
+        Problem::Unverifiable { why } => Finding::policy("MG904", policy, why.clone(), None),
     }
 }
 

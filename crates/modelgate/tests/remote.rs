@@ -324,3 +324,116 @@ fn large_files_stream_with_range_requests() {
     assert!(found.contains(&"MG101".to_string()) && !found.iter().any(|f| f.starts_with("MG9")), "{found:?}");
     assert!(hub.seen().iter().any(|s| s.header("Range").is_some()), "random access used range requests");
 }
+
+#[test]
+fn listed_git_paths_are_refused_and_never_written() {
+    // A hostile listing plants `.git/config` (core.fsmonitor runs a command on the next
+    // `git status`) and a hook, in any case and at any depth.
+    let dir = tempfile::tempdir().unwrap();
+    for (i, planted) in
+        [".git/config", ".GIT/hooks/pre-commit", "sub/.Git/config", ".git./config"].iter().enumerate()
+    {
+        let hub = FakeHub::start();
+        hub.add("org/plant", benign().file(planted, b"[core]\n\tfsmonitor = touch /tmp/pwned\n"));
+        let kept = format!("kept{i}");
+        let o = modelgate(&hub, dir.path(), &["scan", "hf://org/plant", "--download-dir", &kept], None);
+        assert_eq!(o.status.code(), Some(2), "{planted}: {}", text(&o));
+        assert!(text(&o).contains(".git component"), "{planted}: {}", text(&o));
+        let left: Vec<_> = std::fs::read_dir(dir.path().join(&kept)).unwrap().collect();
+        assert!(left.is_empty(), "{planted}: nothing written: {left:?}");
+        assert!(!hub.seen().iter().any(|s| s.target.contains("resolve")), "nothing downloaded");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn downloads_never_go_through_symlinks_in_the_download_directory() {
+    let hub = FakeHub::start();
+    hub.add("org/nested", benign().file("sub/model.pt", &example("examples/benign-model/model.pt")));
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    // A directory of the model is a link out of the download directory.
+    let kept = dir.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    std::os::unix::fs::symlink(&outside, kept.join("sub")).unwrap();
+    let o = modelgate(&hub, dir.path(), &["scan", "hf://org/nested", "--download-dir", "kept"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("symbolic link"), "{}", text(&o));
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing written through the link");
+    assert!(!hub.seen().iter().any(|s| s.target.contains("resolve")), "refused before downloading");
+    // A file of the model is a link to a file elsewhere.
+    let victim = outside.join("victim");
+    std::fs::write(&victim, b"keep me").unwrap();
+    let kept2 = dir.path().join("kept2");
+    std::fs::create_dir(&kept2).unwrap();
+    std::os::unix::fs::symlink(&victim, kept2.join("config.json")).unwrap();
+    let o = modelgate(&hub, dir.path(), &["scan", "hf://org/nested", "--download-dir", "kept2"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+    assert!(std::fs::symlink_metadata(kept2.join("config.json")).unwrap().file_type().is_symlink());
+    // Without links in the way, the nested file is kept, and no staging directory is left.
+    let o = modelgate(&hub, dir.path(), &["scan", "hf://org/nested", "--download-dir", "kept3"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let kept3 = dir.path().join("kept3");
+    assert_eq!(std::fs::read(kept3.join("sub/model.pt")).unwrap(), example("examples/benign-model/model.pt"));
+    let mut names: Vec<String> = std::fs::read_dir(&kept3)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["config.json", "model.pt", "sub"]);
+}
+
+#[test]
+fn git_blob_ids_of_either_format_are_verified_and_odd_ones_reported() {
+    let hub = FakeHub::start();
+    let git = |id: &str| Quirks { in_git: true, blob_id: Some(id.to_string()), ..Quirks::default() };
+    let good = fakehub::git_blob_sha256(b"{}");
+    let wrong = fakehub::git_blob_sha256(b"{\"other\": 1}");
+    hub.add("org/sha256", Repo::new(C1).quirky("config.json", b"{}", git(&good)));
+    hub.add("org/wrong", Repo::new(C1).quirky("config.json", b"{}", git(&wrong)));
+    hub.add("org/odd", Repo::new(C1).quirky("config.json", b"{}", git("zzzz")));
+    let dir = tempfile::tempdir().unwrap();
+    let o = modelgate(&hub, dir.path(), &["scan", "hf://org/sha256", "--json", "r.json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = modelgate(&hub, dir.path(), &["scan", "hf://org/wrong", "--json", "r.json"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = report(dir.path());
+    assert_eq!(rules(&r), ["MG901"]);
+    assert!(r["artifacts"][0]["findings"][0]["message"].as_str().unwrap().contains(&wrong), "{r}");
+    let o = modelgate(&hub, dir.path(), &["scan", "hf://org/odd", "--json", "r.json"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = report(dir.path());
+    assert_eq!(rules(&r), ["MG904"]);
+    assert_eq!(r["artifacts"][0]["findings"][0]["severity"], "critical");
+}
+
+#[test]
+fn a_trickling_download_stops_at_the_download_timeout() {
+    let hub = FakeHub::start();
+    let trickle = Quirks { trickle: Some(std::time::Duration::from_millis(100)), ..Quirks::default() };
+    hub.add("org/slow", Repo::new(C1).quirky("weights.pkl", &[b'N'; 300], trickle));
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let o = modelgate(&hub, dir.path(), &["scan", "hf://org/slow", "--download-timeout", "2"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("download deadline of 2 s"), "{}", text(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "{:?}", started.elapsed());
+}
+
+#[test]
+fn redirects_into_private_ranges_are_gate_errors() {
+    // Plain-http targets only: refused before any connection by every version of the client.
+    let hub = FakeHub::start();
+    hub.plain(
+        "/m.pkl",
+        b"",
+        Quirks { redirect_to: Some("http://192.168.7.7/m.pkl".into()), ..Quirks::default() },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/m.pkl", hub.endpoint);
+    let o = modelgate(&hub, dir.path(), &["scan", &url], None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("leads to a private address"), "{}", text(&o));
+}

@@ -53,6 +53,10 @@ pub struct Quirks {
     pub in_git: bool,
     /// Answer with a redirect to this URL.
     pub redirect_to: Option<String>,
+    /// Send the body one byte at a time, this long apart.
+    pub trickle: Option<Duration>,
+    /// With `in_git`: list this `blobId` instead of the real (SHA-1) one.
+    pub blob_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +119,14 @@ impl Drop for FakeHub {
 
 pub fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The git blob id in git's SHA-256 object format.
+pub fn git_blob_sha256(data: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("blob {}\0", data.len()).as_bytes());
+    h.update(data);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn git_blob(data: &[u8]) -> String {
@@ -254,7 +266,7 @@ fn route(seen: &Seen, state: &Mutex<State>, cdn: &str) -> Reply {
                     format!(
                         "{{\"rfilename\":{:?},\"size\":{size},\"blobId\":\"{}\"}}",
                         p,
-                        git_blob(&f.data)
+                        f.quirks.blob_id.clone().unwrap_or_else(|| git_blob(&f.data))
                     )
                 } else {
                     let sha = f.quirks.listed_sha256.clone().unwrap_or_else(|| sha256_hex(&f.data));
@@ -361,6 +373,14 @@ impl Reply {
                     out.write_all(&f.data[..n.min(f.data.len())])?;
                     out.flush()?;
                     std::thread::sleep(Duration::from_secs(20));
+                    return Ok(());
+                }
+                if let Some(gap) = q.trickle {
+                    for b in &f.data {
+                        out.write_all(std::slice::from_ref(b))?;
+                        out.flush()?;
+                        std::thread::sleep(gap);
+                    }
                     return Ok(());
                 }
                 if let Some(n) = q.truncate_at {

@@ -5,6 +5,7 @@
 //! denied global acceptable: that takes an explicit, reasoned override of the rule itself.
 
 use crate::catalogue::Catalogue;
+use crate::paths::Base;
 use crate::pickle_lists::{Class, PickleLists};
 use crate::signatures::{SignatureFile, SignatureRule};
 use crate::suppress::{Suppression, SuppressionFile};
@@ -12,7 +13,7 @@ use crate::{FailOn, Severity};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A policy that cannot be used. The message names the file, key and line.
 #[derive(Debug, thiserror::Error)]
@@ -57,9 +58,13 @@ pub struct Policy {
     pub signatures: Vec<SignatureRule>,
     /// Where the policy came from (for messages), `None` for the built-in default.
     pub source: Option<String>,
+    /// The policy file read from disk, if any: its directory is the base of every path the policy
+    /// matches ([`Policy::base`]).
+    pub file: Option<PathBuf>,
 }
 
-/// `include`/`exclude` patterns with gitignore semantics, relative to the working directory.
+/// `include`/`exclude` patterns with gitignore semantics, matched against canonical keys
+/// ([`crate::paths`]): relative to the policy's base directory.
 #[derive(Debug, Clone, Default)]
 pub struct PathFilter {
     include: Option<Gitignore>,
@@ -91,6 +96,9 @@ impl PathFilter {
     /// True if a file (or, with `is_dir`, a directory) at this `/`-separated relative path is
     /// scanned. Directories are only pruned by `exclude`; `include` decides per file.
     pub fn includes(&self, path: &str, is_dir: bool) -> bool {
+        // A path outside the base is absolute: patterns without a `/` (`*.tmp`) still apply to
+        // it; anchored ones cannot match it.
+        let path = path.trim_start_matches('/');
         if self.exclude.as_ref().is_some_and(|g| g.matched_path_or_any_parents(path, is_dir).is_ignore()) {
             return false;
         }
@@ -176,6 +184,7 @@ impl Policy {
             suppressions: Vec::new(),
             signatures: Vec::new(),
             source: None,
+            file: None,
         })
     }
 
@@ -183,7 +192,18 @@ impl Policy {
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| PolicyError(format!("cannot read policy {}: {e}", path.display())))?;
-        Policy::parse(&text, &path.display().to_string())
+        let mut policy = Policy::parse(&text, &path.display().to_string())?;
+        policy.file = Some(path.to_path_buf());
+        Ok(policy)
+    }
+
+    /// The directory every path in the policy is relative to: the policy file's directory, else
+    /// the working directory.
+    pub fn base(&self) -> Base {
+        match &self.file {
+            Some(f) => Base::of_file(f),
+            None => Base::cwd(),
+        }
     }
 
     /// Parses policy text (`origin` names it in errors).

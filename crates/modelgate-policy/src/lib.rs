@@ -10,6 +10,7 @@
 mod catalogue;
 mod config;
 mod evaluate;
+pub mod paths;
 pub mod pickle_lists;
 pub mod pins;
 mod severity;

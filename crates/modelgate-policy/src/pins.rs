@@ -246,6 +246,18 @@ impl Lockfile {
     }
 }
 
+impl Lockfile {
+    /// The pinned models none of whose files was scanned (keys as in [`Lockfile::drift`]): a pin
+    /// that checked nothing, reported so that a mistyped or moved path does not silently stop
+    /// being enforced.
+    pub fn unmatched(&self, scanned: &[ScannedFile]) -> Vec<&PinnedModel> {
+        self.models
+            .iter()
+            .filter(|m| !scanned.iter().any(|f| within(&f.path, &m.path) || f.path == m.path))
+            .collect()
+    }
+}
+
 impl Drift {
     /// The path the drift is about.
     pub fn path(&self) -> &str {

@@ -18,6 +18,7 @@ use cli::{Cli, Command, LockArgs, ScanArgs};
 use error::GateError;
 use modelgate_formats::Node;
 use modelgate_formats::stream::hex;
+use modelgate_policy::paths::Base;
 use modelgate_policy::pins::{Drift, Lockfile, pin_model};
 use modelgate_policy::suppress::Date;
 use modelgate_policy::{Policy, Verdict, apply_suppressions};
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(Errors(errors)) => {
             for e in &errors {
-                eprintln!("modelgate: error: {e}");
+                warn(&format!("modelgate: error: {e}"));
             }
             ExitCode::from(2)
         }
@@ -80,7 +81,7 @@ fn inspect(args: &cli::InspectArgs) -> Result<ExitCode, Errors> {
 }
 
 fn explain(rule: Option<&str>) -> Result<ExitCode, Errors> {
-    print!("{}", explain::run(rule)?);
+    write_stdout(&explain::run(rule)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -103,12 +104,17 @@ fn scan(args: &ScanArgs, color: bool) -> Result<ExitCode, Errors> {
     }
     let started = report::cyclonedx::now_secs();
     let (local, remote_inputs) = remote::split(&args.paths)?;
-    let targets = walk::collect(&local, &policy.paths)?;
+    // Every path the policy matches, and every reported path, is a key relative to this base.
+    let base = policy.base();
+    let walked = walk::collect(&local, &policy.paths, &base)?;
+    let targets = &walked.targets;
     if targets.is_empty() && remote_inputs.is_empty() {
         let paths: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
-        eprintln!("modelgate: warning: no files found under {}", paths.join(", "));
+        warn(&format!("modelgate: warning: no files found under {}", paths.join(", ")));
     }
-    let mut artifacts = run::scan_all(&targets, &policy, jobs).map_err(Errors)?;
+    let mut artifacts = run::scan_all(targets, &policy, jobs).map_err(Errors)?;
+    run::report_outside_links(&mut artifacts, &walked.outside_links, &policy);
+    let root_keys: Vec<String> = local.iter().map(|r| base.key(r)).collect();
     let locked = args.locked || policy.require_pins;
     // With pins required, the lockfile also says which commit of a repository to fetch.
     let pins = if locked && args.lockfile.is_file() {
@@ -121,13 +127,14 @@ fn scan(args: &ScanArgs, color: bool) -> Result<ExitCode, Errors> {
     artifacts.append(&mut fetched.artifacts);
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     run::relate_checkpoint_shards(&mut artifacts, &policy);
+    let mut unmatched = Vec::new();
     if locked {
-        let mut roots: Vec<String> = local.iter().map(|r| walk::display(r)).collect();
+        let mut roots = root_keys.clone();
         roots.extend(fetched.roots());
         let gate = gate_files(&args.lockfile, args.policy.as_deref());
-        check_pins(&mut artifacts, &roots, &fetched, &args.lockfile, &policy, &gate)?;
+        unmatched = check_pins(&mut artifacts, &roots, &fetched, &args.lockfile, &policy, &base, &gate)?;
     }
-    let signatures = signatures::check(&mut artifacts, &args.paths, &policy)?;
+    let signatures = signatures::check(&mut artifacts, &root_keys, &policy, &base)?;
     let today = Date::today();
     for a in &mut artifacts {
         let sha = hex(&a.node.sha256);
@@ -136,8 +143,18 @@ fn scan(args: &ScanArgs, color: bool) -> Result<ExitCode, Errors> {
             (&x.location, &x.rule.id, &x.message).cmp(&(&y.location, &y.rule.id, &y.message))
         });
     }
+    unmatched.extend(report::unmatched_entries(&policy, &artifacts, &signatures));
+    unmatched.sort();
     let verdict = Verdict::of(artifacts.iter().flat_map(|a| &a.findings), fail_on);
-    let run = report::Run { artifacts: &artifacts, fail_on, verdict, signatures: &signatures };
+    let run = report::Run {
+        artifacts: &artifacts,
+        fail_on,
+        verdict,
+        signatures: &signatures,
+        skipped: walked.skipped,
+        unmatched: &unmatched,
+    };
+    // A report that cannot be written completely (a closed pipe, a full disk) is an error: exit 2.
     write_reports(args, &run, &policy, started)?;
     // With the JSON report on standard output, everything else goes to standard error.
     let json_on_stdout = args.json.as_deref() == Some(Path::new("-"));
@@ -148,10 +165,12 @@ fn scan(args: &ScanArgs, color: bool) -> Result<ExitCode, Errors> {
     if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
         text.push_str(&github(&run)?);
     }
+    // The human summary is not a report: when nobody reads it any more (`| head`), the reports
+    // are complete and the verdict stands.
     if json_on_stdout {
-        eprint!("{text}");
-    } else {
-        print!("{text}");
+        warn(text.trim_end_matches('\n'));
+    } else if let Err(e) = write_stdout(&text) {
+        warn(&format!("modelgate: warning: {e}; the verdict stands"));
     }
     fetched.persist(verdict, args.quiet)?;
     Ok(match verdict {
@@ -167,8 +186,9 @@ fn check_pins(
     remote: &remote::Outcome,
     lockfile: &Path,
     policy: &Policy,
+    base: &Base,
     gate: &[PathBuf],
-) -> Result<(), GateError> {
+) -> Result<Vec<report::Unmatched>, GateError> {
     if !lockfile.is_file() {
         return Err(GateError::Usage(format!(
             "pins are required but there is no lockfile at {} (create it with `modelgate lock`)",
@@ -176,8 +196,13 @@ fn check_pins(
         )));
     }
     let lock = Lockfile::load(lockfile)?;
-    let keys = PinKeys::for_lockfile(lockfile).ignoring(gate);
+    let keys = PinKeys::for_lockfile(lockfile, base).ignoring(gate);
     let scanned = keys.scanned(artifacts);
+    let unmatched = lock
+        .unmatched(&scanned)
+        .into_iter()
+        .map(|m| report::Unmatched { table: "pin", path: m.path.clone(), origin: name_of(lockfile) })
+        .collect();
     let roots: Vec<String> = roots.iter().map(|r| keys.key(r)).collect();
     let name = lockfile.display().to_string();
     for drift in lock.drift(&scanned, &roots) {
@@ -201,7 +226,11 @@ fn check_pins(
         }
     }
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(())
+    Ok(unmatched)
+}
+
+fn name_of(path: &Path) -> String {
+    path.display().to_string()
 }
 
 /// Formats that are never a model by themselves (see `check_pins`).
@@ -219,31 +248,19 @@ fn gate_files(lockfile: &Path, policy: Option<&Path>) -> Vec<PathBuf> {
 
 /// Paths in a lockfile are relative to the lockfile's directory, so one lockfile works whichever
 /// directory the scan runs from and however its paths are spelt (`models/x.pt`, `./models/x.pt`,
-/// an absolute path). Paths outside that directory, and remote sources, are kept as shown.
+/// an absolute path). Scanned paths are keys relative to the policy's base (`modelgate_policy::paths`);
+/// both are canonical, so a key moves from one base to the other without touching the disk.
+/// Paths outside the lockfile's directory are absolute; remote sources are kept as they are.
 struct PinKeys {
-    base: Option<PathBuf>,
+    lock: Base,
+    base: Base,
     /// Files left out of the pins (canonical paths; see [`gate_files`]).
     ignore: Vec<PathBuf>,
-    /// The lockfile's directory as shown relative to the working directory (`""` for `.`).
-    shown_base: String,
 }
 
 impl PinKeys {
-    fn for_lockfile(lockfile: &Path) -> PinKeys {
-        let dir = match lockfile.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let shown = walk::display(dir);
-        PinKeys {
-            base: dir.canonicalize().ok(),
-            ignore: Vec::new(),
-            shown_base: if shown == "." {
-                String::new()
-            } else {
-                format!("{}/", shown.trim_end_matches('/'))
-            },
-        }
+    fn for_lockfile(lockfile: &Path, base: &Base) -> PinKeys {
+        PinKeys { lock: Base::of_file(lockfile), base: base.clone(), ignore: Vec::new() }
     }
 
     fn ignoring(mut self, files: &[PathBuf]) -> PinKeys {
@@ -251,14 +268,9 @@ impl PinKeys {
         self
     }
 
-    /// The lockfile key of a scanned path.
+    /// The lockfile key of a scanned path (a key relative to the policy's base).
     fn key(&self, shown: &str) -> String {
-        let Some(base) = &self.base else { return shown.to_string() };
-        let Ok(full) = Path::new(shown).canonicalize() else { return shown.to_string() };
-        match full.strip_prefix(base) {
-            Ok(rel) => walk::display(rel),
-            Err(_) => shown.to_string(),
-        }
+        self.lock.rebase(shown, &self.base)
     }
 
     /// What the pin check needs of each artifact, keyed by its lockfile path.
@@ -278,13 +290,9 @@ impl PinKeys {
             .collect()
     }
 
-    /// How to show a pinned path that was not scanned (relative to the working directory).
+    /// How to show a pinned path that was not scanned (a key relative to the policy's base).
     fn shown(&self, key: &str) -> String {
-        if Path::new(key).is_absolute() || key.contains("://") {
-            key.to_string()
-        } else {
-            walk::display(Path::new(&format!("{}{key}", self.shown_base)))
-        }
+        self.base.rebase(key, &self.lock)
     }
 }
 
@@ -298,14 +306,15 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
     if args.remote.download_dir.is_some() {
         return Err(GateError::Usage("--download-dir is for `modelgate scan`".into()).into());
     }
+    let base = policy.base();
     let keys =
-        PinKeys::for_lockfile(&args.lockfile).ignoring(&gate_files(&args.lockfile, args.policy.as_deref()));
+        PinKeys::for_lockfile(&args.lockfile, &base).ignoring(&gate_files(&args.lockfile, args.policy.as_deref()));
     let mut files = 0;
     let mut failing = 0;
     for root in &args.paths {
         let (local, remote_inputs) = remote::split(std::slice::from_ref(root))?;
-        let targets = walk::collect(&local, &policy.paths)?;
-        let mut artifacts = run::scan_all(&targets, &policy, run::default_jobs()).map_err(Errors)?;
+        let walked = walk::collect(&local, &policy.paths, &base)?;
+        let mut artifacts = run::scan_all(&walked.targets, &policy, run::default_jobs()).map_err(Errors)?;
         let mut fetched = remote::scan(&remote_inputs, &args.remote, &policy, None, false).map_err(Errors)?;
         artifacts.append(&mut fetched.artifacts);
         failing +=
@@ -327,24 +336,24 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
                 pin.revision = m.commit.clone();
                 pin
             }
-            None => pin_model(&keys.key(&walk::display(root)), &scanned),
+            None => pin_model(&keys.lock.key(root), &scanned),
         };
         lock.upsert(pin);
     }
     std::fs::write(&args.lockfile, lock.to_toml())
         .map_err(|source| GateError::Output { path: args.lockfile.clone(), source })?;
-    println!(
-        "modelgate: pinned {files} file{} in {} model{} to {}",
+    say(&format!(
+        "modelgate: pinned {files} file{} in {} model{} to {}\n",
         if files == 1 { "" } else { "s" },
         args.paths.len(),
         if args.paths.len() == 1 { "" } else { "s" },
         args.lockfile.display()
-    );
+    ));
     if failing > 0 {
-        eprintln!(
+        warn(&format!(
             "modelgate: warning: the pinned files have {failing} finding(s) at or above {}; a pin records what a file is, not that it is safe (run `modelgate scan`)",
             policy.fail_on
-        );
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -416,14 +425,14 @@ fn enforce(report: &Path) -> Result<ExitCode, Errors> {
     }
     let summary = &value["summary"];
     let verdict = value["verdict"].as_str().unwrap_or("");
-    println!(
-        "modelgate: {} — {} file(s), {} finding(s) at or above {} (from {})",
+    say(&format!(
+        "modelgate: {} — {} file(s), {} finding(s) at or above {} (from {})\n",
         verdict.to_uppercase(),
         summary["artifacts"],
         summary["failing"],
         value["fail_on"].as_str().unwrap_or("?"),
         report.display()
-    );
+    ));
     match verdict {
         "pass" => Ok(ExitCode::SUCCESS),
         "fail" => Ok(ExitCode::from(1)),
@@ -445,8 +454,31 @@ fn root_name(paths: &[PathBuf]) -> String {
 
 fn write_output(path: &Path, content: &str) -> Result<(), GateError> {
     if path == Path::new("-") {
-        print!("{content}");
-        return Ok(());
+        return write_stdout(content);
     }
     std::fs::write(path, content).map_err(|source| GateError::Output { path: path.to_path_buf(), source })
+}
+
+/// Writes to standard output and flushes: a closed pipe or a full disk is an error here, not a
+/// panic (`print!` panics) and not lost in a buffer at exit.
+fn write_stdout(content: &str) -> Result<(), GateError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(content.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|source| GateError::Output { path: PathBuf::from("standard output"), source })
+}
+
+/// A message on standard output that is not the command's result (the exit code is): a closed
+/// pipe only loses the message.
+fn say(text: &str) {
+    if let Err(e) = write_stdout(text) {
+        warn(&format!("modelgate: warning: {e}"));
+    }
+}
+
+/// A line on standard error; if standard error is gone too, there is nobody left to tell.
+fn warn(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

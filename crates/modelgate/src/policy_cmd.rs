@@ -196,6 +196,31 @@ validates one. Unknown keys and bad values are rejected with the file, key and l
 Files named explicitly on the command line are always scanned; `include` and `exclude` filter
 what is found by walking directories and the files of remote repositories (`hf://`).
 
+### Paths
+
+Every path the policy matches — `[[signatures]]` and `[[suppress]]` globs, `include` and
+`exclude`, and the paths in every report — is one canonical key per file, **relative to the
+policy file's directory** (the working directory when no policy file is used; the lockfile's
+own directory for pins). However a path is spelt on the command line (`models/x`, `./models/x`,
+`models//x`, `models/../models/x`, `models/x/.`, `$PWD/models/x`), and through whichever
+symbolic link to a directory it was reached, the key is the same: every directory on the way is
+resolved as the kernel resolves it, and a file keeps its own name (a link to a file is reported
+under the link's name, as a loader opens it). A path outside the base directory is reported
+absolute, and only unanchored patterns (`*.tmp`) apply to it.
+
+An entry that matched nothing that was scanned — a `[[signatures]]` table that covered no model,
+a `[[suppress]]` entry that named no scanned file, a pinned model none of whose files was
+scanned (`--locked`) — is listed in the summary and in the JSON report's `unmatched`, so a
+mistyped path cannot switch a requirement off unnoticed.
+
+Walking a directory follows symbolic links, to files and to directories, as a loader would. A
+directory reached a second time (a link loop, two links to one place) is recognised by its
+device and inode and walked once. A link to a directory outside the scanned directory is
+reported (MG705); what it leads to is scanned and reported under its real path. What the walk
+leaves out on purpose — `.git` directories, what `include`/`exclude` filter away, directories
+reached again — is counted in the summary (`not scanned: …`) and in the JSON report's
+`summary.skipped`.
+
 ### Pins (`modelgate.lock`)
 
 `modelgate lock [PATH]...` writes `modelgate.lock` (TOML, sorted, stable diffs). Each path is

@@ -1,7 +1,7 @@
 //! Scans the files to check, in parallel, and evaluates each against the policy.
 
 use crate::error::GateError;
-use crate::walk::Target;
+use crate::walk::{OutsideLink, Target};
 use modelgate_formats::stream::hex;
 use modelgate_formats::{Detail, Format, Node, Note, NoteKind, Options};
 use modelgate_policy::pins::ScannedFile;
@@ -186,6 +186,42 @@ pub fn relate_checkpoint_shards(artifacts: &mut [Artifact], policy: &Policy) {
             ));
         }
         a.findings = evaluate(&a.node, &a.path, policy);
+    }
+}
+
+/// Reports every symbolic link that leads out of the directory it was found in (MG705), on an
+/// artifact of its own (the link has no content; its target's files are scanned and reported
+/// where they really are).
+pub fn report_outside_links(artifacts: &mut Vec<Artifact>, links: &[OutsideLink], policy: &Policy) {
+    for l in links {
+        let message = format!(
+            "{} is a symbolic link inside the scanned directory {} to {}, outside it; a loader follows it, so what it leads to was scanned as part of the model",
+            l.link, l.tree, l.target
+        );
+        let Some(f) = Finding::policy("MG705", policy, message, Some(l.target.clone())) else { continue };
+        artifacts.push(Artifact {
+            path: l.link.clone(),
+            node: Node::new(LINK, None),
+            findings: vec![f],
+            missing: true,
+            origin: None,
+        });
+    }
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+}
+
+/// The node name of an artifact that stands for a symbolic link (no content of its own).
+const LINK: &str = "<symbolic link>";
+
+impl Artifact {
+    /// What a report shows as the format of an artifact without content: `missing` for a pinned or
+    /// signed file that was not found, `symlink` for a link that leaves the scanned tree.
+    pub fn placeholder(&self) -> Option<&'static str> {
+        match self.missing {
+            false => None,
+            true if self.node.name == LINK => Some("symlink"),
+            true => Some("missing"),
+        }
     }
 }
 

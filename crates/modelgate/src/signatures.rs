@@ -4,8 +4,8 @@
 
 use crate::error::GateError;
 use crate::run::Artifact;
-use crate::walk;
 use modelgate_formats::{Node, Options};
+use modelgate_policy::paths::Base;
 use modelgate_policy::signatures::{Pattern, SignatureRule, Trust};
 use modelgate_policy::{Finding, Policy, evaluate};
 use modelgate_sign::{
@@ -125,10 +125,14 @@ pub fn verify_model(
 
 /// Checks every model a `[[signatures]]` table covers, adds findings to the artifacts (and
 /// artifacts for missing files and signatures), and returns what was verified.
+///
+/// `roots` are the keys of the scanned paths; models are found and matched by key
+/// (`modelgate_policy::paths`), so the spelling of a path on the command line changes nothing.
 pub fn check(
     artifacts: &mut Vec<Artifact>,
-    roots: &[PathBuf],
+    roots: &[String],
     policy: &Policy,
+    base: &Base,
 ) -> Result<Vec<Outcome>, GateError> {
     if policy.signatures.is_empty() {
         return Ok(Vec::new());
@@ -137,19 +141,18 @@ pub fn check(
     // covers nothing today.
     let rule_signers: Vec<Vec<Signer>> =
         policy.signatures.iter().map(|r| signers(&r.trust)).collect::<Result<_, _>>()?;
-    let roots: Vec<String> = roots.iter().map(|r| walk::display(r)).collect();
-    let models = models(artifacts, &roots, &policy.signatures);
+    let models = models(artifacts, roots, &policy.signatures);
     let known: HashMap<PathBuf, [u8; 32]> =
-        artifacts.iter().filter(|a| !a.missing).map(|a| (PathBuf::from(&a.path), a.node.sha256)).collect();
+        artifacts.iter().filter(|a| !a.missing).map(|a| (base.locate(&a.path), a.node.sha256)).collect();
     let mut outcomes = Vec::new();
     for model in models {
         let covering: Vec<usize> =
             (0..policy.signatures.len()).filter(|&i| policy.signatures[i].covers(&model)).collect();
         let rules: Vec<&SignatureRule> = covering.iter().map(|&i| &policy.signatures[i]).collect();
-        let path = PathBuf::from(&model);
+        let path = base.locate(&model);
         let explicit = rules.iter().find_map(|r| r.signature.as_ref()).map(PathBuf::from);
         let Some(signature) = explicit.or_else(|| discover(&path)) else {
-            let looked: Vec<String> = candidates(&path).iter().map(|p| walk::display(p)).collect();
+            let looked: Vec<String> = candidates(&path).iter().map(|p| base.key(p)).collect();
             let expected = looked.first().cloned().unwrap_or_else(|| format!("{model}.sig"));
             let message = format!(
                 "{model} must be signed ([[signatures]] path {:?}) but has no signature: looked for {}",
@@ -163,7 +166,7 @@ pub fn check(
         let all_signers: Vec<Signer> =
             covering.iter().flat_map(|&i| rule_signers[i].iter().cloned()).collect();
         let ignores: Vec<String> = rules.iter().flat_map(|r| r.ignore_paths.iter().cloned()).collect();
-        let sig_display = walk::display(&signature);
+        let sig_display = base.key(&signature);
         let result = verify_model(&path, &signature, &all_signers, &ignores, Some(&known))?;
         match &result {
             Ok(v) => {
@@ -174,16 +177,17 @@ pub fn check(
                         v.ignore_paths.join(", ")
                     );
                     let f = Finding::policy("MG807", policy, message, Some(rel.clone()));
-                    attach(artifacts, policy, &join(&model, rel), &signature, f)?;
+                    attach(artifacts, policy, base, &join(&model, rel), &signature, f)?;
                 }
             }
-            Err(Rejection::Content(m)) => content_findings(artifacts, policy, &model, &signature, m)?,
+            Err(Rejection::Content(m)) => content_findings(artifacts, policy, base, &model, &signature, m)?,
             Err(r @ Rejection::OtherSigner(_)) => {
                 let message =
                     format!("{model} is signed ({sig_display}), but not by a signer the policy allows: {r}");
                 attach(
                     artifacts,
                     policy,
+                    base,
                     &sig_display,
                     &signature,
                     Finding::policy("MG803", policy, message, None),
@@ -194,6 +198,7 @@ pub fn check(
                 attach(
                     artifacts,
                     policy,
+                    base,
                     &sig_display,
                     &signature,
                     Finding::policy("MG802", policy, message, None),
@@ -242,31 +247,32 @@ fn join(model: &str, rel: &str) -> String {
 fn content_findings(
     artifacts: &mut Vec<Artifact>,
     policy: &Policy,
+    base: &Base,
     model: &str,
     signature: &Path,
     m: &ContentMismatch,
 ) -> Result<(), GateError> {
-    let sig = walk::display(signature);
+    let sig = base.key(signature);
     if let Some(shape) = &m.shape {
         let message = format!("the signature {sig} does not fit {model}: {shape}");
-        attach(artifacts, policy, &sig, signature, Finding::policy("MG802", policy, message, None))?;
+        attach(artifacts, policy, base, &sig, signature, Finding::policy("MG802", policy, message, None))?;
     }
     for c in &m.changed {
         let path = join(model, &c.path);
         let message = format!("{path} differs from its signature {sig}: {}", c.detail);
-        attach(artifacts, policy, &path, signature, Finding::policy("MG804", policy, message, None))?;
+        attach(artifacts, policy, base, &path, signature, Finding::policy("MG804", policy, message, None))?;
     }
     for rel in &m.extra {
         let path = join(model, rel);
         let message = format!("{path} is in the signed model {model} but not covered by its signature {sig}");
-        attach(artifacts, policy, &path, signature, Finding::policy("MG805", policy, message, None))?;
+        attach(artifacts, policy, base, &path, signature, Finding::policy("MG805", policy, message, None))?;
     }
     for rel in &m.links {
         let path = join(model, rel);
         let message = format!(
             "{path} is a symbolic link in the signed model {model}; its signature {sig} was made without allow_symlinks and does not cover it"
         );
-        attach(artifacts, policy, &path, signature, Finding::policy("MG805", policy, message, None))?;
+        attach(artifacts, policy, base, &path, signature, Finding::policy("MG805", policy, message, None))?;
     }
     for rel in &m.missing {
         let path = join(model, rel);
@@ -282,6 +288,7 @@ fn content_findings(
 fn attach(
     artifacts: &mut Vec<Artifact>,
     policy: &Policy,
+    base: &Base,
     path: &str,
     signature: &Path,
     finding: Option<Finding>,
@@ -291,7 +298,7 @@ fn attach(
         a.findings.push(finding);
         return Ok(());
     }
-    let sig = walk::display(signature);
+    let sig = base.key(signature);
     if let Some(a) = artifacts.iter_mut().find(|a| a.path == sig) {
         a.findings.push(finding);
         return Ok(());

@@ -19,6 +19,8 @@ struct Report<'a> {
     /// Signature checks (additive in version 1; present only when the policy requires any).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     signatures: Vec<crate::signatures::Json<'a>>,
+    /// Policy and lockfile entries that matched nothing scanned (additive in version 1).
+    unmatched: &'a [super::Unmatched],
     summary: Summary,
 }
 
@@ -72,6 +74,8 @@ struct Summary {
     failing: usize,
     suppressed: usize,
     by_severity: BTreeMap<&'static str, usize>,
+    /// What the walk left out on purpose (additive in version 1).
+    skipped: crate::walk::Skipped,
 }
 
 /// Renders the report.
@@ -84,7 +88,7 @@ pub fn render(run: &Run<'_>) -> String {
             size: a.node.size,
             // A pinned file that was not found has no content to hash.
             sha256: if a.missing { String::new() } else { hex(&a.node.sha256) },
-            format: if a.missing { "missing" } else { a.node.format.as_str() },
+            format: a.placeholder().unwrap_or(a.node.format.as_str()),
             members: members(&a.node),
             findings: a
                 .findings
@@ -112,6 +116,7 @@ pub fn render(run: &Run<'_>) -> String {
         fail_on: run.fail_on.to_string(),
         artifacts,
         signatures: run.signatures.iter().map(crate::signatures::Outcome::json).collect(),
+        unmatched: run.unmatched,
         summary: Summary {
             artifacts: run.artifacts.len(),
             bytes: run.bytes(),
@@ -119,6 +124,7 @@ pub fn render(run: &Run<'_>) -> String {
             failing: run.failing(),
             suppressed: run.suppressed(),
             by_severity: run.counts().iter().map(|(s, n)| (s.as_str(), *n)).collect(),
+            skipped: run.skipped,
         },
     };
     let mut out = serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));

@@ -10,7 +10,9 @@ pub mod sarif;
 pub mod text;
 
 use crate::run::Artifact;
-use modelgate_policy::{FailOn, Finding, Severity, Verdict};
+use crate::walk::Skipped;
+use modelgate_formats::stream::hex;
+use modelgate_policy::{FailOn, Finding, Policy, Severity, Verdict};
 
 /// Everything a report needs about one scan.
 pub struct Run<'a> {
@@ -19,6 +21,57 @@ pub struct Run<'a> {
     pub verdict: Verdict,
     /// Signature checks required by the policy (`[[signatures]]`).
     pub signatures: &'a [crate::signatures::Outcome],
+    /// What the walk left out on purpose.
+    pub skipped: Skipped,
+    /// Policy and lockfile entries that matched nothing that was scanned.
+    pub unmatched: &'a [Unmatched],
+}
+
+/// A `[[signatures]]` or `[[suppress]]` entry of the policy, or a model of the lockfile, that
+/// matched nothing that was scanned: the requirement it states was not checked this time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Unmatched {
+    /// `signatures`, `suppress` or `pin`.
+    pub table: &'static str,
+    /// The entry's `path` as written.
+    pub path: String,
+    /// The file the entry is in.
+    pub origin: String,
+}
+
+impl Unmatched {
+    /// One line for the text summary.
+    pub fn line(&self) -> String {
+        let what = match self.table {
+            "pin" => format!("the pinned model {:?} in {}", self.path, self.origin),
+            table => format!("[[{table}]] path {:?} in {}", self.path, self.origin),
+        };
+        format!("modelgate: warning: {what} matched nothing that was scanned; it was not checked")
+    }
+}
+
+/// The `[[signatures]]` tables that covered no model and the `[[suppress]]` entries that named no
+/// scanned file.
+pub fn unmatched_entries(
+    policy: &Policy,
+    artifacts: &[Artifact],
+    signatures: &[crate::signatures::Outcome],
+) -> Vec<Unmatched> {
+    let origin = policy.source.clone().unwrap_or_else(|| "the policy".into());
+    let mut out = Vec::new();
+    for rule in &policy.signatures {
+        if !signatures.iter().any(|o| rule.covers(&o.model)) {
+            out.push(Unmatched { table: "signatures", path: rule.path.clone(), origin: origin.clone() });
+        }
+    }
+    let files: Vec<(&str, String)> =
+        artifacts.iter().filter(|a| !a.missing).map(|a| (a.path.as_str(), hex(&a.node.sha256))).collect();
+    for s in &policy.suppressions {
+        if !files.iter().any(|(path, sha)| s.matches_file(path, sha)) {
+            out.push(Unmatched { table: "suppress", path: s.path.clone(), origin: origin.clone() });
+        }
+    }
+    out
 }
 
 impl Run<'_> {

@@ -9,7 +9,7 @@ pub fn render(run: &Run<'_>, quiet: bool) -> String {
     if !quiet {
         for a in run.artifacts.iter().filter(|a| !a.findings.is_empty()) {
             let failing = a.findings.iter().any(|f| f.suppressed.is_none() && run.fail_on.fails(f.severity));
-            let format = if a.missing { "missing".to_string() } else { a.node.format.to_string() };
+            let format = a.placeholder().map_or_else(|| a.node.format.to_string(), str::to_string);
             let _ = writeln!(out, "{}  {} ({format})", if failing { "FAIL" } else { "warn" }, a.path);
             for f in &a.findings {
                 let mut place = String::new();
@@ -46,6 +46,12 @@ pub fn render(run: &Run<'_>, quiet: bool) -> String {
     }
     for s in run.signatures {
         let _ = writeln!(out, "{}", s.line());
+    }
+    for u in run.unmatched {
+        let _ = writeln!(out, "{}", u.line());
+    }
+    if let Some(line) = skipped_line(&run.skipped) {
+        let _ = writeln!(out, "{line}");
     }
     let counts: Vec<String> =
         run.counts().iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{n} {s}")).collect();
@@ -112,6 +118,28 @@ pub fn paint(text: &str) -> String {
         out.push_str(tail);
     }
     out
+}
+
+/// `modelgate: not scanned: 1 .git directory, 2 files excluded by the policy`.
+fn skipped_line(s: &crate::walk::Skipped) -> Option<String> {
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = Vec::new();
+    if s.git_directories > 0 {
+        parts.push(plural(s.git_directories, ".git directory", ".git directories"));
+    }
+    if s.excluded_files > 0 {
+        parts.push(plural(s.excluded_files, "file", "files") + " left out by include/exclude");
+    }
+    if s.excluded_directories > 0 {
+        parts.push(plural(s.excluded_directories, "directory", "directories") + " left out by exclude");
+    }
+    if s.repeated_directories > 0 {
+        parts.push(
+            plural(s.repeated_directories, "directory", "directories")
+                + " reached again through a symbolic link (walked once)",
+        );
+    }
+    (!parts.is_empty()).then(|| format!("modelgate: not scanned: {}", parts.join(", ")))
 }
 
 /// `1.5 MiB`.

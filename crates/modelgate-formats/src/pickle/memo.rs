@@ -107,6 +107,7 @@ impl Memo {
         self.count
     }
 
+    #[inline]
     fn slot(&self, key: u64) -> u32 {
         match usize::try_from(key).ok().and_then(|k| self.dense.get(k)) {
             Some(&s) => s,
@@ -216,6 +217,7 @@ impl Memo {
     }
 
     /// The value under `key`, or `None` when the key was never written.
+    #[inline]
     pub(crate) fn get(&self, key: u64) -> Option<Value> {
         let slot = self.slot(key);
         Some(match slot {

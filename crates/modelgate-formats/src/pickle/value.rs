@@ -197,6 +197,13 @@ impl Value {
     }
 }
 
+fn key_bit(k: &str) -> u64 {
+    // FNV-1a over the key's bytes; the top six bits pick the bit.
+    let h =
+        k.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    1 << (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
+}
+
 /// What kind of heap object.
 #[derive(Debug)]
 pub(crate) enum Obj {
@@ -207,6 +214,10 @@ pub(crate) enum Obj {
     Dict {
         items: Vec<(Value, Value)>,
         dropped: u64,
+        /// See [`Obj::set_item`].
+        keys: u64,
+        /// See [`Obj::set_item`].
+        index: Option<std::collections::HashMap<Box<str>, usize>>,
     },
     Set {
         items: Vec<Value>,
@@ -242,15 +253,38 @@ impl Obj {
 
     /// Sets a dict item; true when a new item is kept.
     pub(crate) fn set_item(&mut self, key: Value, value: Value) -> bool {
-        if let Obj::Dict { items, dropped } = self {
-            if let Some(k) = key.as_str()
-                && let Some(slot) = items.iter_mut().find(|(existing, _)| existing.as_str() == Some(k))
+        if let Obj::Dict { items, dropped, keys, index } = self {
+            // `keys` has a bit set per kept string key (a hash of it), so that the
+            // search for an overwritten key, needed only when the bit is set, is skipped for the
+            // thousands of new keys SETITEMS adds to a large dict.
+            // Once the dict holds CONTAINER_KEEP items the bits are all but full: a key index
+            // built once then answers for the rest (a vocabulary adds a million keys).
+            let k = key.as_str();
+            let bit = k.map_or(0, key_bit);
+            if let Some(k) = k
+                && *keys & bit != 0
             {
-                slot.1 = value;
-                return false;
+                let found = match index {
+                    Some(index) => index.get(k).copied(),
+                    None => items.iter().position(|(existing, _)| existing.as_str() == Some(k)),
+                };
+                if let Some(i) = found {
+                    items[i].1 = value;
+                    return false;
+                }
             }
             if items.len() < CONTAINER_KEEP {
+                *keys |= bit;
                 items.push((key, value));
+                if items.len() == CONTAINER_KEEP {
+                    let map = items
+                        .iter()
+                        .enumerate()
+                        .rev()
+                        .filter_map(|(i, (k, _))| Some((Box::<str>::from(k.as_str()?), i)))
+                        .collect();
+                    *index = Some(map);
+                }
                 return true;
             }
             *dropped += 1;

@@ -373,7 +373,7 @@ impl<'n> Machine<'n> {
                 Some(Obj::List { items, dropped }) => {
                     format!("<list of {}>", items.len() as u64 + dropped)
                 }
-                Some(Obj::Dict { items, dropped }) => {
+                Some(Obj::Dict { items, dropped, .. }) => {
                     format!("<dict of {}>", items.len() as u64 + dropped)
                 }
                 Some(Obj::Set { items, dropped, frozen }) => {
@@ -394,7 +394,7 @@ impl<'n> Machine<'n> {
                         Obj::List { items, dropped } | Obj::Set { items, dropped, .. } => {
                             items.len() as u64 + dropped
                         }
-                        Obj::Dict { items, dropped } => items.len() as u64 + dropped,
+                        Obj::Dict { items, dropped, .. } => items.len() as u64 + dropped,
                         Obj::Instance { .. } => 0,
                     };
                     format!("<{} of {n}>", kind_name(*kind))
@@ -920,7 +920,7 @@ impl<'n> Machine<'n> {
                 self.push(v, offset)?;
             }
             Op::EMPTY_DICT => {
-                let v = self.alloc(Obj::Dict { items: Vec::new(), dropped: 0 });
+                let v = self.alloc(Obj::Dict { items: Vec::new(), dropped: 0, keys: 0, index: None });
                 self.push(v, offset)?;
             }
             Op::DICT => {
@@ -932,7 +932,7 @@ impl<'n> Machine<'n> {
                         "DICT with an odd number of items",
                     ));
                 }
-                let mut obj = Obj::Dict { items: Vec::new(), dropped: 0 };
+                let mut obj = Obj::Dict { items: Vec::new(), dropped: 0, keys: 0, index: None };
                 let mut it = items.into_iter();
                 while let (Some(k), Some(val)) = (it.next(), it.next()) {
                     obj.set_item(k, val);

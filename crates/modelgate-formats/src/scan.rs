@@ -31,9 +31,11 @@ pub struct Limits {
     pub pickle_stack: usize,
     /// Open pickle MARKs.
     pub pickle_marks: usize,
-    /// Pickle memo entries retained in full.
+    /// Pickle memo entries per stream. An entry costs a 4-byte slot; only globals, call results
+    /// and the most recent plain values are kept in full (src/pickle/memo.rs, docs/performance.md).
     pub pickle_memo: usize,
-    /// Objects tracked per pickle stream.
+    /// Call results (objects) tracked per pickle stream. Lists, dicts and sets are not counted:
+    /// only the most recent of them keep their items.
     pub pickle_heap: usize,
     /// Opcodes executed per pickle stream (a stream cannot hold more opcodes than bytes; this
     /// bounds the time one stream may take).
@@ -52,8 +54,8 @@ impl Default for Limits {
             embed_in_memory: 16 << 20,
             pickle_stack: 1 << 20,
             pickle_marks: 1 << 16,
-            pickle_memo: 1 << 20,
-            pickle_heap: 1 << 20,
+            pickle_memo: 1 << 25,
+            pickle_heap: 1 << 22,
             pickle_opcodes: 1 << 32,
         }
     }

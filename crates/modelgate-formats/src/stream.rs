@@ -384,7 +384,13 @@ impl<'a> Stream<'a> {
     }
 
     /// Reads one byte, or `None` at the end.
+    #[inline]
     pub fn read_u8(&mut self) -> io::Result<Option<u8>> {
+        if self.start < self.end {
+            let b = self.buf[self.start];
+            self.start += 1;
+            return Ok(Some(b));
+        }
         let byte = self.fill(1)?.first().copied();
         if byte.is_some() {
             self.start += 1;
@@ -393,7 +399,16 @@ impl<'a> Stream<'a> {
     }
 
     /// Reads exactly `N` bytes, or `None` if the stream ends first (the partial bytes are consumed).
+    #[inline]
     pub fn read_array<const N: usize>(&mut self) -> io::Result<Option<[u8; N]>> {
+        if let Some(bytes) = self.buf.get(self.start..self.start + N)
+            && self.start + N <= self.end
+        {
+            let mut out = [0u8; N];
+            out.copy_from_slice(bytes);
+            self.start += N;
+            return Ok(Some(out));
+        }
         let avail = self.fill(N)?;
         if avail.len() < N {
             let n = avail.len();

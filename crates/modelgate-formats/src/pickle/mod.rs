@@ -6,6 +6,7 @@
 //! every call site, every stream. What a global *means* is the policy's business.
 
 mod compat;
+mod memo;
 mod opcodes;
 pub(crate) mod value;
 pub(crate) mod vm;

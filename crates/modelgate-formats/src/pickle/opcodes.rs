@@ -47,9 +47,15 @@ macro_rules! opcodes {
         pub(crate) enum Op { $($name),* }
 
         impl Op {
-            /// The opcode for a byte, if it is one.
+            /// The opcode for a byte, if it is one (a table lookup: this runs once per opcode).
+            #[inline]
             pub(crate) fn from_byte(b: u8) -> Option<Op> {
-                match b { $($byte => Some(Op::$name),)* _ => None }
+                const TABLE: [Option<Op>; 256] = {
+                    let mut t = [None; 256];
+                    $(t[$byte as usize] = Some(Op::$name);)*
+                    t
+                };
+                TABLE[b as usize]
             }
             /// The name `pickletools` uses.
             pub(crate) fn name(self) -> &'static str {

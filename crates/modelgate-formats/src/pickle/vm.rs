@@ -7,14 +7,70 @@
 //! a zip (raw, as latin-1 code points, or spelt in base64 or hex) are scanned as embedded files.
 
 use super::compat;
+use super::memo::Memo;
 use super::opcodes::{Arg, Len, Op};
-use super::value::{BLOB_KEEP, Blob, Obj, TEXT_KEEP, Text, Tuple, Value};
+use super::value::{BLOB_KEEP, Blob, FORGOTTEN, Kind, Obj, SHORT_MAX, Short, TEXT_KEEP, Text, Tuple, Value};
 use super::{CallSite, Callee, GlobalRef, PickleInventory, PickleStreamInfo};
 use crate::inventory::{Node, Note, NoteKind};
 use crate::scan::{Ctx, TraceEvent};
 use crate::stream::Stream;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+
+/// Lists, dicts and sets whose contents are kept: the most recent [`CONTAINERS_KEPT`] (and at
+/// most [`CONTAINER_ITEMS_KEPT`] items among them). A pickled list of millions of dicts does not
+/// hold millions of dicts: what a loader reads from a container (joblib's array state, torch's
+/// storage keys) is built just before it is read, and the verdict is about globals and calls,
+/// which are recorded when they happen. An older container keeps its kind (so SETITEMS on it is
+/// still a dict update, not a method call), not its items.
+const CONTAINERS_KEPT: usize = 1 << 16;
+/// Items kept in all retained containers together.
+const CONTAINER_ITEMS_KEPT: usize = 1 << 18;
+
+#[derive(Default)]
+struct Containers {
+    objs: VecDeque<Obj>,
+    /// Id of `objs[0]`.
+    base: u32,
+    items: usize,
+}
+
+fn items_of(obj: &Obj) -> usize {
+    match obj {
+        Obj::List { items, .. } | Obj::Set { items, .. } => items.len(),
+        Obj::Dict { items, .. } => items.len(),
+        Obj::Instance { .. } => 0,
+    }
+}
+
+impl Containers {
+    fn get(&self, id: u32) -> Option<&Obj> {
+        self.objs.get(id.checked_sub(self.base)? as usize)
+    }
+
+    fn get_mut(&mut self, id: u32) -> Option<&mut Obj> {
+        self.objs.get_mut(id.checked_sub(self.base)? as usize)
+    }
+
+    /// The id of a new container, or `None` when ids are exhausted.
+    fn alloc(&mut self, obj: Obj) -> Option<u32> {
+        let id = self.base.checked_add(self.objs.len() as u32).filter(|&id| id < FORGOTTEN)?;
+        self.items += items_of(&obj);
+        self.objs.push_back(obj);
+        self.trim();
+        Some(id)
+    }
+
+    fn trim(&mut self) {
+        while self.objs.len() > 1 && (self.objs.len() > CONTAINERS_KEPT || self.items > CONTAINER_ITEMS_KEPT)
+        {
+            if let Some(old) = self.objs.pop_front() {
+                self.items -= items_of(&old);
+                self.base += 1;
+            }
+        }
+    }
+}
 
 /// Bytes values at least this long whose first bytes look like a pickle or a zip are scanned as
 /// embedded files.
@@ -85,10 +141,11 @@ impl Loader for PlainLoader {}
 pub(crate) struct Machine<'n> {
     stack: Vec<Value>,
     marks: Vec<usize>,
-    memo: HashMap<u64, Value>,
+    memo: Memo,
     memo_dropped: bool,
     heap: Vec<Obj>,
     heap_full: bool,
+    containers: Containers,
     proto: u8,
     frame_end: Option<u64>,
     /// The node being filled: its pickle inventory, notes and embedded children.
@@ -126,10 +183,11 @@ impl<'n> Machine<'n> {
         Machine {
             stack: Vec::new(),
             marks: Vec::new(),
-            memo: HashMap::new(),
+            memo: Memo::new(ctx.limits.pickle_memo),
             memo_dropped: false,
             heap: Vec::new(),
             heap_full: false,
+            containers: Containers::default(),
             proto: 0,
             frame_end: None,
             node,
@@ -172,10 +230,11 @@ impl<'n> Machine<'n> {
         let mut nested = Machine {
             stack: Vec::new(),
             marks: Vec::new(),
-            memo: HashMap::new(),
+            memo: Memo::new(self.limits.memo),
             memo_dropped: false,
             heap: Vec::new(),
             heap_full: false,
+            containers: Containers::default(),
             proto: 0,
             frame_end: None,
             node: &mut *self.node,
@@ -202,6 +261,7 @@ impl<'n> Machine<'n> {
     pub(crate) fn obj(&self, v: &Value) -> Option<&Obj> {
         match v {
             Value::Heap(i) => self.heap.get(*i as usize),
+            Value::Container(_, id) => self.containers.get(*id),
             _ => None,
         }
     }
@@ -234,23 +294,43 @@ impl<'n> Machine<'n> {
         }
     }
 
-    /// Allocates a heap object.
+    /// Allocates a heap object (a container goes to the window of recent containers).
     pub(crate) fn alloc(&mut self, obj: Obj) -> Value {
+        let kind = match &obj {
+            Obj::List { .. } => Some(Kind::List),
+            Obj::Dict { .. } => Some(Kind::Dict),
+            Obj::Set { frozen: false, .. } => Some(Kind::Set),
+            Obj::Set { frozen: true, .. } => Some(Kind::FrozenSet),
+            Obj::Instance { .. } => None,
+        };
+        if let Some(kind) = kind {
+            return match self.containers.alloc(obj) {
+                Some(id) => Value::Container(kind, id),
+                None => {
+                    self.limit_note_objects();
+                    Value::Unknown("object limit")
+                }
+            };
+        }
         if self.heap.len() >= self.limits.heap {
-            if !self.heap_full {
-                self.heap_full = true;
-                self.note(Note::new(
-                    NoteKind::LimitExceeded,
-                    format!(
-                        "more than {} objects in one pickle stream; later objects are tracked as unknown",
-                        self.limits.heap
-                    ),
-                ));
-            }
+            self.limit_note_objects();
             return Value::Unknown("object limit");
         }
         self.heap.push(obj);
         Value::Heap((self.heap.len() - 1) as u32)
+    }
+
+    fn limit_note_objects(&mut self) {
+        if !self.heap_full {
+            self.heap_full = true;
+            self.note(Note::new(
+                NoteKind::LimitExceeded,
+                format!(
+                    "more than {} objects (call results) in one pickle stream; later objects are tracked as unknown",
+                    self.limits.heap
+                ),
+            ));
+        }
     }
 
     /// A one-line description of a value, for evidence and traces.
@@ -268,6 +348,7 @@ impl<'n> Machine<'n> {
             Value::Int(i) => i.to_string(),
             Value::BigInt(_) => "<long int>".into(),
             Value::Float(f) => format!("{f:?}"),
+            Value::Short(t) => format!("{:?}", t.as_str()),
             Value::Str(t) => {
                 let shown: String = t.text.chars().take(80).collect();
                 if t.len as usize > shown.len() {
@@ -292,7 +373,7 @@ impl<'n> Machine<'n> {
                 Some(Obj::List { items, dropped }) => {
                     format!("<list of {}>", items.len() as u64 + dropped)
                 }
-                Some(Obj::Dict { items, dropped }) => {
+                Some(Obj::Dict { items, dropped, .. }) => {
                     format!("<dict of {}>", items.len() as u64 + dropped)
                 }
                 Some(Obj::Set { items, dropped, frozen }) => {
@@ -306,6 +387,19 @@ impl<'n> Machine<'n> {
                     format!("<result of {} {} at {offset}>", opcode, self.describe_depth(callee, depth + 1))
                 }
                 None => "<object>".into(),
+            },
+            Value::Container(kind, id) => match self.containers.get(*id) {
+                Some(obj @ Obj::List { .. }) | Some(obj @ Obj::Dict { .. }) | Some(obj @ Obj::Set { .. }) => {
+                    let n = match obj {
+                        Obj::List { items, dropped } | Obj::Set { items, dropped, .. } => {
+                            items.len() as u64 + dropped
+                        }
+                        Obj::Dict { items, dropped, .. } => items.len() as u64 + dropped,
+                        Obj::Instance { .. } => 0,
+                    };
+                    format!("<{} of {n}>", kind_name(*kind))
+                }
+                _ => format!("<{}>", kind_name(*kind)),
             },
             Value::Global(i) => match self.inv.globals.get(*i as usize) {
                 Some(g) => g.qualified(),
@@ -351,6 +445,12 @@ impl<'n> Machine<'n> {
     }
 
     fn pop_mark(&mut self, op: Op, offset: u64) -> Result<Vec<Value>, Stop> {
+        let start = self.pop_mark_index(op, offset)?;
+        Ok(self.stack.split_off(start))
+    }
+
+    /// Pops the innermost MARK and returns where its items start on the stack.
+    fn pop_mark_index(&mut self, op: Op, offset: u64) -> Result<usize, Stop> {
         let Some(mark) = self.marks.pop() else {
             return Err(self.fatal(
                 NoteKind::PickleMalformed,
@@ -358,7 +458,7 @@ impl<'n> Machine<'n> {
                 format!("{} without a MARK (the unpickler raises 'could not find MARK')", op.name()),
             ));
         };
-        Ok(self.stack.split_off(mark.min(self.stack.len())))
+        Ok(mark.min(self.stack.len()))
     }
 
     fn top_index(&mut self, op: Op, offset: u64) -> Result<usize, Stop> {
@@ -376,25 +476,18 @@ impl<'n> Machine<'n> {
     }
 
     fn memo_put(&mut self, key: u64, v: Value) {
-        if self.memo.len() >= self.limits.memo && !self.memo.contains_key(&key) && !v.is_small() {
-            if !self.memo_dropped {
-                self.memo_dropped = true;
-                self.note(Note::new(
-                    NoteKind::LimitExceeded,
-                    format!(
-                        "more than {} memo entries; later large values are tracked as unknown",
-                        self.limits.memo
-                    ),
-                ));
-            }
-            return;
+        if self.memo.put(key, v).is_err() && !self.memo_dropped {
+            self.memo_dropped = true;
+            self.note(Note::new(
+                NoteKind::LimitExceeded,
+                format!("more than {} memo entries; later entries are tracked as unknown", self.limits.memo),
+            ));
         }
-        self.memo.insert(key, v);
     }
 
     fn memo_get(&mut self, key: u64, offset: u64) -> Value {
-        if let Some(v) = self.memo.get(&key) {
-            return v.clone();
+        if let Some(v) = self.memo.get(key) {
+            return v;
         }
         if self.memo_dropped {
             return Value::Unknown("memo entry beyond the memo limit");
@@ -772,6 +865,16 @@ impl<'n> Machine<'n> {
                     return Err(Stop);
                 };
                 let n = self.read_len(s, op, offset, width)?;
+                if n <= TEXT_KEEP as u64
+                    && let Some(v) = short_text(s, n as usize)
+                {
+                    if trace_on {
+                        trace_arg = self.describe(&v);
+                    }
+                    self.push(v, offset)?;
+                    self.trace(ctx, offset, op, &trace_arg, &trace_note);
+                    return Ok(None);
+                }
                 let looks_embedded = matches!(s.peek(8), Ok(p) if (p.len() >= 3 && p[0] == 0xc2 && p[1] == 0x80 && (2..=5).contains(&p[2])) || encoded_embeddable(p));
                 let keep = if looks_embedded { ctx.limits.embed_in_memory } else { TEXT_KEEP };
                 let (bytes, got) = s.read_prefix_skip_rest(n, keep).map_err(|e| self.io_fatal(offset, e))?;
@@ -817,7 +920,7 @@ impl<'n> Machine<'n> {
                 self.push(v, offset)?;
             }
             Op::EMPTY_DICT => {
-                let v = self.alloc(Obj::Dict { items: Vec::new(), dropped: 0 });
+                let v = self.alloc(Obj::Dict { items: Vec::new(), dropped: 0, keys: 0, index: None });
                 self.push(v, offset)?;
             }
             Op::DICT => {
@@ -829,13 +932,12 @@ impl<'n> Machine<'n> {
                         "DICT with an odd number of items",
                     ));
                 }
-                let v = self.alloc(Obj::Dict { items: Vec::new(), dropped: 0 });
+                let mut obj = Obj::Dict { items: Vec::new(), dropped: 0, keys: 0, index: None };
                 let mut it = items.into_iter();
                 while let (Some(k), Some(val)) = (it.next(), it.next()) {
-                    if let Value::Heap(h) = v {
-                        self.heap[h as usize].set_item(k, val);
-                    }
+                    obj.set_item(k, val);
                 }
+                let v = self.alloc(obj);
                 self.push(v, offset)?;
             }
             Op::EMPTY_SET => {
@@ -852,39 +954,60 @@ impl<'n> Machine<'n> {
                 self.push(v, offset)?;
             }
             Op::APPEND | Op::APPENDS | Op::ADDITEMS => {
-                let items =
-                    if op == Op::APPEND { vec![self.pop(op, offset)?] } else { self.pop_mark(op, offset)? };
-                let i = self.top_index(op, offset)?;
-                let target = self.stack[i].clone();
+                let start = if op == Op::APPEND {
+                    if self.stack.len() <= self.fence() {
+                        self.pop(op, offset)?;
+                    }
+                    self.stack.len() - 1
+                } else {
+                    self.pop_mark_index(op, offset)?
+                };
+                if start <= self.fence() {
+                    self.stack.truncate(start);
+                    self.top_index(op, offset)?;
+                }
+                let target = self.stack[start - 1].clone();
                 self.check_mutation(&target, op, offset);
-                self.add_items(&target, items, op, offset, loader);
+                self.add_items(&target, start, op, offset);
             }
             Op::SETITEM | Op::SETITEMS => {
-                let items = if op == Op::SETITEM {
-                    let v = self.pop(op, offset)?;
-                    let k = self.pop(op, offset)?;
-                    vec![k, v]
+                let start = if op == Op::SETITEM {
+                    if self.stack.len() < self.fence() + 2 {
+                        self.pop(op, offset)?;
+                        self.pop(op, offset)?;
+                    }
+                    self.stack.len() - 2
                 } else {
-                    self.pop_mark(op, offset)?
+                    self.pop_mark_index(op, offset)?
                 };
-                if items.len() % 2 != 0 {
+                if !(self.stack.len() - start).is_multiple_of(2) {
                     return Err(self.fatal(
                         NoteKind::PickleMalformed,
                         offset,
                         "SETITEMS with an odd number of items",
                     ));
                 }
-                let i = self.top_index(op, offset)?;
-                let target = self.stack[i].clone();
+                if start <= self.fence() {
+                    self.stack.truncate(start);
+                    self.top_index(op, offset)?;
+                }
+                let target = self.stack[start - 1].clone();
                 self.check_mutation(&target, op, offset);
                 match target {
-                    Value::Heap(h) if matches!(self.heap.get(h as usize), Some(Obj::Dict { .. })) => {
-                        let mut it = items.into_iter();
-                        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                            self.heap[h as usize].set_item(k, v);
+                    Value::Container(Kind::Dict, id) => {
+                        let mut kept = 0;
+                        if let Some(obj) = self.containers.get_mut(id) {
+                            let mut it = self.stack.drain(start..);
+                            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                                kept += usize::from(obj.set_item(k, v));
+                            }
                         }
+                        self.stack.truncate(start);
+                        self.containers.items += kept;
+                        self.containers.trim();
                     }
-                    Value::Heap(_) | Value::Global(_) | Value::Unknown(_) => {
+                    Value::Container(..) | Value::Heap(_) | Value::Global(_) | Value::Unknown(_) => {
+                        self.stack.truncate(start);
                         // Not a dict: the unpickler calls the object's own __setitem__.
                         let method = format!("{}.__setitem__", self.describe(&target));
                         self.record_method_call(op.name(), method, offset);
@@ -973,7 +1096,13 @@ impl<'n> Machine<'n> {
                 let name = self.pop(op, offset)?;
                 let module = self.pop(op, offset)?;
                 let g = match (operand_text(&module), operand_text(&name)) {
-                    (Some(m), Some(n)) => self.resolve_global(&m, &n, "STACK_GLOBAL", offset),
+                    (Some(m), Some(n)) => {
+                        // The pickler refers back to a module or class name it wrote before with
+                        // BINGET: the memo keeps these strings whatever its budget.
+                        self.memo.pin_name(&m);
+                        self.memo.pin_name(&n);
+                        self.resolve_global(&m, &n, "STACK_GLOBAL", offset)
+                    }
                     _ => {
                         let detail = format!(
                             "STACK_GLOBAL operands are not plain strings (module {}, name {}); the imported object cannot be determined statically",
@@ -1056,7 +1185,7 @@ impl<'n> Machine<'n> {
                             *slot = Some(state);
                         }
                     }
-                    Value::Global(_) | Value::Unknown(_) => {}
+                    Value::Global(_) | Value::Unknown(_) | Value::Container(..) => {}
                     _ => {
                         // BUILD on a plain value (int, str, tuple): CPython looks up __setstate__ and
                         // then tries to update __dict__, which these types lack.
@@ -1178,23 +1307,22 @@ impl<'n> Machine<'n> {
         }
     }
 
-    fn add_items(
-        &mut self,
-        target: &Value,
-        items: Vec<Value>,
-        op: Op,
-        offset: u64,
-        _loader: &mut dyn Loader,
-    ) {
+    /// APPEND(S)/ADDITEMS: the items are `stack[start..]`, the target `stack[start - 1]`.
+    fn add_items(&mut self, target: &Value, start: usize, op: Op, offset: u64) {
         match target {
-            Value::Heap(h)
-                if matches!(self.heap.get(*h as usize), Some(Obj::List { .. } | Obj::Set { .. })) =>
-            {
-                for item in items {
-                    self.heap[*h as usize].push_item(item);
+            Value::Container(Kind::List | Kind::Set | Kind::FrozenSet, id) => {
+                let mut kept = 0;
+                if let Some(obj) = self.containers.get_mut(*id) {
+                    for item in self.stack.drain(start..) {
+                        kept += usize::from(obj.push_item(item));
+                    }
                 }
+                self.stack.truncate(start);
+                self.containers.items += kept;
+                self.containers.trim();
             }
             _ => {
+                self.stack.truncate(start);
                 // Not a list or set: the unpickler calls the object's own append/extend/add.
                 let method = if op == Op::ADDITEMS { "add" } else { "extend" };
                 let name = format!("{}.{method}", self.describe(target));
@@ -1365,6 +1493,28 @@ impl<'n> Machine<'n> {
     }
 }
 
+/// The fast path for a str argument of `n` bytes (at most [`TEXT_KEEP`]) that is buffered
+/// already: valid UTF-8 that cannot spell an embedded pickle (latin-1 code points, base64 or hex;
+/// see [`Machine::text_value`]) becomes a value without copying through intermediate buffers.
+/// `None` leaves the stream untouched for the general path.
+fn short_text(s: &mut Stream<'_>, n: usize) -> Option<Value> {
+    let avail = s.fill(n).ok()?;
+    let bytes = avail.get(..n)?;
+    if bytes.starts_with(b"\xc2\x80") || encoded_embeddable(bytes) {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let v = match Short::new(text) {
+        Some(short) => Value::Short(short),
+        None => {
+            debug_assert!(text.len() > SHORT_MAX);
+            Value::Str(Rc::new(Text { text: text.into(), len: n as u64 }))
+        }
+    };
+    s.consume_buffered(n);
+    Some(v)
+}
+
 /// Pickle protocol 2–5 header, or a zip (torch's `_load_from_bytes` embeds `torch.save` output).
 fn looks_embeddable(head: &[u8]) -> bool {
     (head.len() >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1])) || head.starts_with(b"PK\x03\x04")
@@ -1420,11 +1570,21 @@ fn compat_rename<'a>(proto: u8, module: &'a str, name: &'a str) -> (&'a str, &'a
 /// reject but a scanner must not let hide a name.
 fn operand_text(v: &Value) -> Option<String> {
     match v {
+        Value::Short(t) => Some(t.as_str().to_string()),
         Value::Str(t) if t.is_complete() => Some(t.text.to_string()),
         Value::Bytes(b) if b.len as usize == b.prefix.len() => {
             std::str::from_utf8(&b.prefix).ok().map(str::to_string)
         }
         _ => None,
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::List => "list",
+        Kind::Dict => "dict",
+        Kind::Set => "set",
+        Kind::FrozenSet => "frozenset",
     }
 }
 

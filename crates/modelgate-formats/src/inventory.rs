@@ -396,6 +396,9 @@ pub enum NoteKind {
     TemplateInjection,
     /// A chat template that does not parse as Jinja.
     TemplateInvalid,
+    /// A name a parsed chat template reaches (attribute, filter, test, free name, statement, or
+    /// one it builds at render time); the evidence is `kind:name`. The policy judges it.
+    TemplateName,
     /// A Hugging Face config whose `auto_map` makes `trust_remote_code=True` import Python code.
     RemoteCode,
     /// Python source or bytecode inside a model directory or archive.
@@ -461,6 +464,7 @@ impl NoteKind {
             NoteKind::SafetensorsMetadata => "safetensors-metadata",
             NoteKind::TemplateInjection => "template-injection",
             NoteKind::TemplateInvalid => "template-invalid",
+            NoteKind::TemplateName => "template-name",
             NoteKind::RemoteCode => "remote-code",
             NoteKind::PythonCode => "python-code",
             NoteKind::HydraTarget => "hydra-target",
@@ -517,6 +521,7 @@ impl NoteKind {
         NoteKind::SafetensorsMetadata,
         NoteKind::TemplateInjection,
         NoteKind::TemplateInvalid,
+        NoteKind::TemplateName,
         NoteKind::RemoteCode,
         NoteKind::PythonCode,
         NoteKind::HydraTarget,

@@ -720,25 +720,41 @@ mod tests {
         assert_eq!((info.context_length, info.vocab_size), (Some(8192), Some(128256)));
     }
 
+    /// The note listing `evidence` (`attribute:__class__`), if any.
+    fn named<'n>(node: &'n Node, evidence: &str) -> Option<&'n Note> {
+        node.notes
+            .iter()
+            .find(|n| n.kind == NoteKind::TemplateName && n.evidence.as_deref() == Some(evidence))
+    }
+
     #[test]
     fn chat_templates_in_json_and_text() {
         let evil = br#"{"chat_template": "{{ ''.__class__.__mro__[1].__subclasses__() }}"}"#;
         let root = scan_bytes(evil, Options::default());
-        assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection]);
+        assert!(kinds(&root).iter().all(|k| *k == NoteKind::TemplateName), "{:?}", root.notes);
         let at = evil.windows(9).position(|w| w == b"__class__").unwrap_or(0) as u64;
-        assert_eq!(root.notes[0].offset, Some(at + 8));
+        assert_eq!(named(&root, "attribute:__class__").and_then(|n| n.offset), Some(at));
+        // Offsets are in the file's bytes, through the JSON escapes.
         let escaped = br#"{"chat_template": "\u00e9\n{{ x.\u005f_class__ }}"}"#;
         let root = scan_bytes(escaped, Options::default());
-        assert_eq!(root.notes[0].offset, Some(45));
+        let at = escaped.windows(6).position(|w| w == br"\u005f").unwrap_or(0) as u64;
+        assert_eq!(named(&root, "attribute:__class__").and_then(|n| n.offset), Some(at));
         let list = br#"{"chat_template": [{"name": "default", "template": "{% for m in messages %}{{ m.content }}{% endfor %}"}, {"name": "tool_use", "template": "{% for m in messages %}"}]}"#;
         let root = scan_bytes(list, Options::default());
-        assert_eq!(kinds(&root), vec![NoteKind::TemplateInvalid]);
+        assert!(named(&root, "attribute:content").is_some(), "{:?}", root.notes);
+        assert_eq!(kinds(&root).iter().filter(|k| **k == NoteKind::TemplateInvalid).count(), 1);
         // A .jinja file starts with `{`: sniffed as JSON, read as text.
         let jinja = b"{%- for message in messages %}{{ message.__init__.__globals__ }}{% endfor %}";
         let root = scan_bytes(jinja, Options::default());
-        assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection]);
+        assert!(named(&root, "attribute:__globals__").is_some(), "{:?}", root.notes);
+        // Text with braces is analysed too; `name` is a variable (data), judged by the policy.
         let readme = b"# Model card\n\nUse `{{ name }}` in your prompt.\n";
-        assert!(scan_bytes(readme, Options::default()).notes.is_empty());
+        let root = scan_bytes(readme, Options::default());
+        assert!(kinds(&root).iter().all(|k| *k == NoteKind::TemplateName), "{:?}", root.notes);
+        // A broken template is still scanned expression by expression.
+        let broken = br#"{"chat_template": "{% for m in messages %}{{ m.__class__ }}"}"#;
+        let root = scan_bytes(broken, Options::default());
+        assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection, NoteKind::TemplateInvalid]);
     }
 
     #[test]

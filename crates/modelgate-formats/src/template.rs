@@ -122,6 +122,9 @@ impl V {
     fn data() -> V {
         V { data: true, ..V::default() }
     }
+    fn is_bottom(&self) -> bool {
+        *self == V::default()
+    }
     fn opaque() -> V {
         V { opaque: true, ..V::default() }
     }
@@ -164,6 +167,10 @@ impl V {
 /// Applies `f` to every pair of known values of `a` and `b`; opaque when either is not fully
 /// known or `f` has no answer.
 fn lift2(a: &V, b: &V, f: impl Fn(&Lit, &Lit) -> Option<Lit>) -> V {
+    // A value not seen yet (an earlier pass) gives nothing yet.
+    if a.is_bottom() || b.is_bottom() {
+        return V::default();
+    }
     if a.data || a.opaque || b.data || b.opaque || !a.macros.is_empty() || !b.macros.is_empty() {
         return V::opaque();
     }
@@ -428,12 +435,19 @@ struct Walker<'s, 't> {
     macros: HashMap<&'t str, Macro<'t>>,
     reaches: BTreeMap<(Kind, String), (usize, &'static str)>,
     changed: bool,
+    /// Names whose value changed in the current pass.
+    growing: BTreeSet<String>,
+    /// Names are listed only in the last pass, once values are complete.
+    recording: bool,
     depth: usize,
     limit: Option<String>,
 }
 
 impl<'s, 't> Walker<'s, 't> {
     fn reach(&mut self, kind: Kind, name: &str, offset: usize, how: &'static str) {
+        if !self.recording {
+            return;
+        }
         if self.reaches.len() >= MAX_REACHES {
             if self.limit.is_none() {
                 self.limit =
@@ -471,6 +485,7 @@ impl<'s, 't> Walker<'s, 't> {
         let slot = self.env.entry(name.to_string()).or_default();
         if slot.join(v) {
             self.changed = true;
+            self.growing.insert(name.to_string());
         }
     }
 
@@ -538,7 +553,8 @@ impl<'s, 't> Walker<'s, 't> {
                         out.join(&V::lit(k.clone()));
                     }
                 }
-                _ => out.opaque = true,
+                // Numbers, booleans, none and methods are not iterable: nothing is bound.
+                Lit::Int(_) | Lit::Other => {}
             }
         }
         out
@@ -818,8 +834,21 @@ impl<'s, 't> Walker<'s, 't> {
                 let at = g.subscript_expr.span().start_offset as usize;
                 // A string key is an attribute when the item lookup fails (Jinja's subscript).
                 self.reach_names(&key, at, "a subscript", false);
+                let data_key = key.data && key.lits.is_empty() && !key.opaque && key.macros.is_empty();
                 if recv.data && recv.lits.is_empty() && !recv.opaque {
                     V::data()
+                } else if data_key {
+                    // `role_map[message.role]`: any entry of the literal maps.
+                    let mut out = V { data: recv.data, opaque: recv.opaque, ..V::default() };
+                    for l in &recv.lits {
+                        match l {
+                            Lit::Map(m) => m.iter().for_each(|(_, v)| {
+                                out.join(&V::lit(v.clone()));
+                            }),
+                            _ => out.opaque = true,
+                        }
+                    }
+                    out
                 } else {
                     let looked = lift2(&recv, &key, index);
                     if recv.data { looked.union(&V::data()) } else { looked }
@@ -829,16 +858,25 @@ impl<'s, 't> Walker<'s, 't> {
             Expr::List(l) => self.sequence(&l.items),
             Expr::Tuple(t) => self.sequence(&t.items),
             Expr::Map(m) => {
-                let keys: Vec<V> = m.keys.iter().map(|k| self.eval(k)).collect();
-                let values: Vec<V> = m.values.iter().map(|v| self.eval(v)).collect();
+                // Literal keys with literal values are kept; a value from the caller's data
+                // makes the map partly data (its other entries are still known).
+                let mut out = V::default();
                 let mut pairs = Vec::new();
-                for (k, v) in keys.iter().zip(&values) {
-                    match (k.lits.as_slice(), v.lits.as_slice(), k.data || k.opaque || v.data || v.opaque) {
-                        ([k], [v], false) => pairs.push((k.clone(), v.clone())),
-                        _ => return values.iter().fold(V::opaque(), |a, v| a.union(v)),
+                for (k, v) in m.keys.iter().zip(&m.values) {
+                    let (k, v) = (self.eval(k), self.eval(v));
+                    match (k.lits.as_slice(), k.data || k.opaque || !k.macros.is_empty()) {
+                        ([k], false) => match (v.lits.as_slice(), v.data || v.opaque || !v.macros.is_empty())
+                        {
+                            ([v], false) => pairs.push((k.clone(), v.clone())),
+                            ([], _) if v.is_bottom() => {}
+                            ([], _) if v.data && !v.opaque && v.macros.is_empty() => out.data = true,
+                            _ => out.opaque = true,
+                        },
+                        _ => out.opaque = true,
                     }
                 }
-                V::lit(Lit::Map(pairs))
+                out.lits.push(Lit::Map(pairs));
+                out
             }
         }
     }
@@ -846,7 +884,7 @@ impl<'s, 't> Walker<'s, 't> {
     fn sequence(&mut self, items: &[Expr<'t>]) -> V {
         let values: Vec<V> = items.iter().map(|x| self.eval(x)).collect();
         let mut known = Vec::new();
-        for v in &values {
+        for v in values.iter().filter(|v| !v.is_bottom()) {
             match (v.lits.as_slice(), v.data || v.opaque || !v.macros.is_empty()) {
                 ([one], false) => known.push(one.clone()),
                 _ => {
@@ -875,16 +913,19 @@ impl<'s, 't> Walker<'s, 't> {
             self.reach(Kind::Name, id, at, "a free name");
         }
         if self.bound.contains(id) {
-            let mut v = self.env.get(id).cloned().unwrap_or_default();
-            if v == V::default() {
-                v = V::opaque();
-            }
-            return v;
+            // Until an assignment is seen the value is empty (nothing reaches anything through
+            // it); the passes run to a fixed point before names are listed. A name read where
+            // none of its assignments ran is the renderer's variable of that name (listed as a
+            // free name above) or Undefined; its value is taken to be the assigned ones.
+            return self.env.get(id).cloned().unwrap_or_default();
         }
         V::data()
     }
 
     fn attribute_value(&mut self, recv_expr: &Expr<'t>, recv: &V, name: &str) -> V {
+        if recv.is_bottom() {
+            return V::default();
+        }
         // Jinja's `loop`: positions are numbers, `first`/`last`/`changed` booleans.
         if let Expr::Var(var) = recv_expr
             && var.id == "loop"
@@ -909,10 +950,33 @@ impl<'s, 't> Walker<'s, 't> {
             return v.clone();
         }
         if recv.data && recv.lits.is_empty() && !recv.opaque && recv.macros.is_empty() {
-            V::data()
-        } else {
-            V::opaque()
+            return V::data();
         }
+        // A dict literal: the entry of that name (Jinja's getattr falls back to the item).
+        let mut out = V { data: recv.data, opaque: recv.opaque || !recv.macros.is_empty(), ..V::default() };
+        for l in &recv.lits {
+            match l {
+                Lit::Map(m) => {
+                    let key = Lit::Str(name.to_string());
+                    match m.iter().find(|(k, _)| *k == key) {
+                        Some((_, v)) => {
+                            out.join(&V::lit(v.clone()));
+                        }
+                        None if recv.data => {}
+                        // A dict's method (`.items`) or Undefined: not a string.
+                        None => {
+                            out.join(&V::lit(Lit::Other));
+                        }
+                    }
+                }
+                // Attributes of strings, numbers and lists are methods or Undefined, never a
+                // string (the dunder ones, like `__doc__`, are listed and judged above).
+                _ => {
+                    out.join(&V::lit(Lit::Other));
+                }
+            }
+        }
+        if out == V::default() { V::opaque() } else { out }
     }
 
     /// Evaluates call arguments; returns positional values and keyword values.
@@ -958,6 +1022,26 @@ impl<'s, 't> Walker<'s, 't> {
         }
         if let Expr::GetAttr(g) = callee {
             let recv = self.eval(&g.expr);
+            if matches!(g.name, "format" | "format_map") {
+                // `str.format` looks up the attributes and items its fields name
+                // (`{0.__class__}`, `{x[y]}`): they are attribute access written in a string.
+                let at = (g.span().end_offset as usize).saturating_sub(g.name.len());
+                for l in &recv.lits {
+                    if let Lit::Str(f) = l {
+                        for name in format_fields(f) {
+                            self.reach(Kind::Attribute, &name, at, "a `str.format` field");
+                        }
+                    }
+                }
+                if recv.opaque || !recv.macros.is_empty() {
+                    self.reach(
+                        Kind::Computed,
+                        "a `str.format` string built at render time",
+                        at,
+                        "`.format(…)`",
+                    );
+                }
+            }
             let pure = recv.data && recv.lits.is_empty() && !recv.opaque;
             return match g.name {
                 "items" | "keys" | "values" | "get" | "split" | "strip" | "lstrip" | "rstrip" | "lower"
@@ -1116,6 +1200,33 @@ impl<'s, 't> Walker<'s, 't> {
             {
                 V::data()
             }
+            // The same filters on dict and list literals (possibly mixed with data): their
+            // entries, as a superset.
+            "items" | "dictsort" | "selectattr" | "rejectattr" | "select" | "reject" | "sort" | "unique"
+            | "list" | "batch" | "slice" | "tojson"
+                if !input.opaque && input.macros.is_empty() =>
+            {
+                let mut out = V { data: input.data, ..V::default() };
+                for l in &input.lits {
+                    match (l, f.name) {
+                        (Lit::Map(m), "items" | "dictsort") => {
+                            out.join(&V::lit(Lit::List(
+                                m.iter().map(|(k, v)| Lit::List(vec![k.clone(), v.clone()])).collect(),
+                            )));
+                        }
+                        (
+                            Lit::Map(_) | Lit::List(_),
+                            "selectattr" | "rejectattr" | "select" | "reject" | "sort" | "unique" | "list",
+                        ) => {
+                            out.join(&V::lit(l.clone()));
+                        }
+                        (Lit::Str(_), _) | (_, "tojson" | "batch" | "slice") => out.opaque = true,
+                        // `items` of a list, `sort` of a number…: an error, nothing flows.
+                        _ => {}
+                    }
+                }
+                out
+            }
             "length" | "count" | "int" | "float" | "round" | "abs" | "wordcount" | "sum" => {
                 V::lit(Lit::Other)
             }
@@ -1134,6 +1245,65 @@ impl<'s, 't> Walker<'s, 't> {
             self.reach(Kind::Computed, "a filter or test name built at render time", offset, how);
         }
     }
+}
+
+/// The attribute and item names that `str.format` fields in `f` look up (`{0.a[b]}` → `a`,
+/// `b`), including fields nested in format specs. Numeric items are indexes, not names.
+fn format_fields(f: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let b: Vec<char> = f.chars().collect();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == '{' && b.get(i + 1) == Some(&'{') {
+            i += 2;
+            continue;
+        }
+        if b[i] != '{' {
+            i += 1;
+            continue;
+        }
+        // The field runs to the matching `}` (specs may nest one level of fields).
+        let (mut depth, mut j) = (0usize, i);
+        while j < b.len() {
+            match b[j] {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        let field: String = b[i + 1..j.min(b.len())].iter().collect();
+        let name_end = field.find(['!', ':']).unwrap_or(field.len());
+        let (name, spec) = field.split_at(name_end);
+        let mut rest = name;
+        // Skip the argument name or index.
+        let first = rest.find(['.', '[']).unwrap_or(rest.len());
+        rest = &rest[first..];
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix('.') {
+                let end = r.find(['.', '[']).unwrap_or(r.len());
+                out.push(r[..end].to_string());
+                rest = &r[end..];
+            } else if let Some(r) = rest.strip_prefix('[') {
+                let end = r.find(']').unwrap_or(r.len());
+                let key = &r[..end];
+                if !key.bytes().all(|c| c.is_ascii_digit()) {
+                    out.push(key.to_string());
+                }
+                rest = r.get(end + 1..).unwrap_or_default();
+            } else {
+                break;
+            }
+        }
+        out.extend(format_fields(spec));
+        i = j + 1;
+    }
+    out
 }
 
 fn simple_filter(name: &str, l: &Lit) -> Option<Lit> {
@@ -1288,26 +1458,41 @@ pub(crate) fn analyse(src: &str) -> Result<Analysis, String> {
         macros: HashMap::new(),
         reaches: BTreeMap::new(),
         changed: false,
+        growing: BTreeSet::new(),
+        recording: false,
         depth: 0,
         limit: None,
     };
+    // Run to a fixed point. Values still growing after MAX_PASSES (a string built up in a
+    // loop) are widened to opaque, those names only, and the passes resume; a second failure
+    // widens every name.
     let mut converged = false;
-    for _ in 0..MAX_PASSES {
-        w.changed = false;
-        w.stmt(&tree);
-        if !w.changed {
-            converged = true;
+    for round in 0..3 {
+        for _ in 0..MAX_PASSES {
+            w.changed = false;
+            w.growing.clear();
+            w.stmt(&tree);
+            if !w.changed {
+                converged = true;
+                break;
+            }
+        }
+        if converged {
             break;
+        }
+        let growing = std::mem::take(&mut w.growing);
+        for (name, v) in w.env.iter_mut() {
+            if round > 0 || growing.contains(name) {
+                v.opaque = true;
+                v.lits.clear();
+            }
         }
     }
     if !converged {
-        // Values still growing (a string built up in a loop): every name becomes opaque.
-        for v in w.env.values_mut() {
-            v.opaque = true;
-            v.lits.clear();
-        }
         w.stmt(&tree);
     }
+    w.recording = true;
+    w.stmt(&tree);
     let mut reaches: Vec<Reach> = w
         .reaches
         .into_iter()
@@ -1391,13 +1576,24 @@ mod tests {
         has("{{ x[message.role ~ '_'] }}", "computed:an attribute name built at render time");
         has(
             "{% set s = '' %}{% for i in range(3) %}{% set s = s ~ '_' %}{% endfor %}{{ x[s] }}",
-            "attribute:_",
+            "computed:an attribute name built at render time",
         );
         has("{{ lipsum.__globals__ }}", "name:lipsum");
         has("{% include 'x' %}", "statement:include");
         has("{{ x is divisibleby 3 }}", "test:divisibleby");
         has("{{ messages|select('callable')|list }}", "test:callable");
-        has("{{ '{0.__class__}'.format(x) }}", "attribute:format");
+        has("{{ '{0.__class__}'.format(x) }}", "attribute:__class__");
+        has("{{ '{x[__globals__]:{y.__init__}}'.format_map(d) }}", "attribute:__init__");
+        has("{{ '{x[__globals__]}'.format_map(d) }}", "attribute:__globals__");
+        has("{% set f = '{0._' ~ '_class__}' %}{{ f.format(x) }}", "attribute:__class__");
+        has("{{ (x|string).format(x) }}", "computed:a `str.format` string built at render time");
+        // A dict literal's entries flow; a data value in it stays data.
+        has("{% set m = {'a': '__class__', 'b': c} %}{{ x[m.a] }}", "attribute:__class__");
+        has("{% set m = {'a': '__class__'} %}{{ x[m[message.role]] }}", "attribute:__class__");
+        let got = names(
+            "{% macro f(s) %}{{ m[s.type] }}{% endmacro %}{% for t in spec.type %}{{ f({'type': t}) }}{% endfor %}",
+        );
+        assert!(!got.iter().any(|g| g.starts_with("computed")), "{got:?}");
         has("{{ x.__class__ }}", "name:x");
         // Arithmetic gives numbers, which are items, never attributes.
         let got = names(

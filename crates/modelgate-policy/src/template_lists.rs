@@ -184,7 +184,8 @@ mod tests {
         };
         assert_eq!(class("attribute:__class__"), "denied");
         assert_eq!(class("attribute:_module"), "denied");
-        assert_eq!(class("attribute:format"), "denied");
+        assert_eq!(class("attribute:format"), "allowed");
+        assert_eq!(class("attribute:gi_frame"), "denied");
         assert_eq!(class("attribute:items"), "allowed");
         assert_eq!(class("attribute:content"), "data");
         assert_eq!(class("attribute:translate"), "unlisted");

@@ -403,7 +403,7 @@ pub enum NoteKind {
     RemoteCode,
     /// Python source or bytecode inside a model directory or archive.
     PythonCode,
-    /// A Hydra `_target_` (NeMo config) naming a callable outside the allow-list.
+    /// A Hydra `_target_` (NeMo config): every one read is reported; the policy judges it.
     HydraTarget,
     /// A TorchServe archive manifest naming a custom Python handler.
     TorchServeHandler,

@@ -137,6 +137,16 @@ fn visit<'n>(node: &'n Node, path: &str, policy: &Policy, trail: &mut Vec<&'n No
             template_finding(note, policy, &member, out);
             continue;
         }
+        if note.kind == NoteKind::HydraTarget {
+            // Every `_target_` read is reported; `data/hydra-targets.toml` judges it.
+            let target = note.evidence.as_deref().unwrap_or_default();
+            if let Some(why) = crate::hydra_lists::HydraLists::builtin().problem(target) {
+                let message = format!("{} {why}", note.detail);
+                let location = Location { member: member.clone(), offset: note.offset };
+                push(out, policy, catalogue.for_note(note.kind), message, location, note.evidence.clone());
+            }
+            continue;
+        }
         let rule = match note.kind {
             NoteKind::UnrecognisedBinary if looks_like_model(named) => catalogue.get(ids::UNRECOGNISED_MODEL),
             NoteKind::UnrecognisedBinary => catalogue.get(ids::UNRECOGNISED_BINARY),

@@ -11,6 +11,7 @@
 mod catalogue;
 mod config;
 mod evaluate;
+pub mod hydra_lists;
 pub mod pickle_lists;
 pub mod pins;
 mod severity;

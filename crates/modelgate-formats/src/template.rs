@@ -1192,11 +1192,16 @@ impl<'s, 't> Walker<'s, 't> {
             "default" | "d" => input.union(&pos.first().cloned().unwrap_or_default()),
             // Filters that select from or reshape the caller's data keep it the caller's. Not
             // `string`: the text of an object is Python's (`dict_items(…)`, `<built-in method …>`).
+            // Only while no argument can put a literal into the result (`map('string')` makes
+            // Python's text of objects; `batch(2, fill_with='x')`, `map(default='x')`,
+            // `truncate(end='x')`, `indent(first=…)` add the template's own text).
             "lower" | "upper" | "trim" | "title" | "capitalize" | "reverse" | "list" | "first" | "last"
-            | "safe" | "e" | "escape" | "tojson" | "items" | "dictsort" | "selectattr" | "rejectattr"
-            | "select" | "reject" | "sort" | "unique" | "batch" | "slice" | "map" | "groupby"
-            | "striptags" | "indent" | "wordwrap" | "truncate" | "center" | "forceescape" | "urlencode"
-                if pure =>
+            | "safe" | "tojson" | "items" | "dictsort" | "selectattr" | "rejectattr" | "select"
+            | "reject" | "sort" | "unique" | "batch" | "slice" | "map" | "groupby" | "striptags"
+                if pure
+                    && !kw.iter().any(|(k, _)| matches!(*k, "default" | "fill_with"))
+                    && !(matches!(f.name, "batch" | "slice") && pos.len() > 1)
+                    && !(f.name == "map" && kwarg("attribute").is_none()) =>
             {
                 V::data()
             }
@@ -1204,7 +1209,11 @@ impl<'s, 't> Walker<'s, 't> {
             // entries, as a superset.
             "items" | "dictsort" | "selectattr" | "rejectattr" | "select" | "reject" | "sort" | "unique"
             | "list" | "batch" | "slice" | "tojson"
-                if !input.opaque && input.macros.is_empty() =>
+                if !pure
+                    && !input.opaque
+                    && input.macros.is_empty()
+                    && kw.is_empty()
+                    && !(matches!(f.name, "batch" | "slice") && pos.len() > 1) =>
             {
                 let mut out = V { data: input.data, ..V::default() };
                 for l in &input.lits {
@@ -1574,6 +1583,20 @@ mod tests {
         );
         has("{{ x[(x|string)[0]] }}", "computed:an attribute name built at render time");
         has("{{ x[message.role ~ '_'] }}", "computed:an attribute name built at render time");
+        // Filters that put the template's own text or Python's into data results.
+        has("{{ x[messages|map('string')|first] }}", "computed:an attribute name built at render time");
+        has(
+            "{{ x[messages|batch(3, '__class__')|first|last] }}",
+            "computed:an attribute name built at render time",
+        );
+        has(
+            "{{ x[messages|map(attribute='a', default='__class__')|first] }}",
+            "computed:an attribute name built at render time",
+        );
+        has(
+            "{{ x[message.content|truncate(3, end='__class__')] }}",
+            "computed:an attribute name built at render time",
+        );
         has(
             "{% set s = '' %}{% for i in range(3) %}{% set s = s ~ '_' %}{% endfor %}{{ x[s] }}",
             "computed:an attribute name built at render time",

@@ -1100,6 +1100,9 @@ impl<'s, 't> Walker<'s, 't> {
         let (pos, kw) = self.args(&f.args);
         let kwarg = |k: &str| kw.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
         let pure = input.data && input.lits.is_empty() && !input.opaque && input.macros.is_empty();
+        let injects = kw.iter().any(|(k, _)| matches!(*k, "default" | "fill_with"))
+            || (matches!(f.name, "batch" | "slice") && pos.len() > 1)
+            || (f.name == "map" && kwarg("attribute").is_none());
         // Names passed as strings: attributes, filters, tests.
         match f.name {
             "attr" => {
@@ -1198,10 +1201,7 @@ impl<'s, 't> Walker<'s, 't> {
             "lower" | "upper" | "trim" | "title" | "capitalize" | "reverse" | "list" | "first" | "last"
             | "safe" | "tojson" | "items" | "dictsort" | "selectattr" | "rejectattr" | "select"
             | "reject" | "sort" | "unique" | "batch" | "slice" | "map" | "groupby" | "striptags"
-                if pure
-                    && !kw.iter().any(|(k, _)| matches!(*k, "default" | "fill_with"))
-                    && !(matches!(f.name, "batch" | "slice") && pos.len() > 1)
-                    && !(f.name == "map" && kwarg("attribute").is_none()) =>
+                if pure && !injects =>
             {
                 V::data()
             }

@@ -676,7 +676,8 @@ pub(crate) mod tests {
         let data = sample().build();
         let root = scan_bytes(&data, Options::default());
         assert_eq!(root.format, Format::Gguf);
-        assert!(root.notes.is_empty(), "{:?}", root.notes);
+        // The chat template's names are listed for the policy; nothing else is noted.
+        assert!(root.notes.iter().all(|n| n.kind == NoteKind::TemplateName), "{:?}", root.notes);
         let i = info(&root);
         assert_eq!(i.architecture.as_deref(), Some("llama"));
         assert_eq!(i.context_length, Some(4096));
@@ -744,8 +745,12 @@ pub(crate) mod tests {
         g.str("tokenizer.chat_template.tool_use", "{{ ''.__class__.__mro__[1].__subclasses__() }}");
         let mut data = g.build();
         let root = scan_bytes(&data, Options::default());
-        assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection]);
-        assert!(root.notes[0].offset.is_some());
+        let dunder = root.notes.iter().find(|n| n.evidence.as_deref() == Some("attribute:__class__"));
+        assert!(
+            dunder.is_some_and(|n| n.kind == NoteKind::TemplateName && n.offset.is_some()),
+            "{:?}",
+            root.notes
+        );
         data.extend_from_slice(b"\x80\x02cposix\nsystem\nq\x00.");
         let root = scan_bytes(&data, Options::default());
         assert!(kinds(&root).contains(&NoteKind::TrailingData));
@@ -758,9 +763,10 @@ pub(crate) mod tests {
         for cut in 4..data.len() {
             let root = scan_bytes(&data[..cut], Options::default());
             assert_eq!(root.size, cut as u64);
-            assert!(cut >= data.len() - 20 || !root.notes.is_empty(), "cut at {cut} passes");
+            let noted = root.notes.iter().any(|n| n.kind != NoteKind::TemplateName);
+            assert!(cut >= data.len() - 20 || noted, "cut at {cut} passes");
         }
         let fwd = crate::scan_reader(&data[..], Options::default()).unwrap();
-        assert!(fwd.notes.is_empty(), "{:?}", fwd.notes);
+        assert!(fwd.notes.iter().all(|n| n.kind == NoteKind::TemplateName), "{:?}", fwd.notes);
     }
 }

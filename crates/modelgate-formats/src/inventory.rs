@@ -396,11 +396,14 @@ pub enum NoteKind {
     TemplateInjection,
     /// A chat template that does not parse as Jinja.
     TemplateInvalid,
+    /// A name a parsed chat template reaches (attribute, filter, test, free name, statement, or
+    /// one it builds at render time); the evidence is `kind:name`. The policy judges it.
+    TemplateName,
     /// A Hugging Face config whose `auto_map` makes `trust_remote_code=True` import Python code.
     RemoteCode,
     /// Python source or bytecode inside a model directory or archive.
     PythonCode,
-    /// A Hydra `_target_` (NeMo config) naming a callable outside the allow-list.
+    /// A Hydra `_target_` (NeMo config): every one read is reported; the policy judges it.
     HydraTarget,
     /// A TorchServe archive manifest naming a custom Python handler.
     TorchServeHandler,
@@ -461,6 +464,7 @@ impl NoteKind {
             NoteKind::SafetensorsMetadata => "safetensors-metadata",
             NoteKind::TemplateInjection => "template-injection",
             NoteKind::TemplateInvalid => "template-invalid",
+            NoteKind::TemplateName => "template-name",
             NoteKind::RemoteCode => "remote-code",
             NoteKind::PythonCode => "python-code",
             NoteKind::HydraTarget => "hydra-target",
@@ -517,6 +521,7 @@ impl NoteKind {
         NoteKind::SafetensorsMetadata,
         NoteKind::TemplateInjection,
         NoteKind::TemplateInvalid,
+        NoteKind::TemplateName,
         NoteKind::RemoteCode,
         NoteKind::PythonCode,
         NoteKind::HydraTarget,

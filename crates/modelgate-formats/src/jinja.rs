@@ -133,6 +133,9 @@ pub(crate) struct Report {
     pub(crate) parse_error: Option<String>,
     /// Set when part of the template was not inspected (a region over [`MAX_KEPT_TOKENS`]).
     pub(crate) limit: Option<String>,
+    /// What the whole-template analysis found the template reaches (`crate::template`), when
+    /// the template parses; `issues` are then not reported.
+    pub(crate) reaches: Option<crate::template::Analysis>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -202,11 +205,14 @@ pub(crate) fn analyse(src: &str) -> Report {
             shape.generation.push((r.start, r.end));
         }
     });
-    report.parse_error = match lex_error {
-        Some(e) => Some(e),
-        None if compiled => compile(src, &shape),
-        None => None,
-    };
+    match lex_error {
+        Some(e) => report.parse_error = Some(e),
+        None if compiled => match compile(src, &shape) {
+            Ok(analysis) => report.reaches = Some(analysis),
+            Err(e) => report.parse_error = Some(e),
+        },
+        None => {}
+    }
     report
 }
 
@@ -230,7 +236,39 @@ pub(crate) fn note_template(
     strict: bool,
 ) {
     let report = analyse(src);
-    for issue in report.issues {
+    if let Some(analysis) = &report.reaches {
+        // The template parses: what it reaches is listed for the policy to judge.
+        for r in &analysis.reaches {
+            let mut note = Note::new(
+                NoteKind::TemplateName,
+                format!(
+                    "{what} reaches the {} `{}` ({} at byte {} of the template)",
+                    r.kind.as_str(),
+                    r.name,
+                    r.how,
+                    r.offset
+                ),
+            )
+            .evidence(format!("{}:{}", r.kind.as_str(), r.name));
+            if let Some(at) = locate(r.offset) {
+                note = note.at(at);
+            }
+            node.note(note);
+        }
+        if let Some(limit) = &analysis.limit {
+            let mut note = Note::new(
+                NoteKind::LimitExceeded,
+                format!("{what}: {limit}; the template was not fully checked"),
+            );
+            if let Some(at) = locate(0) {
+                note = note.at(at);
+            }
+            node.note(note);
+        }
+    }
+    // The template does not parse (or was not parsed): the region scan is what there is.
+    let parsed = report.reaches.is_some();
+    for issue in report.issues.into_iter().filter(|_| !parsed) {
         let mut note = Note::new(
             NoteKind::TemplateInjection,
             format!(
@@ -271,9 +309,11 @@ fn excerpt(text: &str) -> String {
     if text.chars().count() > MAX_EVIDENCE { format!("{one_line}…") } else { one_line }
 }
 
-/// Compiles the template with minijinja (no rendering); returns the error, if any.
-fn compile(src: &str, shape: &Shape) -> Option<String> {
+/// Parses the template with minijinja's parser (no rendering) and analyses its syntax tree
+/// (`crate::template`); returns the parser's error, if any.
+fn compile(src: &str, shape: &Shape) -> Result<crate::template::Analysis, String> {
     // transformers' AssistantTracker extension adds `{% generation %}…{% endgeneration %}`.
+    // Blanked with spaces, so offsets in the cleaned text are offsets in the template.
     let mut cleaned = src.as_bytes().to_vec();
     for &(from, to) in &shape.generation {
         let to = to.min(cleaned.len());
@@ -281,33 +321,30 @@ fn compile(src: &str, shape: &Shape) -> Option<String> {
             span.fill(b' ');
         }
     }
-    let cleaned = String::from_utf8(cleaned).ok()?;
+    let cleaned =
+        String::from_utf8(cleaned).map_err(|_| "not UTF-8 after removing generation tags".to_string())?;
     // minijinja bounds the parser's recursion, but a long postfix or operator chain
-    // (`a.a.a…`, `x|f|f…`, `a+a+a…`) parses iteratively into a deep tree that its compiler
+    // (`a.a.a…`, `x|f|f…`, `a+a+a…`) parses iteratively into a deep tree that the analysis
     // then walks recursively. Expressions that long are not templates anyone writes.
     if let Some((count, start)) = shape.too_long {
-        return Some(format!(
-            "an expression of {count} tokens at byte {start} (more than {MAX_REGION_TOKENS}); not compiled"
+        return Err(format!(
+            "an expression of {count} tokens at byte {start} (more than {MAX_REGION_TOKENS}); not parsed"
         ));
     }
-    // Nesting within the limits still recurses; give the compiler a stack of its own, whatever
-    // thread the scan runs on.
+    // Nesting within the limits still recurses; give the parser and the analysis a stack of
+    // their own, whatever thread the scan runs on.
     let outcome = std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("modelgate-jinja".into())
             .stack_size(COMPILE_STACK)
-            .spawn_scoped(scope, || {
-                let env = minijinja::Environment::new();
-                env.template_from_str(&cleaned).err().map(|e| e.to_string())
-            })
+            .spawn_scoped(scope, || crate::template::analyse(&cleaned))
             .map(|h| h.join())
     });
-    let error = match outcome {
-        Ok(Ok(error)) => error,
-        Ok(Err(_)) => Some("the Jinja compiler failed on this template".to_string()),
-        Err(e) => Some(format!("the Jinja compiler could not be started: {e}")),
-    };
-    error.map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "))
+    match outcome {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err("the Jinja parser failed on this template".to_string()),
+        Err(e) => Err(format!("the Jinja parser could not be started: {e}")),
+    }
 }
 
 fn is_dunder(s: &str) -> bool {

@@ -29,6 +29,7 @@ pub mod scan;
 pub mod skops;
 pub mod sniff;
 pub mod stream;
+mod template;
 mod torch;
 // Keras and TensorFlow.
 mod hdf5;

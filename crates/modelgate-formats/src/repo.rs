@@ -11,7 +11,7 @@
 //!   `add_generation_prompt`, `bos_token` or `eos_token`).
 //! * Hydra configs (NeMo's `model_config.yaml`, or any text with a `_target_` key): a restricted
 //!   scan of `_target_:` keys, block or flow style, instead of a YAML parser (see
-//!   `hydra_targets`).
+//!   `hydra_targets`). Every target is reported; the policy's `hydra-targets.toml` judges it.
 //! * Python by name: a member or file named `*.py`, `*.pyc`… (`check_name`). Telling Python
 //!   source from other text by content is unreliable; a name is what transformers' remote code,
 //!   TorchServe handlers and NeMo's artefacts are found by, so a name is the evidence used.
@@ -29,43 +29,6 @@ const PYTHON_EXTENSIONS: &[&str] = &["py", "pyw", "pyc", "pyo", "pyz"];
 /// TorchServe's built-in handlers (`ts/torch_handler/*`), named without a module path.
 const TORCHSERVE_BUILTIN_HANDLERS: &[&str] =
     &["image_classifier", "image_segmenter", "object_detector", "text_classifier"];
-
-/// `_target_` prefixes seen in real NeMo and Hydra model configs: NeMo's own modules, and the
-/// torch / Lightning / Megatron classes its configs instantiate.
-pub const HYDRA_ALLOWED_PREFIXES: &[&str] = &[
-    "nemo.",
-    "torch.nn.",
-    "torch.optim.",
-    "torch.utils.data.",
-    "torchaudio.transforms.",
-    "megatron.core.",
-    "lightning.pytorch.",
-    "pytorch_lightning.",
-];
-
-/// Path components that reach code even under an allowed prefix (`nemo.utils.os.system`:
-/// Hydra imports `nemo.utils`, then follows attributes, and modules import `os`).
-const HYDRA_DENIED_PARTS: &[&str] = &[
-    "os",
-    "sys",
-    "subprocess",
-    "builtins",
-    "importlib",
-    "shutil",
-    "pickle",
-    "socket",
-    "ctypes",
-    "eval",
-    "exec",
-    "system",
-    "popen",
-    "run",
-    "runpy",
-    "pty",
-    "marshal",
-    "load",
-    "loads",
-];
 
 /// Scans a text or JSON stream (bounded: larger ones are a limit note).
 pub(crate) fn scan_text(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
@@ -142,19 +105,18 @@ pub(crate) fn scan_text(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, n
         );
     }
     if text.contains("_target_") {
+        // Every target is reported; the policy (`hydra-targets.toml`) decides which are allowed.
         for (target, at) in hydra_targets(&text) {
-            if let Some(why) = hydra_target_problem(&target) {
-                node.note(
-                    Note::new(
-                        NoteKind::HydraTarget,
-                        format!(
-                            "Hydra `_target_: {target}` {why}; instantiating the config (NeMo's restore_from) imports and calls it"
-                        ),
-                    )
-                    .at(at as u64)
-                    .evidence(target),
-                );
-            }
+            node.note(
+                Note::new(
+                    NoteKind::HydraTarget,
+                    format!(
+                        "Hydra `_target_: {target}` (instantiating the config, as NeMo's restore_from does, imports and calls it)"
+                    ),
+                )
+                .at(at as u64)
+                .evidence(target),
+            );
         }
     }
     Rest::Drain
@@ -634,31 +596,6 @@ pub(crate) fn hydra_targets(text: &str) -> Vec<(String, usize)> {
     out
 }
 
-/// Why a `_target_` value is not acceptable, or `None` if it is.
-pub(crate) fn hydra_target_problem(target: &str) -> Option<String> {
-    if target.is_empty() || target.starts_with(['|', '>', '*', '!', '[', '{']) {
-        return Some(
-            "cannot be read without a full YAML parser (block scalar, alias, tag or empty value)".into(),
-        );
-    }
-    let parts: Vec<&str> = target.split('.').collect();
-    let identifiers = parts.iter().all(|p| {
-        let mut c = p.chars();
-        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-    });
-    if !identifiers {
-        return Some("is not a dotted Python name".into());
-    }
-    if let Some(p) = parts.iter().find(|p| p.starts_with('_') || HYDRA_DENIED_PARTS.contains(p)) {
-        return Some(format!("reaches {p:?}, which runs code or imports modules"));
-    }
-    if !HYDRA_ALLOWED_PREFIXES.iter().any(|pre| target.starts_with(pre)) {
-        return Some(format!("is outside the allow-list ({})", HYDRA_ALLOWED_PREFIXES.join(" ")));
-    }
-    None
-}
-
 /// Notes Python code identified by its name: an archive member, or the scanned file itself.
 /// TorchScript code inside a TorchScript archive has its own rule.
 pub(crate) fn check_name(ctx: &Ctx<'_>, node: &mut Node) {
@@ -720,25 +657,41 @@ mod tests {
         assert_eq!((info.context_length, info.vocab_size), (Some(8192), Some(128256)));
     }
 
+    /// The note listing `evidence` (`attribute:__class__`), if any.
+    fn named<'n>(node: &'n Node, evidence: &str) -> Option<&'n Note> {
+        node.notes
+            .iter()
+            .find(|n| n.kind == NoteKind::TemplateName && n.evidence.as_deref() == Some(evidence))
+    }
+
     #[test]
     fn chat_templates_in_json_and_text() {
         let evil = br#"{"chat_template": "{{ ''.__class__.__mro__[1].__subclasses__() }}"}"#;
         let root = scan_bytes(evil, Options::default());
-        assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection]);
+        assert!(kinds(&root).iter().all(|k| *k == NoteKind::TemplateName), "{:?}", root.notes);
         let at = evil.windows(9).position(|w| w == b"__class__").unwrap_or(0) as u64;
-        assert_eq!(root.notes[0].offset, Some(at + 8));
+        assert_eq!(named(&root, "attribute:__class__").and_then(|n| n.offset), Some(at));
+        // Offsets are in the file's bytes, through the JSON escapes.
         let escaped = br#"{"chat_template": "\u00e9\n{{ x.\u005f_class__ }}"}"#;
         let root = scan_bytes(escaped, Options::default());
-        assert_eq!(root.notes[0].offset, Some(45));
+        let at = escaped.windows(6).position(|w| w == br"\u005f").unwrap_or(0) as u64;
+        assert_eq!(named(&root, "attribute:__class__").and_then(|n| n.offset), Some(at));
         let list = br#"{"chat_template": [{"name": "default", "template": "{% for m in messages %}{{ m.content }}{% endfor %}"}, {"name": "tool_use", "template": "{% for m in messages %}"}]}"#;
         let root = scan_bytes(list, Options::default());
-        assert_eq!(kinds(&root), vec![NoteKind::TemplateInvalid]);
+        assert!(named(&root, "attribute:content").is_some(), "{:?}", root.notes);
+        assert_eq!(kinds(&root).iter().filter(|k| **k == NoteKind::TemplateInvalid).count(), 1);
         // A .jinja file starts with `{`: sniffed as JSON, read as text.
         let jinja = b"{%- for message in messages %}{{ message.__init__.__globals__ }}{% endfor %}";
         let root = scan_bytes(jinja, Options::default());
-        assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection]);
+        assert!(named(&root, "attribute:__globals__").is_some(), "{:?}", root.notes);
+        // Text with braces is analysed too; `name` is a variable (data), judged by the policy.
         let readme = b"# Model card\n\nUse `{{ name }}` in your prompt.\n";
-        assert!(scan_bytes(readme, Options::default()).notes.is_empty());
+        let root = scan_bytes(readme, Options::default());
+        assert!(kinds(&root).iter().all(|k| *k == NoteKind::TemplateName), "{:?}", root.notes);
+        // A broken template is still scanned expression by expression.
+        let broken = br#"{"chat_template": "{% for m in messages %}{{ m.__class__ }}"}"#;
+        let root = scan_bytes(broken, Options::default());
+        assert_eq!(kinds(&root), vec![NoteKind::TemplateInjection, NoteKind::TemplateInvalid]);
     }
 
     #[test]
@@ -775,9 +728,8 @@ mod tests {
                 ">",
             ]
         );
-        let bad: Vec<bool> = got.iter().map(|t| hydra_target_problem(t).is_some()).collect();
-        assert_eq!(bad, vec![false, false, true, true, true]);
+        // Every target is reported; the policy judges them (modelgate-policy's hydra_lists).
         let root = scan_bytes(yaml.as_bytes(), Options::default());
-        assert_eq!(kinds(&root), vec![NoteKind::HydraTarget, NoteKind::HydraTarget, NoteKind::HydraTarget]);
+        assert_eq!(kinds(&root), vec![NoteKind::HydraTarget; 5]);
     }
 }

@@ -57,6 +57,7 @@ pub(crate) mod ids {
     pub const PICKLE_DENIED: &str = "MG101";
     pub const PICKLE_UNLISTED: &str = "MG102";
     pub const PICKLE_TRAVERSAL: &str = "MG104";
+    pub const TEMPLATE_DENIED: &str = "MG506";
 }
 
 impl Catalogue {

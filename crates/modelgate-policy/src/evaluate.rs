@@ -133,6 +133,20 @@ fn visit<'n>(node: &'n Node, path: &str, policy: &Policy, trail: &mut Vec<&'n No
     let catalogue = Catalogue::builtin();
     let notes = &node.notes;
     for note in notes.iter().filter(|n| !trusted_by_policy(n, policy)) {
+        if note.kind == NoteKind::TemplateName {
+            template_finding(note, policy, &member, out);
+            continue;
+        }
+        if note.kind == NoteKind::HydraTarget {
+            // Every `_target_` read is reported; `data/hydra-targets.toml` judges it.
+            let target = note.evidence.as_deref().unwrap_or_default();
+            if let Some(why) = crate::hydra_lists::HydraLists::builtin().problem(target) {
+                let message = format!("{} {why}", note.detail);
+                let location = Location { member: member.clone(), offset: note.offset };
+                push(out, policy, catalogue.for_note(note.kind), message, location, note.evidence.clone());
+            }
+            continue;
+        }
         let rule = match note.kind {
             NoteKind::UnrecognisedBinary if looks_like_model(named) => catalogue.get(ids::UNRECOGNISED_MODEL),
             NoteKind::UnrecognisedBinary => catalogue.get(ids::UNRECOGNISED_BINARY),
@@ -213,6 +227,22 @@ fn trusted_by_policy(note: &Note, policy: &Policy) -> bool {
         }
         _ => false,
     }
+}
+
+/// A name a parsed chat template reaches, judged against `data/jinja-names.toml`: nothing when
+/// allowed or a key of the caller's data, MG506 when denied, MG508 when not reviewed.
+fn template_finding(note: &Note, policy: &Policy, member: &Option<String>, out: &mut Vec<Finding>) {
+    use crate::template_lists::{TemplateClass, TemplateLists};
+    let catalogue = Catalogue::builtin();
+    let evidence = note.evidence.as_deref().unwrap_or_default();
+    let (rule, why) = match TemplateLists::builtin().classify(evidence) {
+        TemplateClass::Allowed(_) | TemplateClass::Data => return,
+        TemplateClass::Denied(entry) => (catalogue.get(ids::TEMPLATE_DENIED), one_line(&entry.reason)),
+        TemplateClass::Unlisted(why) => (catalogue.for_note(NoteKind::TemplateName), why.to_string()),
+    };
+    let message = format!("{}: {why}", note.detail);
+    let location = Location { member: member.clone(), offset: note.offset };
+    push(out, policy, rule, message, location, note.evidence.clone());
 }
 
 fn member_path(trail: &[&Node]) -> Option<String> {

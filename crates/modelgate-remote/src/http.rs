@@ -307,6 +307,21 @@ impl Http {
         Ok(Http { client, settings, token })
     }
 
+    /// Builds a client that sends `authorization`, a whole `Authorization` header value (`Basic …`
+    /// or `Bearer …`, for an OCI registry), instead of the hub token: like the token, only to
+    /// requests for the endpoint's own origin, never across a redirect to another host.
+    pub fn with_authorization(settings: Settings, authorization: Option<&str>) -> Result<Http, Error> {
+        let mut http = Http::new(Settings { token: None, ..settings })?;
+        if let Some(a) = authorization {
+            let mut v = HeaderValue::from_str(a).map_err(|_| {
+                Error::Usage("a credential contains characters not allowed in a header".into())
+            })?;
+            v.set_sensitive(true);
+            http.token = Some(v);
+        }
+        Ok(http)
+    }
+
     /// The settings in use.
     pub fn settings(&self) -> &Settings {
         &self.settings

@@ -21,6 +21,7 @@
 pub mod fetch;
 pub mod http;
 pub mod hub;
+pub mod oci;
 pub mod range;
 
 pub use reqwest::Url;
@@ -81,6 +82,8 @@ pub enum Source {
     },
     /// One file at an HTTP(S) URL.
     Url(Url),
+    /// An artifact in an OCI registry (`oci://registry/repository[:tag][@digest]`).
+    Oci(oci::Reference),
 }
 
 /// Longest repository id part, revision and URL accepted.
@@ -91,7 +94,10 @@ const MAX_URL: usize = 4096;
 /// True if a command-line argument names a remote source rather than a local path.
 pub fn is_remote(arg: &str) -> bool {
     let lower = arg.get(..8).unwrap_or(arg).to_ascii_lowercase();
-    lower.starts_with("hf://") || lower.starts_with("https://") || lower.starts_with("http://")
+    lower.starts_with("hf://")
+        || lower.starts_with("https://")
+        || lower.starts_with("http://")
+        || lower.starts_with("oci://")
 }
 
 impl Source {
@@ -119,6 +125,9 @@ impl Source {
                 ));
             }
             return Ok(Source::Hub { repo: repo.to_string(), revision: revision.map(str::to_string) });
+        }
+        if arg.starts_with("oci://") {
+            return oci::Reference::parse(arg).map(Source::Oci);
         }
         if arg.len() > MAX_URL {
             return Err(bad("URL too long"));

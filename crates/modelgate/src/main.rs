@@ -10,6 +10,7 @@ mod remote;
 mod report;
 mod run;
 mod signatures;
+mod sources;
 mod verify_cmd;
 mod walk;
 

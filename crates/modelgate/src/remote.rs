@@ -217,13 +217,15 @@ fn check_target(dir: &Path, rel: &str, create: bool) -> Result<PathBuf, GateErro
 }
 
 /// One file to fetch.
-struct Job {
-    display: String,
-    url: modelgate_remote::Url,
-    expect: Expect,
-    origin: Origin,
+pub(crate) struct Job {
+    pub(crate) display: String,
+    pub(crate) url: modelgate_remote::Url,
+    pub(crate) expect: Expect,
+    pub(crate) origin: Origin,
     /// Where to keep it, relative to the download directory.
-    target: Option<String>,
+    pub(crate) target: Option<String>,
+    /// The client for a source with its own credentials (an OCI registry); the shared one if none.
+    pub(crate) client: Option<std::sync::Arc<Http>>,
 }
 
 /// Lists, downloads and scans every remote source. `lock` (with `--locked`) supplies the
@@ -297,6 +299,7 @@ pub fn scan(
                     commit: listing.commit.clone(),
                     root: root.clone(),
                     endpoint: endpoint.clone(),
+                    purl: None,
                 };
                 for f in files {
                     let url = hub::resolve_url(&http.settings().endpoint, repo, &listing.commit, &f.path)
@@ -315,6 +318,7 @@ pub fn scan(
                         },
                         target: args.download_dir.as_ref().map(|_| f.path.clone()),
                         url,
+                        client: None,
                     });
                 }
                 out.models.push(Model {
@@ -342,6 +346,7 @@ pub fn scan(
                     expect: Expect::default(),
                     origin: Origin { url: shown.clone(), pin_key: shown.clone(), repo: None },
                     target,
+                    client: None,
                 });
                 out.models.push(Model {
                     arg: input.arg.clone(),
@@ -349,6 +354,12 @@ pub fn scan(
                     display: shown,
                     commit: None,
                 });
+            }
+            other => {
+                let (mut more, model) =
+                    crate::sources::plan(input, other, args, &filter, policy, lock, quiet).map_err(one)?;
+                jobs.append(&mut more);
+                out.models.push(model);
             }
         }
     }
@@ -453,6 +464,7 @@ fn run_job(
     tick: &(dyn Fn(u64) + Sync),
 ) -> JobResult {
     let opts = Options { download_dir: staging, progress: Some(tick), ..Options::default() };
+    let http = job.client.as_deref().unwrap_or(http);
     let fetched = fetch(http, &job.url, &job.display, &job.expect, &opts)
         .map_err(|e| GateError::Input { path: job.display.clone().into(), why: e.to_string() })?;
     let mut findings = evaluate(&fetched.node, &job.display, policy);
@@ -504,7 +516,7 @@ fn problem_finding(p: &Problem, policy: &Policy) -> Option<Finding> {
 }
 
 /// `--include`/`--exclude` globs on paths inside a repository.
-struct Filter {
+pub(crate) struct Filter {
     include: Option<GlobSet>,
     exclude: Option<GlobSet>,
 }
@@ -528,7 +540,7 @@ impl Filter {
         Ok(Filter { include: build("include", include)?, exclude: build("exclude", exclude)? })
     }
 
-    fn includes(&self, path: &str) -> bool {
+    pub(crate) fn includes(&self, path: &str) -> bool {
         self.include.as_ref().is_none_or(|g| g.is_match(path))
             && !self.exclude.as_ref().is_some_and(|g| g.is_match(path))
     }

@@ -46,6 +46,9 @@ pub struct HubRepo {
     pub root: String,
     /// The hub endpoint, without a trailing slash.
     pub endpoint: String,
+    /// For a source other than a Hugging Face repository (an OCI artifact, `docs/remote.md`): its
+    /// package URL; `id` is then its name and `endpoint` its location, a `distribution` reference.
+    pub purl: Option<String>,
 }
 
 impl Artifact {

@@ -773,11 +773,11 @@ pub fn render(run: &Run<'_>, spec: Spec, root_name: &str) -> String {
         };
         let mut c = Component::new(ComponentType::MachineLearningModel, format!("model:{dir}"), name);
         c.version = repo.map(|r| r.commit.clone());
-        c.purl = repo.map(hub_purl);
+        c.purl = repo.map(|r| r.purl.clone().unwrap_or_else(|| hub_purl(r)));
         c.external_references = repo
             .map(|r| ExternalReference {
-                kind: "vcs",
-                url: format!("{}/{}", r.endpoint, r.id),
+                kind: if r.purl.is_some() { "distribution" } else { "vcs" },
+                url: if r.purl.is_some() { r.endpoint.clone() } else { format!("{}/{}", r.endpoint, r.id) },
                 comment: None,
             })
             .into_iter()

@@ -1,0 +1,135 @@
+//! Remote sources other than `hf://` and single URLs (`docs/remote.md`): each resolves its
+//! argument to an immutable identity and a list of files, each file with the size and SHA-256
+//! the source states for it, to be fetched and scanned as it streams by `remote::run_jobs`
+//! exactly like a Hugging Face file — the same verification findings (MG901–MG903), the same
+//! pins, the same `--download-dir` rule, the same BOM components.
+//!
+//! - `oci://registry/repository[:tag][@sha256:…]`: the manifest digest is the identity; every
+//!   blob (config and layers) is a file whose descriptor gives its size and digest.
+
+use crate::error::GateError;
+use crate::remote::{Filter, Input, Job, Model, RemoteArgs};
+use crate::report::text::human_bytes;
+use crate::run::{HubRepo, Origin};
+use modelgate_policy::Policy;
+use modelgate_policy::pins::Lockfile;
+use modelgate_remote::fetch::Expect;
+use modelgate_remote::http::{Http, Settings};
+use modelgate_remote::oci::{self, Reference, Registry};
+use modelgate_remote::{Source, display_url};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Resolves one source to the files to fetch and the model they form.
+pub(crate) fn plan(
+    input: &Input,
+    source: &Source,
+    args: &RemoteArgs,
+    filter: &Filter,
+    policy: &Policy,
+    lock: Option<&Lockfile>,
+    quiet: bool,
+) -> Result<(Vec<Job>, Model), GateError> {
+    match source {
+        Source::Oci(r) => oci_plan(input, r, args, filter, policy, lock, quiet),
+        _ => Err(GateError::Usage(format!("{}: not a source this build reads", input.arg))),
+    }
+}
+
+/// Client settings for `endpoint` from the command line's timeouts and retries.
+fn settings(endpoint: modelgate_remote::Url, args: &RemoteArgs) -> Settings {
+    let mut s = Settings::new(endpoint);
+    s.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
+    s.read_timeout = Duration::from_secs(args.read_timeout.max(1));
+    s.retries = args.retries;
+    s
+}
+
+fn oci_plan(
+    input: &Input,
+    reference: &Reference,
+    args: &RemoteArgs,
+    filter: &Filter,
+    policy: &Policy,
+    lock: Option<&Lockfile>,
+    quiet: bool,
+) -> Result<(Vec<Job>, Model), GateError> {
+    let failed =
+        |e: modelgate_remote::Error| GateError::Input { path: input.arg.clone().into(), why: e.to_string() };
+    let key = reference.key();
+    let mut reference = reference.clone();
+    // As for `hf://`: a reference without a tag or digest takes the digest the lockfile pins.
+    let pinned = lock.and_then(|l| l.models.iter().find(|m| m.path == key)).and_then(|m| m.revision.clone());
+    if reference.tag.is_none() && reference.digest.is_none() {
+        reference.digest = pinned.as_ref().map(|p| format!("sha256:{p}"));
+    }
+    let creds = match oci::docker_config_path().filter(|p| p.is_file()) {
+        Some(path) => {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| GateError::Input { path: path.clone(), why: e.to_string() })?;
+            oci::docker_credentials(&bytes, &reference.registry)
+                .map_err(|why| GateError::Usage(format!("{}: {why}", path.display())))?
+        }
+        None => None,
+    };
+    let settings = settings(reference.base_url(), args);
+    let registry = Registry::connect(reference.clone(), &settings, creds.as_ref()).map_err(failed)?;
+    let resolved = registry.resolve().map_err(failed)?;
+    let digest_hex = resolved.digest.trim_start_matches("sha256:").to_string();
+    let root = format!("{key}@{}", resolved.digest);
+    let http = Arc::new(Http::with_authorization(settings, registry.authorization()).map_err(failed)?);
+    let blobs: Vec<_> = resolved
+        .blobs
+        .iter()
+        .filter(|b| filter.includes(&b.path) && policy.paths.includes(&b.path, false))
+        .collect();
+    if !quiet {
+        let bytes: u64 = blobs.iter().map(|b| b.size).sum();
+        eprintln!(
+            "modelgate: {} is {} ({}{}): {} of {} blobs ({})",
+            input.arg,
+            resolved.digest,
+            resolved.media_type,
+            resolved.artifact_type.as_deref().map(|t| format!(", {t}")).unwrap_or_default(),
+            blobs.len(),
+            resolved.blobs.len(),
+            human_bytes(bytes)
+        );
+        if let Some(p) = pinned.filter(|p| *p != digest_hex && reference.tag.is_some()) {
+            eprintln!(
+                "modelgate: note: the lockfile pins {key} at sha256:{p}; differences are reported file by file"
+            );
+        }
+    }
+    let name = reference.repository.rsplit('/').next().unwrap_or(&reference.repository).to_string();
+    let location = format!("{}/{}", reference.registry, reference.repository);
+    let repo = HubRepo {
+        id: reference.repository.clone(),
+        commit: resolved.digest.clone(),
+        root: root.clone(),
+        endpoint: location.clone(),
+        // The purl spec's `oci` type: the last name component, the manifest digest as version
+        // (`:` percent-encoded) and the full location as `repository_url`.
+        purl: Some(format!(
+            "pkg:oci/{name}@sha256%3A{digest_hex}?repository_url={}",
+            location.replace(':', "%3A")
+        )),
+    };
+    let mut jobs = Vec::new();
+    for b in blobs {
+        let url = registry.blob_url(&b.sha256).map_err(failed)?;
+        jobs.push(Job {
+            display: format!("{root}/{}", b.path),
+            expect: Expect { size: Some(b.size), sha256: Some(b.sha256.clone()), git_blob: None },
+            origin: Origin {
+                url: display_url(&url),
+                pin_key: format!("{key}/{}", b.path),
+                repo: Some(repo.clone()),
+            },
+            target: args.download_dir.as_ref().map(|_| b.path.clone()),
+            url,
+            client: Some(Arc::clone(&http)),
+        });
+    }
+    Ok((jobs, Model { arg: input.arg.clone(), key, display: root, commit: Some(digest_hex) }))
+}

@@ -135,7 +135,10 @@ fn scan(args: &ScanArgs, color: bool) -> Result<ExitCode, Errors> {
         let gate = gate_files(&args.lockfile, args.policy.as_deref());
         unmatched = check_pins(&mut artifacts, &roots, &fetched, &args.lockfile, &policy, &base, &gate)?;
     }
-    let signatures = signatures::check(&mut artifacts, &root_keys, &policy, &base)?;
+    // Remote sources are roots as given (they are not paths on disk).
+    let signature_roots: Vec<String> =
+        root_keys.iter().cloned().chain(remote_inputs.iter().map(|i| i.arg.clone())).collect();
+    let signatures = signatures::check(&mut artifacts, &signature_roots, &policy, &base)?;
     let today = Date::today();
     for a in &mut artifacts {
         let sha = hex(&a.node.sha256);

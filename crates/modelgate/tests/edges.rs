@@ -191,6 +191,16 @@ fn directory_links_are_followed_and_a_link_out_of_the_tree_is_a_finding() {
     assert_eq!(r["summary"]["skipped"]["repeated_directories"], 2);
     let out = modelgate(&["scan", "models"], d);
     assert!(text(&out).contains("2 directories reached again through a symbolic link"), "{}", text(&out));
+
+    // An intended link can be accepted for its path; the suppression then counts as matched.
+    std::fs::write(
+        d.join("modelgate.toml"),
+        "[[suppress]]\nrule = \"MG705\"\npath = \"models/a/weights\"\nreason = \"shared cache\"\n",
+    )
+    .unwrap();
+    let r = report(&modelgate(&["scan", "models", "--json", "-"], d));
+    assert_eq!(r["summary"]["suppressed"], 1);
+    assert!(r["unmatched"].as_array().unwrap().is_empty(), "{}", r["unmatched"]);
 }
 
 #[test]

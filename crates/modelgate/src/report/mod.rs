@@ -64,8 +64,12 @@ pub fn unmatched_entries(
             out.push(Unmatched { table: "signatures", path: rule.path.clone(), origin: origin.clone() });
         }
     }
-    let files: Vec<(&str, String)> =
-        artifacts.iter().filter(|a| !a.missing).map(|a| (a.path.as_str(), hex(&a.node.sha256))).collect();
+    // Artifacts without content (a missing pinned file, a link) can carry suppressed findings too;
+    // they have no digest to match.
+    let files: Vec<(&str, String)> = artifacts
+        .iter()
+        .map(|a| (a.path.as_str(), if a.missing { String::new() } else { hex(&a.node.sha256) }))
+        .collect();
     for s in &policy.suppressions {
         if !files.iter().any(|(path, sha)| s.matches_file(path, sha)) {
             out.push(Unmatched { table: "suppress", path: s.path.clone(), origin: origin.clone() });

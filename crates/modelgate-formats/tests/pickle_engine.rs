@@ -344,7 +344,7 @@ fn a_benign_pickle_of_a_million_memo_entries_is_within_the_default_limits() {
     body.push(b'.');
     let n = scan(&p4(&body));
     assert!(n.notes.is_empty(), "{:?}", &n.notes[..n.notes.len().min(3)]);
-    assert_eq!(n.pickle().unwrap().streams[0].stop.is_some(), true);
+    assert!(n.pickle().unwrap().streams[0].stop.is_some());
 }
 
 #[test]

@@ -311,3 +311,53 @@ fn resource_limits_stop_a_stream_with_a_note() {
     assert!(kinds(&n).contains(&NoteKind::LimitExceeded), "{:?}", n.notes);
     assert!(limited(Limits::default()).notes.is_empty());
 }
+
+/// The body of `pickle.dumps([{"name": f"n{i}"} ...], protocol=4)` for `n` dicts, as
+/// the pickler writes it (MEMOIZE after every dict and every new string; keys by BINGET), after
+/// `memo` memo entries.
+fn many_dicts(n: u32, memo: u8) -> Vec<u8> {
+    let mut b = b"]\x94(".to_vec();
+    for i in 0..n {
+        b.extend_from_slice(b"}\x94(");
+        if i == 0 {
+            b.extend_from_slice(b"\x8c\x04name\x94");
+        } else {
+            b.extend_from_slice(&[b'h', memo + 2]);
+        }
+        let name = format!("n{i}");
+        b.push(0x8c);
+        b.push(name.len() as u8);
+        b.extend_from_slice(name.as_bytes());
+        b.extend_from_slice(b"\x94u");
+        if i % 1000 == 999 {
+            b.extend_from_slice(b"e(");
+        }
+    }
+    b.extend_from_slice(b"e");
+    b
+}
+
+#[test]
+fn a_benign_pickle_of_a_million_memo_entries_is_within_the_default_limits() {
+    // 600,000 dicts: 1.2 million memo entries, more than the limit of 2^20 entries once had.
+    let mut body = many_dicts(600_000, 0);
+    body.push(b'.');
+    let n = scan(&p4(&body));
+    assert!(n.notes.is_empty(), "{:?}", &n.notes[..n.notes.len().min(3)]);
+    assert!(n.pickle().unwrap().streams[0].stop.is_some());
+}
+
+#[test]
+fn module_names_survive_the_memo_budget_and_forgotten_strings_fail_closed() {
+    // numpy.dtype first, then 100,000 dicts (more plain memo entries than are kept in full), then
+    // a global whose module the pickler writes as BINGET of the "numpy" string memoized first.
+    let mut body = b"\x8c\x05numpy\x94\x8c\x05dtype\x94\x93\x940".to_vec();
+    body.extend_from_slice(&many_dicts(100_000, 3));
+    body.extend_from_slice(b"0h\x00\x8c\x07ndarray\x93\x940");
+    // LONG_BINGET of memo entry 6: the string "n0" from long ago, used as a module name.
+    body.extend_from_slice(b"j\x06\x00\x00\x00\x8c\x06system\x93)R.");
+    let n = scan(&p4(&body));
+    let p = n.pickle().unwrap();
+    assert_eq!(globals(p), ["numpy.dtype", "numpy.ndarray"]);
+    assert!(kinds(&n).contains(&NoteKind::PickleUnresolvedGlobal), "{:?}", n.notes);
+}

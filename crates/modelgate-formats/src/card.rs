@@ -8,7 +8,8 @@
 use serde::Serialize;
 
 /// What a model card's front matter says.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CardMetadata {
     /// `license` (as written: Hugging Face ids such as `apache-2.0`, or `other`).
     #[serde(skip_serializing_if = "Vec::is_empty")]

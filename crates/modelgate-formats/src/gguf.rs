@@ -124,7 +124,8 @@ fn file_type_name(v: u64) -> Option<&'static str> {
 }
 
 /// What the inventory (and the BOM) records about a GGUF model.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct GgufInfo {
     /// Format version.
     pub version: u32,

@@ -10,7 +10,7 @@ use crate::stream::Sha256Digest;
 use serde::Serialize;
 
 /// What a byte stream was recognised as, by its content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Format {
@@ -214,7 +214,7 @@ impl std::fmt::Display for Format {
 }
 
 /// How a child node relates to its parent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Relation {
     /// A named member of an archive.
@@ -230,7 +230,7 @@ pub enum Relation {
 }
 
 /// What a loader does with an archive member, when its layout says so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Unpickled by the loader (`data.pkl`, `constants.pkl`).
@@ -248,7 +248,7 @@ pub enum Role {
 }
 
 /// One observation about a stream that the policy may turn into a finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Note {
     /// What kind of observation this is.
     pub kind: NoteKind,
@@ -293,7 +293,7 @@ pub(crate) fn cap_notes(notes: &mut Vec<Note>, max: usize, kind: NoteKind, what:
 }
 
 /// The kinds of observation a format module can make. Each maps to one rule in the policy crate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum NoteKind {
@@ -532,7 +532,7 @@ impl NoteKind {
 }
 
 /// Format-specific facts about a node.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Detail {
     /// Nothing beyond the format.
@@ -568,7 +568,8 @@ pub enum Detail {
 }
 
 /// The vocabulary of a model graph: who wrote it and which layers or ops it uses.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct GraphInventory {
     /// Facts about the writer, in order (`keras_version`, `backend`, `tensorflow_version`, tags…).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -580,7 +581,7 @@ pub struct GraphInventory {
 }
 
 /// A layer class or op and its number of occurrences.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OpCount {
     /// The class or op name (`Dense`, `MatMul`, `CUSTOM(StringUpper)`).
     pub name: String,
@@ -621,7 +622,7 @@ impl GraphInventory {
 }
 
 /// The header of a `.npy` array.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct NumpyHeader {
     /// Format version (`major.minor`).
     pub version: String,
@@ -636,7 +637,7 @@ pub struct NumpyHeader {
 }
 
 /// Everything known about one byte stream.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Node {
     /// The member name within the parent (archive member path, or a description such as
     /// `bytes at offset 120`); empty for the scanned file itself.
@@ -653,18 +654,18 @@ pub struct Node {
     /// Length in bytes (after decompression).
     pub size: u64,
     /// SHA-256 of every byte.
-    #[serde(serialize_with = "serialize_digest")]
+    #[serde(serialize_with = "serialize_digest", deserialize_with = "deserialize_digest")]
     pub sha256: Sha256Digest,
     /// The recognised format.
     pub format: Format,
     /// Format-specific facts.
-    #[serde(skip_serializing_if = "Detail::is_none")]
+    #[serde(default, skip_serializing_if = "Detail::is_none")]
     pub detail: Detail,
     /// Observations for the policy.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
     /// Members, decompressed content, embedded streams.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Node>,
 }
 
@@ -677,6 +678,24 @@ impl Detail {
 
 fn serialize_digest<S: serde::Serializer>(digest: &Sha256Digest, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::stream::hex(digest))
+}
+
+/// Reads back what [`serialize_digest`] wrote (an inventory saved by a sharded scan or a cache).
+fn deserialize_digest<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Sha256Digest, D::Error> {
+    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+    let bytes = text.as_bytes();
+    let mut out = [0u8; 32];
+    if bytes.len() != 64 {
+        return Err(serde::de::Error::custom("a SHA-256 digest is 64 hex digits"));
+    }
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let digit = |c: u8| (c as char).to_digit(16);
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(h), Some(l)) => out[i] = (h * 16 + l) as u8,
+            _ => return Err(serde::de::Error::custom("a SHA-256 digest is 64 hex digits")),
+        }
+    }
+    Ok(out)
 }
 
 impl Node {

@@ -51,7 +51,8 @@ const MAX_LISTED: usize = 1024;
 const MAX_OPERATORS: usize = 10_000;
 
 /// What the inventory records about an ONNX model.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct OnnxInfo {
     /// `ir_version`.
     pub ir_version: Option<u64>,
@@ -83,7 +84,7 @@ pub struct OnnxInfo {
 }
 
 /// An `opset_import` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Opset {
     /// Operator domain (`""` is the default ONNX domain).
     pub domain: String,
@@ -92,7 +93,7 @@ pub struct Opset {
 }
 
 /// A `metadata_props` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MetadataProp {
     /// Key.
     pub key: String,

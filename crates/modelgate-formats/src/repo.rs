@@ -272,7 +272,8 @@ impl<'de> serde::Deserialize<'de> for Text {
 
 /// What the inventory (and the BOM) records about a Hugging Face style config
 /// (`config.json`, `tokenizer_config.json`, `generation_config.json`…).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct HfConfigInfo {
     /// `model_type`.
     pub model_type: Option<String>,

@@ -44,7 +44,8 @@ fn dtype_bits(dtype: &str) -> Option<u64> {
 }
 
 /// What the inventory (and the BOM) records about a safetensors file.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SafetensorsInfo {
     /// Header length in bytes.
     pub header_len: u64,
@@ -154,6 +155,46 @@ struct Tensor {
     start: u64,
     end: u64,
     bytes: u64,
+}
+
+/// The strong structural test the sniffer applies before any trial pickle parse
+/// (docs/formats.md, "Recognition"): a header length within the library's limit (and the file,
+/// when its length is known), then a JSON object. When the whole header is in `head` it must
+/// parse, and every tensor's `data_offsets` must fit the file; a longer header must at least
+/// start as a JSON object with a key, in valid UTF-8 without control bytes. A header length whose
+/// first byte is 0x80 then never makes the file a pickle.
+pub(crate) fn is_structural(head: &[u8], total: Option<u64>) -> bool {
+    if head.len() < 10 {
+        return false;
+    }
+    let n = u64::from_le_bytes([head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7]]);
+    if !(2..=MAX_HEADER).contains(&n) || head[8] != b'{' || total.is_some_and(|t| n > t.saturating_sub(8)) {
+        return false;
+    }
+    let end = 8 + n as usize;
+    let Some(header) = head.get(8..end) else {
+        let visible = &head[8..];
+        let text = match std::str::from_utf8(visible) {
+            Ok(t) => t,
+            Err(e) if e.error_len().is_none() => {
+                std::str::from_utf8(&visible[..e.valid_up_to()]).unwrap_or("")
+            }
+            Err(_) => return false,
+        };
+        return text[1..].trim_start().starts_with('"')
+            && !text.bytes().any(|b| b < 0x20 && !b" \t\r\n".contains(&b));
+    };
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return false;
+    };
+    let data_len = total.map(|t| t - 8 - n);
+    map.iter().filter(|(k, _)| k.as_str() != "__metadata__").all(|(_, v)| {
+        let offsets = v.get("data_offsets").and_then(|o| o.as_array());
+        match offsets.map(|o| o.iter().map(serde_json::Value::as_u64).collect::<Vec<_>>()).as_deref() {
+            Some([Some(a), Some(b)]) => a <= b && data_len.is_none_or(|d| *b <= d),
+            _ => false,
+        }
+    })
 }
 
 pub(crate) fn scan(s: &mut Stream<'_>, _ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {

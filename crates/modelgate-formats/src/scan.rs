@@ -160,7 +160,8 @@ pub(crate) fn scan_node(s: Stream<'_>, ctx: &mut Ctx<'_>, node: Node, how: How) 
                 Rest::Trailing
             }
             How::Pickle { .. } => crate::pickle::scan(s, ctx, node),
-            How::Sniff | How::Data => dispatch(format, s, ctx, node),
+            How::Sniff => dispatch_hunting(format, s, ctx, node),
+            How::Data => dispatch(format, s, ctx, node),
         },
     );
     if quiet {
@@ -213,6 +214,32 @@ pub(crate) fn scan_node_with(
     finish(s, &mut node);
     ctx.depth -= 1;
     node
+}
+
+/// [`dispatch`], and for text, JSON and unrecognised binaries a search of every byte for pickle
+/// import forms (docs/formats.md, "Recognition"): what a loader would unpickle is scanned as an
+/// embedded pickle even where the sniffer's trial parse gave up. Raw tensor storage
+/// ([`How::Data`]) is never unpickled and is not searched.
+fn dispatch_hunting(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+    if ctx.trial || !matches!(format, Format::Text | Format::Json | Format::Unknown) {
+        return dispatch(format, s, ctx, node);
+    }
+    let window = if s.position() == 0 { s.window() } else { None };
+    let mut hunt = crate::pickle::hunt::Hunt::default();
+    {
+        let tee = crate::pickle::hunt::Tee { inner: s.take_next(u64::MAX), hunt: &mut hunt };
+        let mut inner = Stream::new(tee, HashMode::None);
+        if let Some(w) = window {
+            inner = inner.with_window(w);
+        }
+        if dispatch(format, &mut inner, ctx, node) == Rest::Trailing {
+            trailing(&mut inner, ctx, node);
+        }
+        // The rest, so that the search sees every byte (a read error is the outer stream's).
+        let _ = inner.skip(u64::MAX);
+    }
+    hunt.finish(ctx, node);
+    Rest::Drain
 }
 
 pub(crate) fn dispatch(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {

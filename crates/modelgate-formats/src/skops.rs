@@ -90,7 +90,8 @@ const KNOWN_LOADERS: &[&str] = &[
 ];
 
 /// What a skops schema says `skops.io.load` would rebuild.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SkopsInventory {
     /// The `protocol` key.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,7 +109,7 @@ pub struct SkopsInventory {
 }
 
 /// One name a skops node imports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SkopsGlobal {
     /// The module.
     pub module: String,

@@ -22,22 +22,39 @@ pub(crate) fn sniff(s: &mut Stream<'_>, ctx: &mut Ctx<'_>) -> Format {
         Ok(h) => h.to_vec(),
         Err(_) => return Format::Unknown,
     };
-    let mut by_magic = sniff_bytes(&head, ctx);
+    let total = s.window().map(|w| w.len());
+    let mut by_magic = sniff_sized(&head, total, ctx);
     if by_magic == Format::Unknown && crate::sniff_tf::is_checkpoint_index(s, &head) {
         by_magic = Format::TfCheckpointIndex;
     }
     // A zip with something in front of it: torch reads the front (a legacy pickle, say),
     // zipfile-based loaders read the zip. Scan it as a zip; the front becomes a scanned prefix.
-    if by_magic != Format::Zip && by_magic != Format::Empty && has_zip_tail(s) {
+    // Not when a valid tar header starts the stream: a zip near the end of a tar is one of its
+    // members (NeMo's `.nemo` archives hold `model_weights.ckpt`), and tar readers read the tar.
+    // Nor when the strong safetensors test passed: the data section is raw bytes.
+    let framed = (by_magic == Format::Tar && tar_header_at_zero(&head)) || by_magic == Format::Safetensors;
+    if by_magic != Format::Zip && by_magic != Format::Empty && !framed && has_zip_tail(s) {
         return Format::Zip;
     }
     by_magic
 }
 
 /// Detects a format from the first bytes alone.
+#[cfg(test)]
 pub(crate) fn sniff_bytes(head: &[u8], ctx: &mut Ctx<'_>) -> Format {
+    sniff_sized(head, None, ctx)
+}
+
+/// Detects a format from the first bytes and, when known, the stream's length. Structural tests
+/// that can tell a valid file apart come first, so that a valid file of one format is never read
+/// as another (docs/formats.md, "Recognition"): a safetensors header length whose first byte is
+/// 0x80 is not a pickle PROTO.
+fn sniff_sized(head: &[u8], total: Option<u64>, ctx: &mut Ctx<'_>) -> Format {
     if head.is_empty() {
         return Format::Empty;
+    }
+    if crate::safetensors::is_structural(head, total) {
+        return Format::Safetensors;
     }
     if head.starts_with(b"PK\x03\x04")
         || head.starts_with(b"PK\x05\x06")
@@ -106,7 +123,7 @@ pub(crate) fn sniff_bytes(head: &[u8], ctx: &mut Ctx<'_>) -> Format {
     if is_image(head) {
         return Format::Image;
     }
-    if crate::pickle::opcode_byte(head[0]) && trial_parse_pickle(head, ctx) {
+    if crate::pickle::opcode_byte(head[0]) && trial_parse_pickle(head, total, ctx) {
         return Format::Pickle;
     }
     if let Some(f) = sniff_protobuf(head) {
@@ -183,6 +200,11 @@ fn is_pe(h: &[u8]) -> bool {
         // The PE header lies beyond the window: an MZ stub with a plausible pointer is enough.
         None => at > h.len() && at < 1 << 20,
     }
+}
+
+/// A valid tar header block at offset 0 (ustar or v7, by its checksum).
+fn tar_header_at_zero(h: &[u8]) -> bool {
+    h.len() >= 512 && h[0] != 0 && checksum_ok(&h[..512])
 }
 
 fn is_tar(h: &[u8]) -> bool {
@@ -274,8 +296,11 @@ fn sniff_protobuf(h: &[u8]) -> Option<Format> {
 }
 
 /// Runs the pickle machine over the window, quietly. A pickle if it reaches STOP, imports or
-/// calls something before failing, or is still going at the end of the window.
-fn trial_parse_pickle(head: &[u8], ctx: &mut Ctx<'_>) -> bool {
+/// calls something before failing, or stops only because the window ends: the last opcode's
+/// argument goes on past the window (CPython reads any length; a long first string is no reason
+/// to stop treating the stream as a pickle), or the stream is still going at the end of the
+/// window.
+fn trial_parse_pickle(head: &[u8], total: Option<u64>, ctx: &mut Ctx<'_>) -> bool {
     let saved_trace = ctx.trace.take();
     let was_trial = std::mem::replace(&mut ctx.trial, true);
     let mut node = Node::new("", None);
@@ -287,9 +312,14 @@ fn trial_parse_pickle(head: &[u8], ctx: &mut Ctx<'_>) -> bool {
     // ("class Net(Module):") parses as a GLOBAL of a name no import system would accept.
     let imports =
         inv.globals.iter().any(|g| is_dotted_identifier(&g.module) && is_dotted_identifier(&g.name));
-    let ran_out = node.notes.iter().any(|n| {
-        n.kind == NoteKind::PickleMalformed && n.offset.is_some_and(|o| o + 256 >= head.len() as u64)
-    }) && head.len() >= WINDOW;
+    let more_follows = head.len() >= WINDOW || total.is_some_and(|t| t > head.len() as u64);
+    let failed_at =
+        node.notes.iter().rev().find(|n| n.kind == NoteKind::PickleMalformed).and_then(|n| n.offset);
+    let ran_out = more_follows
+        && failed_at.is_some_and(|o| {
+            o + 256 >= head.len() as u64
+                || crate::pickle::recognise::runs_past_window(head, o as usize, total)
+        });
     ctx.trial = was_trial;
     ctx.trace = saved_trace;
     match end {

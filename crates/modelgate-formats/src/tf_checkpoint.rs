@@ -32,7 +32,8 @@ const BLOCK_TRAILER: usize = 5;
 pub const MAX_SHARDS: u64 = 65_536;
 
 /// What a checkpoint index says about its tensors and shards.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CheckpointIndexInfo {
     /// `BundleHeaderProto.num_shards`.
     #[serde(skip_serializing_if = "Option::is_none")]

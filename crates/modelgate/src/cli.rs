@@ -73,6 +73,9 @@ pub enum Command {
     /// Check, start or document a policy file.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Merge the JSON reports of `scan --shard K/N` into the reports of one scan; exit 0 pass,
+    /// 1 fail, 2 if the shards are incomplete, overlap or come from different scans.
+    Merge(crate::merge::MergeArgs),
     /// Exit with the verdict a JSON report recorded: 0 pass, 1 fail (for a separate gate job).
     Enforce {
         /// A report written by `modelgate scan --json`.
@@ -179,6 +182,9 @@ pub struct ScanArgs {
     /// Remote sources (hf://, https://).
     #[command(flatten)]
     pub remote: crate::remote::RemoteArgs,
+    /// Sharding and the verdict cache.
+    #[command(flatten)]
+    pub scale: crate::shard::ScaleArgs,
 }
 
 #[derive(Debug, Args)]

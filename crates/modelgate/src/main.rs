@@ -1,14 +1,17 @@
 //! The `modelgate` command: a thin layer over the formats and policy crates. Every error goes
 //! through one place ([`main`]) and exits 2; a policy violation exits 1; a pass exits 0.
 
+mod cache;
 mod cli;
 mod error;
 mod explain;
 mod inspect;
+mod merge;
 mod policy_cmd;
 mod remote;
 mod report;
 mod run;
+mod shard;
 mod signatures;
 mod sources;
 mod verify_cmd;
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect(args),
         Command::Explain(args) => explain(args.rule.as_deref()),
         Command::Lock(args) => lock(args),
+        Command::Merge(args) => merge(args),
         Command::Verify(args) => verify_cmd::run(args).map_err(Errors::from),
         Command::Policy(command) => policy_cmd::run(command).map_err(Errors::from),
         Command::Enforce { report } => enforce(report),
@@ -104,18 +108,36 @@ fn scan(args: &ScanArgs, color: bool) -> Result<ExitCode, Errors> {
         return Err(GateError::Usage("--jobs must be at least 1".into()).into());
     }
     let started = report::cyclonedx::now_secs();
+    let spec = args.scale.shard.as_deref().map(|s| shard::Spec::parse(s, args.scale.shards)).transpose()?;
+    if spec.is_some() && args.json.as_deref().is_none_or(|p| p == Path::new("-")) {
+        return Err(GateError::Usage(
+            "--shard needs --json FILE: the shard's JSON report is what `modelgate merge` reads".into(),
+        )
+        .into());
+    }
+    if spec.is_none() && args.scale.shards.is_some() {
+        return Err(GateError::Usage("--shards goes with --shard auto".into()).into());
+    }
+    cache::install(args.scale.cache.as_deref(), args.scale.cache_max_size.as_deref())?;
     let (local, remote_inputs) = remote::split(&args.paths)?;
     // Every path the policy matches, and every reported path, is a key relative to this base.
     let base = policy.base();
-    let walked = walk::collect(&local, &policy.paths, &base)?;
-    let targets = &walked.targets;
-    if targets.is_empty() && remote_inputs.is_empty() {
+    let mut walked = walk::collect(&local, &policy.paths, &base)?;
+    if walked.targets.is_empty() && remote_inputs.is_empty() {
         let paths: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
         warn(&format!("modelgate: warning: no files found under {}", paths.join(", ")));
     }
-    let mut artifacts = run::scan_all(targets, &policy, jobs).map_err(Errors)?;
-    run::report_outside_links(&mut artifacts, &walked.outside_links, &policy);
     let root_keys: Vec<String> = local.iter().map(|r| base.key(r)).collect();
+    let targets = std::mem::take(&mut walked.targets);
+    let (plan, targets, remote_inputs) = match spec {
+        Some(spec) => {
+            let (plan, t, r) = shard::plan(spec, &root_keys, targets, remote_inputs, &args.remote, &policy)?;
+            (Some(plan), t, r)
+        }
+        None => (None, targets, remote_inputs),
+    };
+    let mut artifacts = run::scan_all(&targets, &policy, jobs).map_err(Errors)?;
+    run::report_outside_links(&mut artifacts, &walked.outside_links, &policy);
     let locked = args.locked || policy.require_pins;
     // With pins required, the lockfile also says which commit of a repository to fetch.
     let pins = if locked && args.lockfile.is_file() {
@@ -135,10 +157,19 @@ fn scan(args: &ScanArgs, color: bool) -> Result<ExitCode, Errors> {
         let gate = gate_files(&args.lockfile, args.policy.as_deref());
         unmatched = check_pins(&mut artifacts, &roots, &fetched, &args.lockfile, &policy, &base, &gate)?;
     }
-    // Remote sources are roots as given (they are not paths on disk).
+    // Remote sources are roots as given (they are not paths on disk). A shard sees only its
+    // own units: another shard's files are not missing.
+    let local_roots = match &plan {
+        Some(plan) => {
+            artifacts.retain(|a| !a.missing || plan.owns(&a.path));
+            plan.local_units()
+        }
+        None => root_keys.clone(),
+    };
     let signature_roots: Vec<String> =
-        root_keys.iter().cloned().chain(remote_inputs.iter().map(|i| i.arg.clone())).collect();
+        local_roots.into_iter().chain(remote_inputs.iter().map(|i| i.arg.clone())).collect();
     let signatures = signatures::check(&mut artifacts, &signature_roots, &policy, &base)?;
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     let today = Date::today();
     for a in &mut artifacts {
         let sha = hex(&a.node.sha256);
@@ -158,23 +189,21 @@ fn scan(args: &ScanArgs, color: bool) -> Result<ExitCode, Errors> {
         skipped: walked.skipped,
         unmatched: &unmatched,
     };
+    let shard_info = plan.as_ref().map(|plan| merge::ShardInfo {
+        plan,
+        policy_hash: shard::policy_hash(args.policy.as_deref(), &fail_on.to_string(), locked, &args.lockfile),
+        fail_on,
+        root_name: root_name(&args.paths),
+        artifacts: &artifacts,
+        signatures: &signatures,
+        skipped: walked.skipped,
+        unmatched: &unmatched,
+    });
     // A report that cannot be written completely (a closed pipe, a full disk) is an error: exit 2.
-    write_reports(args, &run, &policy, started)?;
-    // With the JSON report on standard output, everything else goes to standard error.
-    let json_on_stdout = args.json.as_deref() == Some(Path::new("-"));
-    let mut text = report::text::render(&run, args.quiet);
-    if color && !json_on_stdout {
-        text = report::text::paint(&text);
-    }
-    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
-        text.push_str(&github(&run)?);
-    }
-    // The human summary is not a report: when nobody reads it any more (`| head`), the reports
-    // are complete and the verdict stands.
-    if json_on_stdout {
-        warn(text.trim_end_matches('\n'));
-    } else if let Err(e) = write_stdout(&text) {
-        warn(&format!("modelgate: warning: {e}; the verdict stands"));
+    write_reports(&Outputs::of_scan(args), &run, &policy, started, shard_info.as_ref())?;
+    print_text(&run, args.quiet, args.json.as_deref(), color)?;
+    if let Some(cache) = cache::active() {
+        cache.finish(args.quiet);
     }
     fetched.persist(verdict, args.quiet)?;
     Ok(match verdict {
@@ -362,29 +391,114 @@ fn lock(args: &LockArgs) -> Result<ExitCode, Errors> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every report the command line asked for.
+/// The text summary (on standard error when the JSON report goes to standard output), and in
+/// GitHub Actions the annotations, job summary and step outputs.
+fn print_text(run: &report::Run<'_>, quiet: bool, json: Option<&Path>, color: bool) -> Result<(), GateError> {
+    let json_on_stdout = json == Some(Path::new("-"));
+    let mut text = report::text::render(run, quiet);
+    if color && !json_on_stdout {
+        text = report::text::paint(&text);
+    }
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        text.push_str(&github(run)?);
+    }
+    // The human summary is not a report: when nobody reads it any more (`| head`), the reports
+    // are complete and the verdict stands.
+    if json_on_stdout {
+        warn(text.trim_end_matches('\n'));
+    } else if let Err(e) = write_stdout(&text) {
+        warn(&format!("modelgate: warning: {e}; the verdict stands"));
+    }
+    Ok(())
+}
+
+/// `modelgate merge REPORT…`: the shards' reports as one scan's (`docs/scale.md`).
+fn merge(args: &merge::MergeArgs) -> Result<ExitCode, Errors> {
+    let started = report::cyclonedx::now_secs();
+    let m = merge::read(&args.reports)?;
+    let policy = load_policy(args.policy.as_deref())?;
+    let run = report::Run {
+        artifacts: &m.artifacts,
+        fail_on: m.fail_on,
+        verdict: m.verdict,
+        signatures: &m.signatures,
+        skipped: m.skipped,
+        unmatched: &m.unmatched,
+    };
+    let out = Outputs {
+        json: args.json.as_deref(),
+        sarif: args.sarif.as_deref(),
+        sarif_category: args.sarif_category.as_deref(),
+        sbom: args.sbom.as_deref(),
+        sbom_spec: args.sbom_spec,
+        junit: args.junit.as_deref(),
+        gitlab_codequality: args.gitlab_codequality.as_deref(),
+        gitlab_sast: args.gitlab_sast.as_deref(),
+        root_name: m.root_name.clone(),
+    };
+    write_reports(&out, &run, &policy, started, None)?;
+    print_text(&run, args.quiet, args.json.as_deref(), false)?;
+    Ok(match m.verdict {
+        Verdict::Pass => ExitCode::SUCCESS,
+        Verdict::Fail => ExitCode::from(1),
+    })
+}
+
+/// Where the reports go.
+struct Outputs<'a> {
+    json: Option<&'a Path>,
+    sarif: Option<&'a Path>,
+    sarif_category: Option<&'a str>,
+    sbom: Option<&'a Path>,
+    sbom_spec: report::cyclonedx::Spec,
+    junit: Option<&'a Path>,
+    gitlab_codequality: Option<&'a Path>,
+    gitlab_sast: Option<&'a Path>,
+    /// The BOM's root component.
+    root_name: String,
+}
+
+impl Outputs<'_> {
+    fn of_scan(args: &ScanArgs) -> Outputs<'_> {
+        Outputs {
+            json: args.json.as_deref(),
+            sarif: args.sarif.as_deref(),
+            sarif_category: args.sarif_category.as_deref(),
+            sbom: args.sbom.as_deref(),
+            sbom_spec: args.sbom_spec,
+            junit: args.junit.as_deref(),
+            gitlab_codequality: args.gitlab_codequality.as_deref(),
+            gitlab_sast: args.gitlab_sast.as_deref(),
+            root_name: root_name(&args.paths),
+        }
+    }
+}
+
+/// Every report the command line asked for; a shard's JSON report carries its shard object.
 fn write_reports(
-    args: &ScanArgs,
+    args: &Outputs<'_>,
     run: &report::Run<'_>,
     policy: &Policy,
     started: i64,
+    shard: Option<&merge::ShardInfo<'_>>,
 ) -> Result<(), GateError> {
-    if let Some(path) = &args.json {
-        write_output(path, &report::json::render(run))?;
+    if let Some(path) = args.json {
+        let json = report::json::render(run);
+        write_output(path, &shard.map(|s| merge::with_shard(&json, s)).unwrap_or(json))?;
     }
-    if let Some(path) = &args.sarif {
-        write_output(path, &report::sarif::render(run, policy, args.sarif_category.as_deref()))?;
+    if let Some(path) = args.sarif {
+        write_output(path, &report::sarif::render(run, policy, args.sarif_category))?;
     }
-    if let Some(path) = &args.sbom {
-        write_output(path, &report::cyclonedx::render(run, args.sbom_spec, &root_name(&args.paths)))?;
+    if let Some(path) = args.sbom {
+        write_output(path, &report::cyclonedx::render(run, args.sbom_spec, &args.root_name))?;
     }
-    if let Some(path) = &args.junit {
+    if let Some(path) = args.junit {
         write_output(path, &report::junit::render(run))?;
     }
-    if let Some(path) = &args.gitlab_codequality {
+    if let Some(path) = args.gitlab_codequality {
         write_output(path, &report::gitlab::codequality(run))?;
     }
-    if let Some(path) = &args.gitlab_sast {
+    if let Some(path) = args.gitlab_sast {
         let stamp = |secs| report::cyclonedx::rfc3339(secs).trim_end_matches('Z').to_string();
         write_output(
             path,

@@ -315,6 +315,7 @@ pub fn scan(
                             url: display_url(&url),
                             pin_key: format!("{key}/{}", f.path),
                             repo: Some(hub_repo.clone()),
+                            from_cache: false,
                         },
                         target: args.download_dir.as_ref().map(|_| f.path.clone()),
                         url,
@@ -344,7 +345,12 @@ pub fn scan(
                     display: shown.clone(),
                     url: url.clone(),
                     expect: Expect::default(),
-                    origin: Origin { url: shown.clone(), pin_key: shown.clone(), repo: None },
+                    origin: Origin {
+                        url: shown.clone(),
+                        pin_key: shown.clone(),
+                        repo: None,
+                        from_cache: false,
+                    },
                     target,
                     client: None,
                 });
@@ -392,7 +398,7 @@ pub fn scan(
     if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
-fn client(args: &RemoteArgs) -> Result<Http, GateError> {
+pub(crate) fn client(args: &RemoteArgs) -> Result<Http, GateError> {
     let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into());
     let endpoint = modelgate_remote::Url::parse(endpoint.trim())
         .map_err(|e| GateError::Usage(format!("HF_ENDPOINT {endpoint:?} is not a URL: {e}")))?;
@@ -463,10 +469,28 @@ fn run_job(
     policy: &Policy,
     tick: &(dyn Fn(u64) + Sync),
 ) -> JobResult {
+    let cache = crate::cache::active();
+    // Nothing to keep and a SHA-256 listed up front: a cached inventory of those bytes makes
+    // the download unnecessary (the report says the verdict came from the cache).
+    if let (Some(cache), None, Some(sha), Some(size)) =
+        (cache, &job.target, &job.expect.sha256, job.expect.size)
+        && let Some(node) = cache.get(&crate::cache::Context::Remote, sha, size)
+    {
+        cache.skipped_downloads.fetch_add(1, Ordering::Relaxed);
+        tick(size);
+        let findings = evaluate(&node, &job.display, policy);
+        let origin = Origin { from_cache: true, ..job.origin.clone() };
+        let artifact =
+            Artifact { path: job.display.clone(), node, findings, missing: false, origin: Some(origin) };
+        return Ok((artifact, None));
+    }
     let opts = Options { download_dir: staging, progress: Some(tick), ..Options::default() };
     let http = job.client.as_deref().unwrap_or(http);
     let fetched = fetch(http, &job.url, &job.display, &job.expect, &opts)
         .map_err(|e| GateError::Input { path: job.display.clone().into(), why: e.to_string() })?;
+    if let Some(cache) = cache.filter(|_| fetched.problems.is_empty()) {
+        cache.put(&crate::cache::Context::Remote, &fetched.node);
+    }
     let mut findings = evaluate(&fetched.node, &job.display, policy);
     let intact = fetched.problems.is_empty();
     findings.extend(fetched.problems.iter().filter_map(|p| problem_finding(p, policy)));

@@ -33,6 +33,9 @@ pub struct Origin {
     pub pin_key: String,
     /// For a file of a Hugging Face repository: the repository.
     pub repo: Option<HubRepo>,
+    /// Not downloaded: the source listed its SHA-256 and the inventory came from the cache
+    /// (`docs/scale.md`).
+    pub from_cache: bool,
 }
 
 /// A Hugging Face repository at one commit.
@@ -110,8 +113,14 @@ pub fn scan_all(targets: &[Target], policy: &Policy, jobs: usize) -> Result<Vec<
 }
 
 fn scan_one(target: &Target, policy: &Policy) -> Result<Artifact, GateError> {
-    let node = modelgate_formats::scan_file(&target.path, Options::default())
-        .map_err(|e| GateError::Input { path: target.path.clone(), why: e.to_string() })?;
+    let scan = || {
+        modelgate_formats::scan_file(&target.path, Options::default())
+            .map_err(|e| GateError::Input { path: target.path.clone(), why: e.to_string() })
+    };
+    let node = match crate::cache::active() {
+        Some(cache) => cache.scan_local(target, scan)?,
+        None => scan()?,
+    };
     let findings = evaluate(&node, &target.display, policy);
     Ok(Artifact { path: target.display.clone(), node, findings, missing: false, origin: None })
 }

@@ -125,6 +125,7 @@ fn oci_plan(
                 url: display_url(&url),
                 pin_key: format!("{key}/{}", b.path),
                 repo: Some(repo.clone()),
+                from_cache: false,
             },
             target: args.download_dir.as_ref().map(|_| b.path.clone()),
             url,

@@ -28,7 +28,7 @@ pub struct Target {
 }
 
 /// What the walk left out on purpose, by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Skipped {
     /// `.git` directories (not entered).
     pub git_directories: usize,

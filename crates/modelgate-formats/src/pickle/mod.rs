@@ -6,8 +6,11 @@
 //! every call site, every stream. What a global *means* is the policy's business.
 
 mod compat;
+pub(crate) mod hunt;
 mod memo;
 mod opcodes;
+mod pynum;
+pub(crate) mod recognise;
 pub(crate) mod value;
 pub(crate) mod vm;
 
@@ -20,7 +23,7 @@ pub(crate) use value::Value;
 pub(crate) use vm::{End, Loader, Machine, PlainLoader};
 
 /// Which loader's semantics the engine applied to a pickle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum PickleLoader {
     /// `pickle.load`.
@@ -53,7 +56,8 @@ impl PickleLoader {
 }
 
 /// What the pickle engine saw in one byte stream.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct PickleInventory {
     /// The loader semantics applied.
     pub loader: PickleLoader,
@@ -66,7 +70,7 @@ pub struct PickleInventory {
 }
 
 /// One pickle stream.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PickleStreamInfo {
     /// Offset of its first opcode.
     pub offset: u64,
@@ -117,7 +121,7 @@ pub struct CallSite {
 }
 
 /// What a call site calls.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Callee {
     /// A global: index into [`PickleInventory::globals`].
@@ -130,6 +134,73 @@ pub enum Callee {
         /// What it is, as far as the engine can tell.
         description: String,
     },
+}
+
+/// Reading an inventory back (saved by a sharded scan or a cache): opcode names are the only
+/// `&'static str` fields, and only the names of the opcode table are accepted.
+mod saved {
+    use super::opcodes::Op;
+
+    fn opcode(name: &str) -> Result<&'static str, String> {
+        Op::from_name(name).map(Op::name).ok_or_else(|| format!("{name:?} is not a pickle opcode"))
+    }
+
+    #[derive(serde::Deserialize)]
+    pub(super) struct GlobalRef {
+        module: String,
+        name: String,
+        #[serde(default)]
+        written_as: Option<String>,
+        opcode: String,
+        offset: u64,
+        count: u64,
+    }
+
+    impl<'de> serde::Deserialize<'de> for super::GlobalRef {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            GlobalRef::deserialize(d)?.try_into().map_err(serde::de::Error::custom)
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for super::CallSite {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            CallSite::deserialize(d)?.try_into().map_err(serde::de::Error::custom)
+        }
+    }
+
+    impl TryFrom<GlobalRef> for super::GlobalRef {
+        type Error = String;
+        fn try_from(g: GlobalRef) -> Result<Self, String> {
+            Ok(super::GlobalRef {
+                module: g.module,
+                name: g.name,
+                written_as: g.written_as,
+                opcode: opcode(&g.opcode)?,
+                offset: g.offset,
+                count: g.count,
+            })
+        }
+    }
+
+    #[derive(serde::Deserialize)]
+    pub(super) struct CallSite {
+        opcode: String,
+        offset: u64,
+        callee: super::Callee,
+        count: u64,
+    }
+
+    impl TryFrom<CallSite> for super::CallSite {
+        type Error = String;
+        fn try_from(c: CallSite) -> Result<Self, String> {
+            Ok(super::CallSite {
+                opcode: opcode(&c.opcode)?,
+                offset: c.offset,
+                callee: c.callee,
+                count: c.count,
+            })
+        }
+    }
 }
 
 /// Runs the pickle streams of one byte stream and accumulates their inventory.

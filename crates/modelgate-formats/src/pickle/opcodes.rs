@@ -57,6 +57,10 @@ macro_rules! opcodes {
                 };
                 TABLE[b as usize]
             }
+            /// The opcode `pickletools` names so.
+            pub(crate) fn from_name(name: &str) -> Option<Op> {
+                match name { $(stringify!($name) => Some(Op::$name),)* _ => None }
+            }
             /// The name `pickletools` uses.
             pub(crate) fn name(self) -> &'static str {
                 match self { $(Op::$name => stringify!($name)),* }

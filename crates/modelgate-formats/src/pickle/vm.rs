@@ -737,17 +737,18 @@ impl<'n> Machine<'n> {
             Op::NEWFALSE => self.push(Value::Bool(false), offset)?,
             Op::INT | Op::LONG | Op::FLOAT => {
                 let line = self.read_line_arg(s, op, offset, 256)?;
-                let text = String::from_utf8_lossy(&line).into_owned();
-                let v = match op {
-                    Op::INT if text == "00" => Value::Bool(false),
-                    Op::INT if text == "01" => Value::Bool(true),
-                    Op::FLOAT => {
-                        text.trim().parse::<f64>().map(Value::Float).unwrap_or(Value::Unknown("float"))
-                    }
-                    _ => parse_int_literal(text.trim().trim_end_matches('L')),
+                let Some(v) = super::pynum::number_opcode(op, &line) else {
+                    return Err(self.fatal(
+                        NoteKind::PickleMalformed,
+                        offset,
+                        format!(
+                            "{} argument is not a number Python parses (the unpickler raises ValueError)",
+                            op.name()
+                        ),
+                    ));
                 };
                 if trace_on {
-                    trace_arg = text;
+                    trace_arg = String::from_utf8_lossy(&line).into_owned();
                 }
                 self.push(v, offset)?;
             }
@@ -801,7 +802,13 @@ impl<'n> Machine<'n> {
                 self.push(Value::Float(f64::from_be_bytes(b)), offset)?;
             }
             Op::STRING => {
-                let line = self.read_line_arg(s, op, offset, 1 << 16)?;
+                const KEEP: usize = 1 << 16;
+                let mut line = self.read_line_arg(s, op, offset, KEEP)?;
+                if line.len() == KEEP && matches!(line[0], b'\'' | b'"') {
+                    // Longer than what is kept: CPython takes any length, so the closing quote
+                    // (not kept) is assumed and the string is inspected by its first bytes.
+                    line.push(line[0]);
+                }
                 let Some(decoded) = decode_quoted_string(&line) else {
                     return Err(self.fatal(
                         NoteKind::PickleMalformed,
@@ -1025,9 +1032,10 @@ impl<'n> Machine<'n> {
                 let key = match op {
                     Op::GET => {
                         let line = self.read_line_arg(s, op, offset, 64)?;
-                        match std::str::from_utf8(&line).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
-                            Some(k) => k,
-                            None => {
+                        match super::pynum::memo_key(&line) {
+                            Some(super::pynum::PyInt::Small(k)) if k >= 0 => k as u64,
+                            // A key beyond 64 bits is never in the memo: CPython raises.
+                            _ => {
                                 return Err(self.fatal(
                                     NoteKind::PickleMalformed,
                                     offset,
@@ -1050,8 +1058,8 @@ impl<'n> Machine<'n> {
                 let key = match op {
                     Op::PUT => {
                         let line = self.read_line_arg(s, op, offset, 64)?;
-                        match std::str::from_utf8(&line).ok().and_then(|t| t.trim().parse::<i64>().ok()) {
-                            Some(k) if k >= 0 => k as u64,
+                        match super::pynum::memo_key(&line) {
+                            Some(super::pynum::PyInt::Small(k)) if k >= 0 => k as u64,
                             _ => {
                                 return Err(self.fatal(
                                     NoteKind::PickleMalformed,
@@ -1611,33 +1619,6 @@ fn truncate_str(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Parses an INT/LONG literal as CPython does (base 0 for INT's strtol fallback; LONG accepts the
-/// same forms). Unparseable text yields an unknown value rather than stopping: the value itself
-/// never decides what gets imported.
-fn parse_int_literal(text: &str) -> Value {
-    let t = text.replace('_', "");
-    let (neg, digits) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, t.strip_prefix('+').unwrap_or(&t)),
-    };
-    let parsed = if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
-        i64::from_str_radix(hex, 16).ok()
-    } else if let Some(oct) = digits.strip_prefix("0o").or_else(|| digits.strip_prefix("0O")) {
-        i64::from_str_radix(oct, 8).ok()
-    } else if let Some(bin) = digits.strip_prefix("0b").or_else(|| digits.strip_prefix("0B")) {
-        i64::from_str_radix(bin, 2).ok()
-    } else {
-        digits.parse::<i64>().ok()
-    };
-    match parsed {
-        Some(v) => Value::Int(if neg { v.wrapping_neg() } else { v }),
-        None if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-            Value::BigInt(None)
-        }
-        None => Value::Unknown("unparseable integer literal"),
-    }
-}
-
 /// LONG1/LONG4 payload: little-endian two's complement.
 fn long_from_le(bytes: &[u8], n: u64) -> Value {
     if n == 0 {
@@ -1760,15 +1741,6 @@ mod tests {
         assert_eq!(decode_base64_or_hex("8004_-8"), Some(("base64", vec![0xf3, 0x4d, 0x38, 0xff, 0xef])));
         assert_eq!(decode_base64_or_hex("80047d942e"), Some(("hex", b"\x80\x04}\x94.".to_vec())));
         assert_eq!(decode_base64_or_hex("gAR9 not base64!"), None);
-    }
-
-    #[test]
-    fn int_literals_parse_like_cpython() {
-        assert!(matches!(parse_int_literal("42"), Value::Int(42)));
-        assert!(matches!(parse_int_literal("-0x10"), Value::Int(-16)));
-        assert!(matches!(parse_int_literal("1_000"), Value::Int(1000)));
-        assert!(matches!(parse_int_literal("123456789012345678901234567890"), Value::BigInt(None)));
-        assert!(matches!(parse_int_literal("abc def"), Value::Unknown(_)));
     }
 
     #[test]

@@ -32,6 +32,17 @@ struct Artifact<'a> {
     format: &'static str,
     members: Vec<Member>,
     findings: Vec<Finding<'a>>,
+    /// Set when the bytes were not downloaded (`docs/scale.md`): the source listed this SHA-256
+    /// and the inventory came from the cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provenance: Option<Provenance>,
+}
+
+#[derive(Serialize)]
+struct Provenance {
+    sha256: &'static str,
+    inventory: &'static str,
+    bytes_read: bool,
 }
 
 #[derive(Serialize)]
@@ -90,6 +101,11 @@ pub fn render(run: &Run<'_>) -> String {
             sha256: if a.missing { String::new() } else { hex(&a.node.sha256) },
             format: a.placeholder().unwrap_or(a.node.format.as_str()),
             members: members(&a.node),
+            provenance: a.origin.as_ref().filter(|o| o.from_cache).map(|_| Provenance {
+                sha256: "listed-by-source",
+                inventory: "cache",
+                bytes_read: false,
+            }),
             findings: a
                 .findings
                 .iter()

@@ -106,25 +106,183 @@ impl PathFilter {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+/// A policy file as read, each entry with the byte range it came from so that every error can
+/// name its line and column. Each top-level key, each rule and each array entry is
+/// deserialized on its own ([`read_policy_file`]), so one bad entry does not hide the next.
+#[derive(Default)]
 struct PolicyFile {
-    #[serde(default)]
     fail_on: Option<FailOn>,
-    #[serde(default)]
     require_pins: bool,
-    #[serde(default)]
     include: Vec<String>,
-    #[serde(default)]
     exclude: Vec<String>,
-    #[serde(default)]
-    rules: BTreeMap<String, RuleFile>,
-    #[serde(default)]
+    /// Where `include` and `exclude` were written.
+    paths_at: Span,
+    rules: Vec<(Span, String, RuleFile)>,
     allow: AllowFile,
-    #[serde(default)]
-    suppress: Vec<SuppressionFile>,
-    #[serde(default)]
-    signatures: Vec<SignatureFile>,
+    suppress: Vec<(Span, SuppressionFile)>,
+    signatures: Vec<(Span, SignatureFile)>,
+}
+
+type Span = std::ops::Range<usize>;
+
+/// Every problem found in one policy file, each as `origin:line:column: message`, in the order
+/// of the file.
+struct Diagnostics<'t> {
+    text: &'t str,
+    origin: &'t str,
+    errors: Vec<(usize, String)>,
+}
+
+impl<'t> Diagnostics<'t> {
+    fn new(text: &'t str, origin: &'t str) -> Self {
+        Diagnostics { text, origin, errors: Vec::new() }
+    }
+
+    /// Records `message` at `span`. A message that already starts with the origin (the entry
+    /// checks in `suppress.rs` and `signatures.rs` name it) keeps the rest.
+    fn push(&mut self, span: &Span, message: impl std::fmt::Display) {
+        let message = message.to_string();
+        let prefix = format!("{}: ", self.origin);
+        let message = message.strip_prefix(&prefix).unwrap_or(&message).trim_end().to_string();
+        self.errors.push((span.start, message));
+    }
+
+    fn line_col(&self, at: usize) -> (usize, usize) {
+        let before = &self.text[..at.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, PolicyError> {
+        if self.errors.is_empty() {
+            return Ok(value);
+        }
+        let mut errors = self.errors.clone();
+        errors.sort_by_key(|(at, _)| *at);
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|(at, m)| {
+                let (line, col) = self.line_col(*at);
+                format!("{}:{line}:{col}: {m}", self.origin)
+            })
+            .collect();
+        Err(PolicyError(lines.join("\n")))
+    }
+}
+
+/// Deserializes one value, recording its error (with the most precise span the deserializer
+/// gives) instead of stopping.
+fn read_value<T: serde::de::DeserializeOwned>(
+    value: toml::Spanned<toml::de::DeValue<'_>>,
+    d: &mut Diagnostics<'_>,
+) -> Option<T> {
+    let span = value.span();
+    match T::deserialize(toml::de::ValueDeserializer::from(value)) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            d.push(&e.span().unwrap_or(span), e.message());
+            None
+        }
+    }
+}
+
+/// An array of tables, entry by entry.
+fn read_array<T: serde::de::DeserializeOwned>(
+    key: &str,
+    value: toml::Spanned<toml::de::DeValue<'_>>,
+    d: &mut Diagnostics<'_>,
+) -> Vec<(Span, T)> {
+    let span = value.span();
+    match value.into_inner() {
+        toml::de::DeValue::Array(items) => items
+            .iter()
+            .cloned()
+            .filter_map(|item| {
+                let at = item.span();
+                read_value(item, d).map(|v| (at, v))
+            })
+            .collect(),
+        _ => {
+            d.push(&span, format!("`{key}` must be an array of tables (`[[{key}]]`)"));
+            Vec::new()
+        }
+    }
+}
+
+/// A table, key by key.
+fn read_table<'i>(
+    key: &str,
+    value: toml::Spanned<toml::de::DeValue<'i>>,
+    d: &mut Diagnostics<'_>,
+) -> Vec<(Span, String, toml::Spanned<toml::de::DeValue<'i>>)> {
+    let span = value.span();
+    match value.into_inner() {
+        toml::de::DeValue::Table(t) => {
+            t.into_iter().map(|(k, v)| (k.span(), k.into_inner().into_owned(), v)).collect()
+        }
+        _ => {
+            d.push(&span, format!("`{key}` must be a table"));
+            Vec::new()
+        }
+    }
+}
+
+/// Reads a policy file, collecting every syntax and structure error.
+fn read_policy_file(text: &str, d: &mut Diagnostics<'_>) -> PolicyFile {
+    let (root, syntax) = toml::de::DeTable::parse_recoverable(text);
+    for e in &syntax {
+        d.push(&e.span().unwrap_or(0..0), e.message());
+    }
+    let mut file = PolicyFile::default();
+    if !syntax.is_empty() {
+        return file;
+    }
+    for (key, value) in root.into_inner() {
+        let at = key.span();
+        match key.as_ref().as_ref() {
+            "fail-on" => file.fail_on = read_value(value, d),
+            "require-pins" => file.require_pins = read_value(value, d).unwrap_or_default(),
+            "include" => {
+                file.paths_at = at;
+                file.include = read_value(value, d).unwrap_or_default();
+            }
+            "exclude" => {
+                file.paths_at = at;
+                file.exclude = read_value(value, d).unwrap_or_default();
+            }
+            "rules" => {
+                for (at, id, v) in read_table("rules", value, d) {
+                    if let Some(r) = read_value(v, d) {
+                        file.rules.push((at, id, r));
+                    }
+                }
+            }
+            "allow" => {
+                for (at, kind, v) in read_table("allow", value, d) {
+                    match kind.as_str() {
+                        "pickle" => file.allow.pickle.extend(read_array("allow.pickle", v, d)),
+                        "keras-module" => file.allow.keras_module.extend(read_array("allow.keras-module", v, d)),
+                        "onnx-domain" => file.allow.onnx_domain.extend(read_array("allow.onnx-domain", v, d)),
+                        "tf-op" => file.allow.tf_op.extend(read_array("allow.tf-op", v, d)),
+                        other => d.push(
+                            &at,
+                            format!("unknown field `allow.{other}`, expected one of `pickle`, `keras-module`, `onnx-domain`, `tf-op`"),
+                        ),
+                    }
+                }
+            }
+            "suppress" => file.suppress = read_array("suppress", value, d),
+            "signatures" => file.signatures = read_array("signatures", value, d),
+            other => d.push(
+                &at,
+                format!(
+                    "unknown field `{other}`, expected one of `fail-on`, `require-pins`, `include`, `exclude`, `rules`, `allow`, `suppress`, `signatures`"
+                ),
+            ),
+        }
+    }
+    file
 }
 
 #[derive(Deserialize)]
@@ -138,17 +296,13 @@ struct RuleFile {
     reason: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+/// `[[allow.*]]` entries, each with where it was written.
+#[derive(Default)]
 struct AllowFile {
-    #[serde(default)]
-    pickle: Vec<PickleAllowFile>,
-    #[serde(default)]
-    keras_module: Vec<NamedAllowFile>,
-    #[serde(default)]
-    onnx_domain: Vec<NamedAllowFile>,
-    #[serde(default)]
-    tf_op: Vec<NamedAllowFile>,
+    pickle: Vec<(Span, PickleAllowFile)>,
+    keras_module: Vec<(Span, NamedAllowFile)>,
+    onnx_domain: Vec<(Span, NamedAllowFile)>,
+    tf_op: Vec<(Span, NamedAllowFile)>,
 }
 
 /// `[[allow.keras-module]] name = "…"`, and the like: trust for one named thing.
@@ -206,108 +360,126 @@ impl Policy {
         }
     }
 
-    /// Parses policy text (`origin` names it in errors).
+    /// Parses policy text (`origin` names it in errors). Every error in the file is reported at
+    /// once, one per line, each as `origin:line:column: message`.
     pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
-        let file: PolicyFile = toml::from_str(text)
-            .map_err(|e| PolicyError(format!("{origin}: {}", e.to_string().trim_end())))?;
+        let mut d = Diagnostics::new(text, origin);
+        let file = read_policy_file(text, &mut d);
         let mut policy = Policy::builtin()?;
         policy.source = Some(origin.to_string());
         if let Some(fail_on) = file.fail_on {
             policy.fail_on = fail_on;
         }
         policy.require_pins = file.require_pins;
-        policy.paths = PathFilter::new(&file.include, &file.exclude, origin)?;
+        match PathFilter::new(&file.include, &file.exclude, origin) {
+            Ok(paths) => policy.paths = paths,
+            Err(e) => d.push(&file.paths_at, e),
+        }
         let catalogue = Catalogue::builtin();
-        for raw in file.suppress {
+        for (at, raw) in file.suppress {
             let Some(rule) = catalogue.find(&raw.rule) else {
-                return Err(PolicyError(format!(
-                    "{origin}: [[suppress]] rule {:?}: no such rule (see `modelgate explain`)",
-                    raw.rule
-                )));
+                d.push(
+                    &at,
+                    format!("[[suppress]] rule {:?}: no such rule (see `modelgate explain`)", raw.rule),
+                );
+                continue;
             };
             let id = rule.id.clone();
-            policy.suppressions.push(Suppression::from_file(raw, id, origin)?);
+            match Suppression::from_file(raw, id, origin) {
+                Ok(s) => policy.suppressions.push(s),
+                Err(e) => d.push(&at, e),
+            }
         }
-        for raw in file.signatures {
-            policy.signatures.push(SignatureRule::from_file(raw, origin)?);
+        for (at, raw) in file.signatures {
+            match SignatureRule::from_file(raw, origin) {
+                Ok(s) => policy.signatures.push(s),
+                Err(e) => d.push(&at, e),
+            }
         }
         for (kind, entries) in [
             ("keras-module", file.allow.keras_module),
             ("onnx-domain", file.allow.onnx_domain),
             ("tf-op", file.allow.tf_op),
         ] {
-            for e in entries {
+            for (at, e) in entries {
                 if e.reason.trim().is_empty() || e.name.trim().is_empty() {
-                    return Err(PolicyError(format!(
-                        "{origin}: [[allow.{kind}]] entries need a `name` and a `reason`"
-                    )));
+                    d.push(&at, format!("[[allow.{kind}]] entries need a `name` and a `reason`"));
+                    continue;
                 }
                 if kind == "keras-module" && policy.pickle.is_denied_module(&e.name) {
-                    return Err(PolicyError(format!(
-                        "{origin}: [[allow.keras-module]] {:?} is denied (see pickle-deny.toml); it cannot be trusted",
-                        e.name
-                    )));
+                    d.push(
+                        &at,
+                        format!(
+                            "[[allow.keras-module]] {:?} is denied (see pickle-deny.toml); it cannot be trusted",
+                            e.name
+                        ),
+                    );
+                    continue;
                 }
                 policy.extra_names.entry(kind).or_default().push((e.name, e.reason));
             }
         }
-        for (key, setting) in file.rules {
+        for (at, key, setting) in file.rules {
             let Some(rule) = catalogue.find(&key) else {
-                return Err(PolicyError(format!(
-                    "{origin}: [rules.{key}]: no such rule (see `modelgate explain`)"
-                )));
+                d.push(&at, format!("[rules.{key}]: no such rule (see `modelgate explain`)"));
+                continue;
             };
             let reason = setting.reason.filter(|r| !r.trim().is_empty());
             let enabled = setting.enabled.unwrap_or(true);
             if reason.is_none() && (!enabled || setting.severity.is_some_and(|s| s < rule.severity)) {
-                return Err(PolicyError(format!(
-                    "{origin}: [rules.{key}]: switching a rule off or lowering its severity needs a `reason`"
-                )));
+                d.push(
+                    &at,
+                    format!("[rules.{key}]: switching a rule off or lowering its severity needs a `reason`"),
+                );
+                continue;
             }
             policy.rules.insert(rule.id.clone(), RuleSetting { severity: setting.severity, enabled, reason });
         }
-        for allow in file.allow.pickle {
-            if allow.reason.trim().is_empty() {
-                return Err(PolicyError(format!("{origin}: [[allow.pickle]] entries need a `reason`")));
-            }
-            match (allow.global, allow.module) {
-                (Some(global), None) => {
-                    if !global.contains('.') {
-                        return Err(PolicyError(format!(
-                            "{origin}: [[allow.pickle]] global {global:?} must be module.name"
-                        )));
-                    }
-                    // However the string splits into module and name, it must not reach a denied object.
-                    let dots: Vec<usize> = global.match_indices('.').map(|(i, _)| i).collect();
-                    let denied = dots.iter().any(|&i| {
-                        matches!(
-                            policy.pickle.classify(&global[..i], &global[i + 1..], "pickle"),
-                            Class::Denied(_) | Class::Traversal { .. }
-                        )
-                    });
-                    if denied {
-                        return Err(PolicyError(format!(
-                            "{origin}: [[allow.pickle]] {global} is on the deny-list; allow-list additions cannot trust it (override rule MG101 with a reason if you must)"
-                        )));
-                    }
-                    policy.extra_globals.insert(global, allow.reason);
-                }
-                (None, Some(module)) => {
-                    if matches!(policy.pickle.classify(&module, "x", "pickle"), Class::Denied(_)) {
-                        return Err(PolicyError(format!(
-                            "{origin}: [[allow.pickle]] module {module} is on the deny-list; allow-list additions cannot trust it"
-                        )));
-                    }
-                    policy.extra_modules.push((module, allow.reason));
-                }
-                _ => {
-                    return Err(PolicyError(format!(
-                        "{origin}: [[allow.pickle]] entries need exactly one of `global` or `module`"
-                    )));
-                }
+        for (at, allow) in file.allow.pickle {
+            if let Err(why) = policy.add_pickle_trust(allow) {
+                d.push(&at, why);
             }
         }
-        Ok(policy)
+        d.finish(policy)
+    }
+
+    /// One `[[allow.pickle]]` entry: trust added for a global or a module that the built-in
+    /// lists leave unlisted — never for a denied one.
+    fn add_pickle_trust(&mut self, allow: PickleAllowFile) -> Result<(), String> {
+        if allow.reason.trim().is_empty() {
+            return Err("[[allow.pickle]] entries need a `reason`".into());
+        }
+        match (allow.global, allow.module) {
+            (Some(global), None) => {
+                if !global.contains('.') {
+                    return Err(format!("[[allow.pickle]] global {global:?} must be module.name"));
+                }
+                // However the string splits into module and name, it must not reach a denied object.
+                let dots: Vec<usize> = global.match_indices('.').map(|(i, _)| i).collect();
+                let denied = dots.iter().any(|&i| {
+                    matches!(
+                        self.pickle.classify(&global[..i], &global[i + 1..], "pickle"),
+                        Class::Denied(_) | Class::Traversal { .. }
+                    )
+                });
+                if denied {
+                    return Err(format!(
+                        "[[allow.pickle]] {global} is on the deny-list; allow-list additions cannot trust it (override rule MG101 with a reason if you must)"
+                    ));
+                }
+                self.extra_globals.insert(global, allow.reason);
+            }
+            (None, Some(module)) => {
+                if matches!(self.pickle.classify(&module, "x", "pickle"), Class::Denied(_)) {
+                    return Err(format!(
+                        "[[allow.pickle]] module {module} is on the deny-list; allow-list additions cannot trust it"
+                    ));
+                }
+                self.extra_modules.push((module, allow.reason));
+            }
+            _ => return Err("[[allow.pickle]] entries need exactly one of `global` or `module`".into()),
+        }
+        Ok(())
     }
 
     /// The policy file's reason for trusting a global, if it adds trust for it. Only globals the
@@ -349,11 +521,59 @@ mod tests {
     #[test]
     fn unknown_keys_are_rejected_with_their_line() {
         let err = Policy::parse("fail-on = \"high\"\nfail_onn = \"low\"\n", "p.toml").unwrap_err().0;
-        assert!(err.contains("p.toml") && err.contains("line 2") && err.contains("fail_onn"), "{err}");
+        assert!(err.starts_with("p.toml:2:1: ") && err.contains("fail_onn"), "{err}");
         let err = Policy::parse("fail-on = \"severe\"\n", "p.toml").unwrap_err().0;
         assert!(err.contains("severe"), "{err}");
         let err = Policy::parse("[rules.MG999]\nseverity = \"low\"\n", "p.toml").unwrap_err().0;
         assert!(err.contains("MG999"), "{err}");
+    }
+
+    /// Every error of a file at once, in file order, each with its line and column: a user fixes
+    /// them in one pass instead of one run per mistake.
+    #[test]
+    fn every_error_is_reported_with_its_line_and_column() {
+        let text = "fail-on = \"severe\"\n\
+                    colour = true\n\
+                    [rules.MG999]\n\
+                    severity = \"low\"\n\
+                    [rules.MG102]\n\
+                    severity = \"low\"\n\
+                    [[allow.pickle]]\n\
+                    global = \"os.system\"\n\
+                    reason = \"no\"\n\
+                    [[allow.pickle]]\n\
+                    global = \"mylab.Net\"\n\
+                    [[suppress]]\n\
+                    rule = \"MG101\"\n\
+                    path = \"a.pt\"\n\
+                    reason = \"\"\n";
+        let err = Policy::parse(text, "p.toml").unwrap_err().0;
+        let lines: Vec<&str> = err.lines().collect();
+        let at: Vec<String> =
+            lines.iter().map(|l| l.splitn(4, ':').take(3).collect::<Vec<_>>().join(":")).collect();
+        assert_eq!(
+            at,
+            [
+                "p.toml:1:11",
+                "p.toml:2:1",
+                "p.toml:3:8",
+                "p.toml:5:8",
+                "p.toml:7:1",
+                "p.toml:10:1",
+                "p.toml:12:1"
+            ],
+            "{err}"
+        );
+        assert!(lines[0].contains("severe"), "{err}");
+        assert!(lines[1].contains("colour"), "{err}");
+        assert!(lines[2].contains("MG999"), "{err}");
+        assert!(lines[3].contains("needs a `reason`"), "{err}");
+        assert!(lines[4].contains("deny-list"), "{err}");
+        assert!(lines[5].contains("reason"), "{err}");
+        assert!(lines[6].contains("suppression needs a `reason`"), "{err}");
+        // A syntax error stops at the syntax: structure is not judged on a file that did not parse.
+        let err = Policy::parse("fail-on = \n[rules\n", "p.toml").unwrap_err().0;
+        assert!(err.starts_with("p.toml:1:"), "{err}");
     }
 
     #[test]

@@ -51,8 +51,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(Errors(errors)) => {
+            // One line per error; an error of several lines (every problem of a policy file) is
+            // several errors, each with its own prefix.
             for e in &errors {
-                warn(&format!("modelgate: error: {e}"));
+                for line in e.to_string().lines() {
+                    warn(&format!("modelgate: error: {line}"));
+                }
             }
             ExitCode::from(2)
         }

@@ -177,7 +177,8 @@ pub fn doc() -> String {
 const POLICY_FILE_REFERENCE: &str = r#"modelgate decides pass or fail from its rules and a policy. Without a policy file the built-in
 defaults below apply. A `modelgate.toml` in the working directory (or `--policy FILE`) adjusts
 them; `modelgate policy init` writes a commented starter file and `modelgate policy check`
-validates one. Unknown keys and bad values are rejected with the file, key and line (exit 2).
+validates one. Every unknown key, bad value and unusable entry is reported at once, one per line as
+`file:line:column: message` (exit 2).
 
 ## The policy file (`modelgate.toml`)
 

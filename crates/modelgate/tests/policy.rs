@@ -409,3 +409,34 @@ fn allow_pickle_covers_skops_imports() {
     assert_eq!(rules_of(&r, "evil.json"), ["MG101"]);
     assert_eq!(code(&out), 1);
 }
+
+/// A policy file with several mistakes: `policy check` and `scan` both report every one at once,
+/// each on its own line with the file, line and column, and exit 2 (the gate could not run).
+#[test]
+fn every_policy_error_is_reported_at_once_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "fail-on = \"severe\"\n[rules.MG999]\nseverity = \"low\"\n[[allow.pickle]]\nglobal = \"os.system\"\nreason = \"x\"\n";
+    std::fs::write(dir.path().join("bad.toml"), text).unwrap();
+    std::fs::write(dir.path().join("m.pkl"), BENIGN).unwrap();
+    for args in
+        [&["policy", "check", "--policy", "bad.toml"][..], &["scan", "--policy", "bad.toml", "m.pkl"][..]]
+    {
+        let out = modelgate(args, dir.path());
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("modelgate: error: bad.toml:")).collect();
+        assert_eq!(lines.len(), 3, "{args:?}: {err}");
+        assert!(
+            lines[0].starts_with("modelgate: error: bad.toml:1:11: ") && lines[0].contains("severe"),
+            "{err}"
+        );
+        assert!(
+            lines[1].starts_with("modelgate: error: bad.toml:2:8: ") && lines[1].contains("MG999"),
+            "{err}"
+        );
+        assert!(
+            lines[2].starts_with("modelgate: error: bad.toml:4:1: ") && lines[2].contains("deny-list"),
+            "{err}"
+        );
+    }
+}

@@ -57,6 +57,9 @@ impl Color {
     }
 }
 
+// Parsed once per process and moved, never copied in bulk: the size of the largest variant does
+// not matter here.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scan model files and directories; exit 0 on pass, 1 on a policy violation, 2 on error.

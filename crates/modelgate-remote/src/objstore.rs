@@ -233,14 +233,14 @@ impl Store {
                 let emulator = b
                     .get_config_value(&AzureConfigKey::UseEmulator)
                     .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"));
-                let endpoint = b.get_config_value(&AzureConfigKey::Endpoint).or_else(|| {
-                    // The emulator (Azurite) listens on loopback unless told otherwise.
-                    emulator.then(|| {
-                        std::env::var("AZURITE_BLOB_STORAGE_URL")
-                            .unwrap_or_else(|_| "http://127.0.0.1:10000".into())
-                    })
-                });
-                let http = http_allowed(endpoint.as_deref(), "AZURE_STORAGE_ENDPOINT")?;
+                let endpoint = b.get_config_value(&AzureConfigKey::Endpoint);
+                let mut http = http_allowed(endpoint.as_deref(), "AZURE_STORAGE_ENDPOINT")?;
+                if emulator {
+                    // The emulator (Azurite) is reached over plain HTTP, so it must be on loopback.
+                    let url = std::env::var("AZURITE_BLOB_STORAGE_URL")
+                        .unwrap_or_else(|_| "http://127.0.0.1:10000".into());
+                    http |= http_allowed(Some(&url), "AZURITE_BLOB_STORAGE_URL")?;
+                }
                 let b = b
                     .with_config(AzureConfigKey::Client(ClientConfigKey::AllowHttp), http.to_string())
                     .with_config(AzureConfigKey::Client(ClientConfigKey::ConnectTimeout), &connect)
@@ -319,7 +319,9 @@ fn store_error(loc: &Location, what: &str, e: &object_store::Error) -> Error {
             "{what}: access denied — the credentials from {vars} are missing, wrong, expired or not allowed to read {}",
             loc.key()
         )
-    } else if matches!(e, object_store::Error::NotFound { .. }) || text.contains("NoSuchBucket") {
+    } else if matches!(e, object_store::Error::NotFound { .. })
+        || ["NoSuchBucket", "ContainerNotFound"].iter().any(|m| text.contains(m))
+    {
         format!("{what}: not found (no such bucket or container: {})", loc.bucket)
     } else {
         format!("{what}: {text}")

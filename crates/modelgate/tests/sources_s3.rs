@@ -5,8 +5,9 @@
 //! (`ChecksumAlgorithm=SHA256`), without one, and with a *stated* `x-amz-checksum-sha256` that is
 //! not the bytes' — real S3 refuses such an upload (BadDigest), moto stores what it is told, which
 //! is exactly a store that lies about an object. A second server with authentication on stands
-//! for wrong or expired credentials. Without python3/pip or the package each test prints a loud
-//! SKIPPED.
+//! for wrong or expired credentials. `az://` runs against Azurite (npm `azurite`, pinned), the
+//! blobs uploaded with Microsoft's `azure-storage-blob` (PyPI, pinned), installed the same way
+//! into `target/azurite/`. Without python3/pip/npm or the packages a test prints a loud SKIPPED.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,6 +19,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const MOTO: &str = "moto[server]==5.2.5";
+const AZURITE: &str = "azurite@3.37.0";
+const AZURE_BLOB: &str = "azure-storage-blob==12.31.1";
+/// Azurite's well-known development account (public, in Microsoft's documentation).
+const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 const EVIL_PICKLE: &[u8] = b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.";
 const KEY_ID: &str = "AKIAMODELGATETEST01";
 const SECRET: &str = "modelgate-test-secret-do-not-print";
@@ -36,6 +43,40 @@ with open(site + ".lock", "w") as lock:
         open(os.path.join(site, ".complete"), "w").close()
 "#;
 
+/// Installs Azurite (npm) and the Azure blob client (pip), once, under a lock.
+const INSTALL_AZURE: &str = r#"
+import fcntl, os, subprocess, sys
+base, npm_spec, pip_spec = sys.argv[1], sys.argv[2], sys.argv[3]
+os.makedirs(base, exist_ok=True)
+os.environ.setdefault("PIP_ROOT_USER_ACTION", "ignore")
+with open(os.path.join(base, ".lock"), "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not os.path.exists(os.path.join(base, ".complete")):
+        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", base, npm_spec],
+                       check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--no-warn-conflicts", "--upgrade", "--target", os.path.join(base, "site"), pip_spec],
+                       check=True)
+        open(os.path.join(base, ".complete"), "w").close()
+"#;
+
+/// Uploads blobs to Azurite: argv[1] the blob endpoint, argv[2] [[container, name, hex], ...].
+const UPLOAD_AZURE: &str = r#"
+import json, sys
+from azure.storage.blob import BlobServiceClient
+endpoint, blobs = sys.argv[1], json.loads(sys.argv[2])
+conn = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+        f"BlobEndpoint={endpoint}/devstoreaccount1;")
+service = BlobServiceClient.from_connection_string(conn)
+made = set()
+for container, name, data in blobs:
+    if container not in made:
+        service.create_container(container)
+        made.add(container)
+    service.get_container_client(container).upload_blob(name, bytes.fromhex(data), overwrite=True)
+"#;
+
 /// Runs upload operations (JSON in argv[2]) against the server at argv[1] with boto3.
 const UPLOAD: &str = r#"
 import base64, hashlib, json, sys
@@ -52,7 +93,18 @@ for op in ops:
         if op.get("versioning"):
             s3.put_bucket_versioning(Bucket=op["bucket"], VersioningConfiguration={"Status": "Enabled"})
         continue
-    body = bytes.fromhex(op["hex"])
+    if op["op"] == "zip":
+        # A PyTorch-style checkpoint: a zip (stored) whose pickle comes first and whose central
+        # directory sits behind `pad` bytes of tensor data.
+        import io, zipfile
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+            z.writestr("model/data.pkl", bytes.fromhex(op["hex"]))
+            z.writestr("model/data/0", b"\0" * op["pad"])
+            z.writestr("model/version", b"3\n")
+        body = buf.getvalue()
+    else:
+        body = bytes.fromhex(op["hex"])
     kw = {}
     stated = op.get("stated")
     if op.get("checksum"):
@@ -148,6 +200,111 @@ impl Moto {
 }
 
 impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An Azurite blob service on a free loopback port, stopped when dropped.
+struct Azurite {
+    child: Child,
+    endpoint: String,
+    _data: tempfile::TempDir,
+}
+
+impl Azurite {
+    fn start() -> Option<Azurite> {
+        let base = root().join("target/azurite");
+        let installed = Command::new("python3")
+            .arg("-c")
+            .arg(INSTALL_AZURE)
+            .arg(&base)
+            .arg(AZURITE)
+            .arg(AZURE_BLOB)
+            .stdout(Stdio::null())
+            .status();
+        let bin = base.join("node_modules/.bin/azurite-blob");
+        if !installed.is_ok_and(|s| s.success()) || !bin.is_file() {
+            eprintln!(
+                "\n\n*** SKIPPED: Azurite ({AZURITE}, npm) or {AZURE_BLOB} (pip) cannot be installed (`.ci/run` installs them into target/azurite) ***\n\n"
+            );
+            return None;
+        }
+        let data = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(bin)
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &port.to_string(),
+                "--silent",
+                "--skipApiVersionCheck",
+            ])
+            .arg("--location")
+            .arg(data.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start azurite");
+        let mut azurite = Azurite { child, endpoint: format!("http://127.0.0.1:{port}"), _data: data };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline && azurite.child.try_wait().unwrap().is_none(),
+                "azurite did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(azurite)
+    }
+
+    fn upload(&self, blobs: &[(&str, &str, &[u8])]) {
+        let list: Vec<Value> = blobs.iter().map(|(c, n, d)| json!([c, n, hex(d)])).collect();
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(UPLOAD_AZURE)
+            .arg(&self.endpoint)
+            .arg(Value::Array(list).to_string())
+            .env("PYTHONPATH", root().join("target/azurite/site"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "azure-storage-blob: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn modelgate(&self, dir: &Path, key: Option<&str>, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelgate"));
+        cmd.args(args)
+            .current_dir(dir)
+            .env("AZURE_STORAGE_USE_EMULATOR", "true")
+            .env("AZURITE_BLOB_STORAGE_URL", &self.endpoint)
+            .env("AZURE_STORAGE_ACCOUNT_NAME", AZURITE_ACCOUNT)
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY");
+        for (k, _) in
+            std::env::vars().filter(|(k, _)| k.starts_with("AZURE_") && !k.starts_with("AZURE_STORAGE_"))
+        {
+            cmd.env_remove(k);
+        }
+        for var in [
+            "AZURE_STORAGE_SAS_KEY",
+            "AZURE_STORAGE_TOKEN",
+            "AZURE_STORAGE_ENDPOINT",
+            "HTTP_PROXY",
+            "http_proxy",
+        ] {
+            cmd.env_remove(var);
+        }
+        match key {
+            Some(k) => cmd.env("AZURE_STORAGE_ACCOUNT_KEY", k),
+            None => cmd.env_remove("AZURE_STORAGE_ACCOUNT_KEY"),
+        };
+        cmd.output().expect("run modelgate")
+    }
+}
+
+impl Drop for Azurite {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -330,6 +487,27 @@ fn a_malicious_pickle_object_fails_and_nothing_is_kept() {
 }
 
 #[test]
+fn a_large_checkpoint_streams_with_range_reads_of_its_central_directory() {
+    let Some(moto) = Moto::start(false) else { return };
+    // Larger than the 8 MiB read into memory: streamed, the zip's directory read by range.
+    let zip = |key: &str, pickle: &[u8]| json!({"op": "zip", "bucket": "models-big", "key": key, "hex": hex(pickle), "pad": 9 << 20, "checksum": true});
+    // `{"a": 1}` pickled with protocol 2.
+    let benign: &[u8] = b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01K\x01s.";
+    moto.run(&[bucket("models-big", true), zip("ok/model.pt", benign), zip("evil/model.pt", EVIL_PICKLE)]);
+    let dir = tempfile::tempdir().unwrap();
+    let o =
+        modelgate(dir.path(), &moto.endpoint, SECRET, &["scan", "s3://models-big/ok", "--json", "r.json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = report(dir.path());
+    assert_eq!(r["artifacts"][0]["format"], "pytorch-zip", "{r}");
+    let o =
+        modelgate(dir.path(), &moto.endpoint, SECRET, &["scan", "s3://models-big/evil", "--json", "r.json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let f = rules(&report(dir.path()));
+    assert!(f.contains(&"MG101".to_string()) && !f.contains(&"MG903".to_string()), "{f:?}");
+}
+
+#[test]
 fn a_stored_checksum_that_is_not_the_bytes_is_critical() {
     let Some(moto) = Moto::start(false) else { return };
     let benign = fixture("examples/benign-model/model.pt");
@@ -405,4 +583,36 @@ fn lock_pins_versions_and_digests_and_a_changed_object_fails_the_lock() {
     assert!(rules(&report(dir.path())).contains(&"MG701".to_string()), "{}", text(&o));
     assert!(text(&o).contains("lockfile pins"), "{}", text(&o));
     assert_ne!(root_of(&paths(&report(dir.path())), src), pinned_root, "a new listing identity");
+}
+
+#[test]
+fn an_azure_container_is_scanned_through_azurite() {
+    let Some(az) = Azurite::start() else { return };
+    let weights = fixture("tests/fixtures/benign/safetensors/tiny.safetensors");
+    az.upload(&[
+        ("models", "tiny/model.safetensors", &weights),
+        ("models", "tiny/config.json", b"{\"model_type\": \"gpt2\"}"),
+        ("models", "evil/model.pkl", EVIL_PICKLE),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let o = az.modelgate(
+        dir.path(),
+        None,
+        &["scan", "az://models/tiny", "--json", "r.json", "--sbom", "bom.json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let got = paths(&report(dir.path()));
+    let root = root_of(&got, "az://models/tiny");
+    assert!(got.contains(&format!("{root}/model.safetensors")) && got.len() == 2, "{got:?}");
+    for out in [text(&o), std::fs::read_to_string(dir.path().join("r.json")).unwrap()] {
+        assert!(!out.contains(AZURITE_KEY) && !out.contains("sig="), "{out}");
+    }
+    let o = az.modelgate(dir.path(), None, &["scan", "az://models/evil", "--json", "r.json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(rules(&report(dir.path())).contains(&"MG101".to_string()));
+    // Another account key: the emulator refuses it; exit 2, and the key is not printed.
+    let wrong = "d3Jvbmcta2V5LWZvci10aGUtZW11bGF0b3Itd3Jvbmcta2V5LWZvci10aGUtZW11bGF0b3I=";
+    let o = az.modelgate(dir.path(), Some(wrong), &["scan", "az://models/tiny"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("access denied") && !text(&o).contains(wrong), "{}", text(&o));
 }

@@ -17,6 +17,9 @@
 //! is overwritten meanwhile. A composite checksum (a multipart upload's checksum of part
 //! checksums, `…-N`) is not a digest of the object and is not compared.
 //!
+//! For GCS a metadata request per object gives its generation, which the download URL names
+//! (`generation`, signed). Azure SAS URLs cannot name a version.
+//!
 //! The listing's identity is the SHA-256 of its sorted lines `path \t version \t etag \t size \t
 //! sha256`: any change to an object's version, ETag or stated digest changes it.
 //!
@@ -35,8 +38,12 @@ use object_store::path::Path as StorePath;
 use object_store::signer::{HeaderName, HeaderValue, Method, SignedUrlOptions, Signer};
 use object_store::{ClientConfigKey, ObjectMeta, ObjectStore, ObjectStoreExt, RetryConfig};
 use sha2::{Digest, Sha256};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+/// `HEAD` requests in flight at once.
+const HEAD_WORKERS: usize = 8;
 /// Most objects accepted under one prefix.
 pub const MAX_OBJECTS: usize = 100_000;
 /// Longest bucket or container name, and prefix.
@@ -448,13 +455,61 @@ pub fn list(loc: &Location, settings: &Settings) -> Result<Listing, Error> {
                 Ok::<_, Error>(urls)
             })?;
             let client = head_client(settings)?;
+            // A few at a time: one round trip per object adds up under a large prefix.
+            let next = AtomicUsize::new(0);
+            let slots: Vec<Mutex<Option<Result<Head, Error>>>> =
+                urls.iter().map(|_| Mutex::new(None)).collect();
+            std::thread::scope(|scope| {
+                for _ in 0..HEAD_WORKERS.min(urls.len()) {
+                    scope.spawn(|| {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(url) = urls.get(i) else { break };
+                            let result = head(&client, url, settings, loc, &entries[i].0);
+                            let failed = result.is_err();
+                            if let Ok(mut slot) = slots[i].lock() {
+                                *slot = Some(result);
+                            }
+                            if failed {
+                                // Stop handing out work: the listing is unusable anyway.
+                                next.store(urls.len(), Ordering::Relaxed);
+                            }
+                        }
+                    });
+                }
+            });
             let mut heads = Vec::with_capacity(urls.len());
-            for ((rel, _), url) in entries.iter().zip(&urls) {
-                heads.push(head(&client, url, settings, loc, rel)?);
+            for slot in slots {
+                match slot.into_inner().ok().flatten() {
+                    Some(Ok(h)) => heads.push(h),
+                    Some(Err(e)) => return Err(e),
+                    None => {}
+                }
+            }
+            if heads.len() != urls.len() {
+                return Err(Error::Api { url: loc.key(), why: "an object's HEAD did not complete".into() });
             }
             heads
         }
-        _ => entries.iter().map(|_| Head::default()).collect(),
+        // GCS lists no generation: a HEAD (object metadata) gives it, to download that one.
+        Store::Gcs(_) => runtime.block_on(async {
+            let mut heads = Vec::with_capacity(entries.len());
+            for (_, m) in &entries {
+                let meta = store
+                    .store()
+                    .head(&m.location)
+                    .await
+                    .map_err(|e| store_error(loc, "reading an object's metadata", &e))?;
+                heads.push(Head {
+                    size: Some(meta.size),
+                    etag: meta.e_tag,
+                    version: meta.version,
+                    sha256: None,
+                });
+            }
+            Ok::<_, Error>(heads)
+        })?,
+        Store::Azure(_) => entries.iter().map(|_| Head::default()).collect(),
     };
 
     // 4. The download URLs, by version where there is one.

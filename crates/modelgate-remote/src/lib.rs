@@ -133,7 +133,8 @@ impl Source {
         if arg.starts_with("oci://") {
             return oci::Reference::parse(arg).map(Source::Oci);
         }
-        if ["s3://", "gs://", "az://"].iter().any(|s| arg.starts_with(s)) {
+        if ["s3://", "gs://", "az://"].iter().any(|s| arg.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(s)))
+        {
             return objstore::Location::parse(arg).map(Source::Object);
         }
         if arg.len() > MAX_URL {

@@ -642,6 +642,26 @@ mod tests {
     }
 
     #[test]
+    fn object_store_urls_are_remote_sources() {
+        for arg in ["s3://b/p", "gs://b/p", "az://c/p", "S3://b"] {
+            assert!(crate::is_remote(arg), "{arg}");
+        }
+        assert!(matches!(crate::Source::parse("s3://b/p"), Ok(crate::Source::Object(_))));
+        assert!(matches!(crate::Source::parse("az://c"), Ok(crate::Source::Object(_))));
+        assert!(matches!(crate::Source::parse("S3://b"), Ok(crate::Source::Object(_))));
+        assert!(crate::Source::parse("s3://B/p").is_err());
+    }
+
+    #[test]
+    fn urls_stay_valid_long_enough_but_not_forever() {
+        let mut s = Settings::new(Url::parse("https://s3.example/").unwrap());
+        s.download_timeout = Duration::from_secs(60);
+        assert_eq!(validity(&s), Duration::from_secs(12 * 3600));
+        s.download_timeout = Duration::from_secs(30 * 24 * 3600);
+        assert_eq!(validity(&s), Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
     fn plain_http_only_to_loopback() {
         assert!(!http_allowed(None, "E").unwrap());
         assert!(!http_allowed(Some("https://s3.example"), "E").unwrap());

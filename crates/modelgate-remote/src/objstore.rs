@@ -190,6 +190,17 @@ fn http_allowed(endpoint: Option<&str>, what: &str) -> Result<bool, Error> {
     }
 }
 
+/// Anonymous access cannot presign downloads (and signing would then look for credentials in the
+/// instance metadata service): refused up front.
+fn refuse_anonymous(value: Option<String>, var: &str) -> Result<(), Error> {
+    if value.is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on")) {
+        return Err(Error::Usage(format!(
+            "{var}: anonymous access to public buckets is not supported yet (downloads use presigned URLs); give credentials"
+        )));
+    }
+    Ok(())
+}
+
 fn secs(d: Duration) -> String {
     format!("{}s", d.as_secs().max(1))
 }
@@ -215,6 +226,10 @@ impl Store {
         Ok(match loc.cloud {
             Cloud::S3 => {
                 let b = AmazonS3Builder::from_env().with_bucket_name(&loc.bucket);
+                refuse_anonymous(
+                    b.get_config_value(&AmazonS3ConfigKey::SkipSignature),
+                    "AWS_SKIP_SIGNATURE",
+                )?;
                 let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint);
                 let http = http_allowed(endpoint.as_deref(), "AWS_ENDPOINT_URL")?;
                 let b = b
@@ -226,6 +241,10 @@ impl Store {
             }
             Cloud::Gcs => {
                 let b = GoogleCloudStorageBuilder::from_env().with_bucket_name(&loc.bucket);
+                refuse_anonymous(
+                    b.get_config_value(&GoogleConfigKey::SkipSignature),
+                    "GOOGLE_SKIP_SIGNATURE",
+                )?;
                 let endpoint = b.get_config_value(&GoogleConfigKey::BaseUrl);
                 let http = http_allowed(endpoint.as_deref(), "GOOGLE_BASE_URL")?;
                 let b = b
@@ -237,6 +256,7 @@ impl Store {
             }
             Cloud::Azure => {
                 let b = MicrosoftAzureBuilder::from_env().with_container_name(&loc.bucket);
+                refuse_anonymous(b.get_config_value(&AzureConfigKey::SkipSignature), "AZURE_SKIP_SIGNATURE")?;
                 let emulator = b
                     .get_config_value(&AzureConfigKey::UseEmulator)
                     .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"));

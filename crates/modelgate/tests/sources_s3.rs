@@ -446,6 +446,16 @@ fn a_clean_prefix_passes_and_the_report_and_bom_name_every_object() {
     let bom_text = serde_json::to_string(&bom).unwrap();
     assert!(bom_text.contains(&sha256_hex(&weights)), "the files' digests are in the BOM");
 
+    // --include selects objects by their path below the prefix; the rest are never fetched.
+    let o = modelgate(
+        dir.path(),
+        &moto.endpoint,
+        SECRET,
+        &["scan", src, "--include", "*.json", "--json", "r.json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(paths(&report(dir.path())), vec![format!("{root}/config.json")]);
+
     // Neither the secret nor a signature is in any output.
     for out in [text(&o), std::fs::read_to_string(dir.path().join("r.json")).unwrap(), bom_text] {
         assert!(!out.contains(SECRET) && !out.contains("X-Amz-Signature"), "{out}");
@@ -548,6 +558,20 @@ fn wrong_credentials_and_plain_http_elsewhere_exit_2_without_printing_secrets() 
     let o = modelgate(dir.path(), "http://s3.example.com", SECRET, &["scan", "s3://models-private/m"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("loopback"), "{}", text(&o));
+    // Anonymous access is refused up front (it could not presign, and would look for
+    // credentials in the instance metadata service).
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelgate"));
+    let o = cmd
+        .args(["scan", "s3://models-private/m"])
+        .current_dir(dir.path())
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_SKIP_SIGNATURE", "true")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("AWS_SKIP_SIGNATURE"), "{}", text(&o));
 }
 
 #[test]

@@ -640,3 +640,24 @@ fn an_azure_container_is_scanned_through_azurite() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("access denied") && !text(&o).contains(wrong), "{}", text(&o));
 }
+
+#[test]
+fn gs_and_az_endpoints_over_plain_http_elsewhere_are_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    for (src, var, endpoint) in [
+        ("gs://models/m", "GOOGLE_BASE_URL", "http://gcs.example.com"),
+        ("az://models/m", "AZURE_STORAGE_ENDPOINT", "http://blob.example.com/acct"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_modelgate"))
+            .args(["scan", src])
+            .current_dir(dir.path())
+            .env(var, endpoint)
+            .env("AZURE_STORAGE_ACCOUNT_NAME", "acct")
+            .env("GOOGLE_BEARER_TOKEN", "not-a-real-token")
+            .env_remove("AZURE_STORAGE_USE_EMULATOR")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{src}: {}", text(&o));
+        assert!(text(&o).contains("loopback") && text(&o).contains(var), "{src}: {}", text(&o));
+    }
+}

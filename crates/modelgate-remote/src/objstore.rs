@@ -125,6 +125,11 @@ impl Location {
         }
     }
 
+    /// How errors name the store (the command line already names the source).
+    fn shown(&self) -> String {
+        format!("{} object store", self.cloud.scheme())
+    }
+
     /// A short name: the prefix's last component, else the bucket.
     pub fn name(&self) -> &str {
         self.prefix.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(&self.bucket)
@@ -214,7 +219,11 @@ enum Store {
 impl Store {
     fn open(loc: &Location, settings: &Settings) -> Result<Store, Error> {
         let config = |e: object_store::Error| {
-            Error::Usage(format!("{}: cannot set up the {} client: {}", loc.key(), loc.cloud.scheme(), e))
+            Error::Usage(format!(
+                "cannot set up the {} client: {}",
+                loc.cloud.scheme(),
+                one_line(&full_error(&e))
+            ))
         };
         let retry = RetryConfig {
             max_retries: settings.retries as usize,
@@ -353,7 +362,7 @@ fn store_error(loc: &Location, what: &str, e: &object_store::Error) -> Error {
     } else {
         format!("{what}: {text}")
     };
-    Error::Transfer { url: format!("{} object store", loc.cloud.scheme()), why }
+    Error::Transfer { url: loc.shown(), why }
 }
 
 /// An error with its causes.
@@ -418,7 +427,7 @@ pub fn list(loc: &Location, settings: &Settings) -> Result<Listing, Error> {
             out.push(m);
             if out.len() > MAX_OBJECTS {
                 return Err(Error::Api {
-                    url: loc.key(),
+                    url: loc.shown(),
                     why: format!("more than {MAX_OBJECTS} objects under the prefix"),
                 });
             }
@@ -435,7 +444,7 @@ pub fn list(loc: &Location, settings: &Settings) -> Result<Listing, Error> {
         Ok(out)
     })?;
     if metas.is_empty() {
-        return Err(Error::Api { url: loc.key(), why: "no objects under this prefix".into() });
+        return Err(Error::Api { url: loc.shown(), why: "no objects under this prefix".into() });
     }
 
     // 2. Each object's path under the prefix, checked.
@@ -448,8 +457,10 @@ pub fn list(loc: &Location, settings: &Settings) -> Result<Listing, Error> {
             // The prefix names the object itself.
             _ => key.rsplit('/').next().unwrap_or(&key).to_string(),
         };
-        check_path(&rel)
-            .map_err(|why| Error::Api { url: loc.key(), why: format!("unsafe object key {key:?}: {why}") })?;
+        check_path(&rel).map_err(|why| Error::Api {
+            url: loc.shown(),
+            why: format!("unsafe object key {key:?}: {why}"),
+        })?;
         entries.push((rel, m));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -507,7 +518,7 @@ pub fn list(loc: &Location, settings: &Settings) -> Result<Listing, Error> {
                 }
             }
             if heads.len() != urls.len() {
-                return Err(Error::Api { url: loc.key(), why: "an object's HEAD did not complete".into() });
+                return Err(Error::Api { url: loc.shown(), why: "an object's HEAD did not complete".into() });
             }
             heads
         }

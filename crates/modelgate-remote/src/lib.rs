@@ -21,6 +21,7 @@
 pub mod fetch;
 pub mod http;
 pub mod hub;
+pub mod objstore;
 pub mod oci;
 pub mod range;
 
@@ -84,6 +85,8 @@ pub enum Source {
     Url(Url),
     /// An artifact in an OCI registry (`oci://registry/repository[:tag][@digest]`).
     Oci(oci::Reference),
+    /// Objects under a prefix of a cloud object store (`s3://`, `gs://`, `az://`).
+    Object(objstore::Location),
 }
 
 /// Longest repository id part, revision and URL accepted.
@@ -98,6 +101,7 @@ pub fn is_remote(arg: &str) -> bool {
         || lower.starts_with("https://")
         || lower.starts_with("http://")
         || lower.starts_with("oci://")
+        || ["s3://", "gs://", "az://"].iter().any(|s| lower.starts_with(s))
 }
 
 impl Source {
@@ -128,6 +132,10 @@ impl Source {
         }
         if arg.starts_with("oci://") {
             return oci::Reference::parse(arg).map(Source::Oci);
+        }
+        if ["s3://", "gs://", "az://"].iter().any(|s| arg.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(s)))
+        {
+            return objstore::Location::parse(arg).map(Source::Object);
         }
         if arg.len() > MAX_URL {
             return Err(bad("URL too long"));

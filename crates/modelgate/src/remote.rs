@@ -514,7 +514,9 @@ fn problem_finding(p: &Problem, policy: &Policy) -> Option<Finding> {
         Problem::Sha256 { expected, actual } => Finding::policy(
             "MG901",
             policy,
-            format!("the download has sha256 {actual}, but the hub lists the LFS object sha256 {expected}"),
+            format!(
+                "the download has sha256 {actual}, but the source states sha256 {expected} (a hub's LFS object id, a registry's digest, an object store's checksum)"
+            ),
             Some(format!("sha256:{actual}")),
         ),
         Problem::GitBlob { expected, actual } => Finding::policy(

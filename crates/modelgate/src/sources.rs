@@ -6,6 +6,9 @@
 //!
 //! - `oci://registry/repository[:tag][@sha256:…]`: the manifest digest is the identity; every
 //!   blob (config and layers) is a file whose descriptor gives its size and digest.
+//! - `s3://`, `gs://`, `az://`: the SHA-256 of the listing (paths, versions, ETags, sizes,
+//!   stated digests) is the identity; every object under the prefix is a file, fetched from a
+//!   presigned URL, with its size and (S3 `x-amz-checksum-sha256`) SHA-256.
 
 use crate::error::GateError;
 use crate::remote::{Filter, Input, Job, Model, RemoteArgs};
@@ -16,7 +19,7 @@ use modelgate_policy::pins::Lockfile;
 use modelgate_remote::fetch::Expect;
 use modelgate_remote::http::{Http, Settings};
 use modelgate_remote::oci::{self, Reference, Registry};
-use modelgate_remote::{Source, display_url};
+use modelgate_remote::{Source, display_url, objstore};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +35,7 @@ pub(crate) fn plan(
 ) -> Result<(Vec<Job>, Model), GateError> {
     match source {
         Source::Oci(r) => oci_plan(input, r, args, filter, policy, lock, quiet),
+        Source::Object(l) => object_plan(input, l, args, filter, policy, lock, quiet),
         _ => Err(GateError::Usage(format!("{}: not a source this build reads", input.arg))),
     }
 }
@@ -133,4 +137,91 @@ fn oci_plan(
         });
     }
     Ok((jobs, Model { arg: input.arg.clone(), key, display: root, commit: Some(digest_hex) }))
+}
+
+fn object_plan(
+    input: &Input,
+    location: &objstore::Location,
+    args: &RemoteArgs,
+    filter: &Filter,
+    policy: &Policy,
+    lock: Option<&Lockfile>,
+    quiet: bool,
+) -> Result<(Vec<Job>, Model), GateError> {
+    let failed =
+        |e: modelgate_remote::Error| GateError::Input { path: input.arg.clone().into(), why: e.to_string() };
+    let key = location.key();
+    let mut s = settings(
+        modelgate_remote::Url::parse("https://invalid.invalid/")
+            .map_err(|e| GateError::Usage(e.to_string()))?,
+        args,
+    );
+    s.download_timeout = Duration::from_secs(args.download_timeout.max(1));
+    let listing = objstore::list(location, &s).map_err(failed)?;
+    let root = format!("{key}@sha256:{}", listing.identity);
+    let objects: Vec<_> = listing
+        .objects
+        .iter()
+        .filter(|o| filter.includes(&o.path) && policy.paths.includes(&o.path, false))
+        .collect();
+    let pinned = lock.and_then(|l| l.models.iter().find(|m| m.path == key)).and_then(|m| m.revision.clone());
+    if !quiet {
+        let bytes: u64 = objects.iter().map(|o| o.size).sum();
+        eprintln!(
+            "modelgate: {} is listing sha256:{}: {} of {} objects ({})",
+            input.arg,
+            listing.identity,
+            objects.len(),
+            listing.objects.len(),
+            human_bytes(bytes)
+        );
+        if let Some(p) = pinned.filter(|p| *p != listing.identity) {
+            eprintln!(
+                "modelgate: note: the lockfile pins {key} at listing sha256:{p}; differences are reported file by file"
+            );
+        }
+    }
+    // Downloads go through our own client (no credentials of its own: the URLs are presigned).
+    let endpoint = match objects.first() {
+        Some(o) => {
+            let mut e = o.url.clone();
+            e.set_path("/");
+            e.set_query(None);
+            e
+        }
+        None => modelgate_remote::Url::parse("https://invalid.invalid/")
+            .map_err(|e| GateError::Usage(e.to_string()))?,
+    };
+    s.endpoint = endpoint;
+    let http = Arc::new(Http::with_authorization(s, None).map_err(failed)?);
+    let repo = HubRepo {
+        id: location.name().to_string(),
+        commit: format!("sha256:{}", listing.identity),
+        root: root.clone(),
+        endpoint: key.clone(),
+        // purl's `generic` type: the listing digest as version, the store URL as where it is.
+        purl: Some(format!(
+            "pkg:generic/{}@sha256%3A{}?download_url={}",
+            location.name(),
+            listing.identity,
+            key.replace(':', "%3A")
+        )),
+    };
+    let jobs = objects
+        .into_iter()
+        .map(|o| Job {
+            display: format!("{root}/{}", o.path),
+            expect: Expect { size: Some(o.size), sha256: o.sha256.clone(), git_blob: None },
+            origin: Origin {
+                url: display_url(&o.url),
+                pin_key: format!("{key}/{}", o.path),
+                repo: Some(repo.clone()),
+                from_cache: false,
+            },
+            target: args.download_dir.as_ref().map(|_| o.path.clone()),
+            url: o.url.clone(),
+            client: Some(Arc::clone(&http)),
+        })
+        .collect();
+    Ok((jobs, Model { arg: input.arg.clone(), key, display: root, commit: Some(listing.identity) }))
 }

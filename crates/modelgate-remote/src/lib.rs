@@ -21,6 +21,7 @@
 pub mod fetch;
 pub mod http;
 pub mod hub;
+pub mod mlflow;
 pub mod oci;
 pub mod range;
 
@@ -84,6 +85,8 @@ pub enum Source {
     Url(Url),
     /// An artifact in an OCI registry (`oci://registry/repository[:tag][@digest]`).
     Oci(oci::Reference),
+    /// A model version or run artifacts on an MLflow tracking server (`models:/…`, `runs:/…`).
+    Mlflow(mlflow::Reference),
 }
 
 /// Longest repository id part, revision and URL accepted.
@@ -98,6 +101,7 @@ pub fn is_remote(arg: &str) -> bool {
         || lower.starts_with("https://")
         || lower.starts_with("http://")
         || lower.starts_with("oci://")
+        || mlflow::Reference::is_mlflow(arg)
 }
 
 impl Source {
@@ -128,6 +132,9 @@ impl Source {
         }
         if arg.starts_with("oci://") {
             return oci::Reference::parse(arg).map(Source::Oci);
+        }
+        if mlflow::Reference::is_mlflow(arg) {
+            return mlflow::Reference::parse(arg).map(Source::Mlflow);
         }
         if arg.len() > MAX_URL {
             return Err(bad("URL too long"));

@@ -104,10 +104,11 @@ fn mlflow_python() -> Result<PathBuf, String> {
     std::fs::create_dir_all(&cache).map_err(|e| e.to_string())?;
     let venv = cache.join("venv");
     let python = venv.join("bin/python");
-    let marker = venv.join(format!(".complete-{}", MLFLOW.replace(['[', ']', '='], "_")));
+    // Holds the requirement installed (`.ci/run` writes it the same way).
+    let marker = venv.join(".complete");
     let lock = std::fs::File::create(cache.join(".lock")).map_err(|e| e.to_string())?;
     lock.lock().map_err(|e| e.to_string())?;
-    if marker.is_file() {
+    if std::fs::read_to_string(&marker).is_ok_and(|m| m == MLFLOW) {
         return Ok(python);
     }
     if !python.is_file() {
@@ -128,7 +129,7 @@ fn mlflow_python() -> Result<PathBuf, String> {
     if !o.status.success() {
         return Err(format!("pip install {MLFLOW} failed: {}", text(&o)));
     }
-    std::fs::write(&marker, b"").map_err(|e| e.to_string())?;
+    std::fs::write(&marker, MLFLOW).map_err(|e| e.to_string())?;
     Ok(python)
 }
 
@@ -410,6 +411,18 @@ fn a_run_path_is_scanned() {
         modelgate(srv, dir.path(), &["scan", &format!("runs:/{run}/model/data"), "--json", "r.json"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(paths(&report(dir.path())), [format!("runs:/{run}/model/data/config.json")]);
+    // One file: reported as the source itself, kept under its own name.
+    let keep = dir.path().join("kept");
+    let one = format!("runs:/{run}/model/model.safetensors");
+    let o = modelgate(
+        srv,
+        dir.path(),
+        &["scan", &one, "--json", "r.json", "--download-dir", keep.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(paths(&report(dir.path())), [one]);
+    assert!(keep.join("model.safetensors").is_file());
 }
 
 #[test]
@@ -535,4 +548,13 @@ fn lock_pins_the_version_and_a_changed_artifact_fails_the_locked_scan() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let r = report(dir.path());
     assert!(rules(&r).contains(&"MG701".to_string()), "{:?}: {}", rules(&r), text(&o));
+    // A version the lockfile does not pin (an alias moved to it) is unpinned.
+    let o = modelgate(
+        srv,
+        dir.path(),
+        &["scan", "models:/mg-clean@champion", "--locked", "--json", "r.json"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(rules(&report(dir.path())).contains(&"MG702".to_string()), "{}", text(&o));
 }

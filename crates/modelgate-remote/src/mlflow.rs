@@ -312,6 +312,9 @@ pub struct Resolved {
     pub location: String,
     /// Every file, sorted by path.
     pub files: Vec<File>,
+    /// The source names one file rather than a directory: `files` holds it, its `path` its
+    /// base name.
+    pub single_file: bool,
 }
 
 #[derive(Deserialize)]
@@ -433,14 +436,23 @@ pub fn resolve(http: &Http, tracking: &Tracking, reference: &Reference) -> Resul
         }
     };
     let (location, root) = proxy_root(http, tracking, &source, &mut run_id)?;
-    let files = list(http, tracking, &root)?;
+    let mut files = list(http, tracking, &root, true)?;
+    // Not a directory: perhaps one file, which its parent's listing names (with its size).
+    let mut single_file = false;
+    if files.is_empty()
+        && let Some((parent, base)) = root.rsplit_once('/')
+        && let Some(f) = list(http, tracking, parent, false)?.into_iter().find(|f| f.path == base)
+    {
+        files.push(f);
+        single_file = true;
+    }
     if files.is_empty() {
         return Err(Error::Api {
             url: display_url(&tracking.artifact_url(&root)?),
             why: format!("no artifacts at {location} (a wrong artifact path, or a run that logged none)"),
         });
     }
-    Ok(Resolved { name, version, run_id, location, files })
+    Ok(Resolved { name, version, run_id, location, files, single_file })
 }
 
 /// The path on the artifact proxy where `source`'s files are, and `source` as an
@@ -518,8 +530,9 @@ fn join_uri(base: &str, sub: &str) -> String {
     if sub.is_empty() { base.to_string() } else { format!("{}/{sub}", base.trim_end_matches('/')) }
 }
 
-/// Lists `root` on the artifact proxy, recursively: every file with its size, sorted by path.
-fn list(http: &Http, tracking: &Tracking, root: &str) -> Result<Vec<File>, Error> {
+/// Lists `root` on the artifact proxy (`recursive`: and every directory below it): every file
+/// with its size, sorted by path.
+fn list(http: &Http, tracking: &Tracking, root: &str, recursive: bool) -> Result<Vec<File>, Error> {
     let mut files = Vec::new();
     // (path relative to root, depth)
     let mut pending = vec![(String::new(), 0usize)];
@@ -550,6 +563,9 @@ fn list(http: &Http, tracking: &Tracking, root: &str) -> Result<Vec<File>, Error
             let rel = join_path(&dir, &name);
             check_path(&rel).map_err(|why| api(&url, format!("unsafe artifact path {rel:?}: {why}")))?;
             if f.is_dir {
+                if !recursive {
+                    continue;
+                }
                 if depth + 1 > MAX_DEPTH {
                     return Err(api(&url, format!("artifact directories nested deeper than {MAX_DEPTH}")));
                 }

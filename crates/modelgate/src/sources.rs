@@ -216,12 +216,14 @@ fn mlflow_plan(
     let mut jobs = Vec::new();
     for f in files {
         let url = tracking.artifact_url(&f.proxy_path).map_err(failed)?;
+        // One file (`runs:/RUN/model.pkl`) is reported and pinned as the source itself.
+        let display = if resolved.single_file { key.clone() } else { format!("{key}/{}", f.path) };
         jobs.push(Job {
-            display: format!("{key}/{}", f.path),
+            display: display.clone(),
             expect: Expect { size: f.size, sha256: None, git_blob: None },
             origin: Origin {
                 url: display_url(&url),
-                pin_key: format!("{key}/{}", f.path),
+                pin_key: display,
                 repo: Some(repo.clone()),
                 from_cache: false,
             },

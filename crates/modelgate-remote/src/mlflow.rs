@@ -552,37 +552,19 @@ fn list(http: &Http, tracking: &Tracking, root: &str, recursive: bool) -> Result
         }
         let url = tracking.url(&["api", "2.0", "mlflow-artifacts", "artifacts"], &query)?;
         let body = get_json(http, tracking, &url, &format!("the artifact directory {proxy_dir:?}"))?;
-        let answer: ListAnswer =
-            serde_json::from_slice(&body).map_err(|e| api(&url, format!("not an artifact listing: {e}")))?;
-        for f in answer.files {
-            // The proxy lists base names; a full path under the directory is accepted too.
-            let name = f.path.strip_prefix(&format!("{proxy_dir}/")).unwrap_or(&f.path).to_string();
-            if name.contains('/') {
-                return Err(api(&url, format!("the listed path {:?} is not inside {proxy_dir:?}", f.path)));
-            }
-            let rel = join_path(&dir, &name);
-            check_path(&rel).map_err(|why| api(&url, format!("unsafe artifact path {rel:?}: {why}")))?;
-            if f.is_dir {
+        let entries = parse_listing(&body, &proxy_dir, &dir).map_err(|why| api(&url, why))?;
+        for e in entries {
+            if e.is_dir {
                 if !recursive {
                     continue;
                 }
                 if depth + 1 > MAX_DEPTH {
                     return Err(api(&url, format!("artifact directories nested deeper than {MAX_DEPTH}")));
                 }
-                pending.push((rel, depth + 1));
+                pending.push((e.path, depth + 1));
                 continue;
             }
-            let size = match &f.file_size {
-                None | Some(serde_json::Value::Null) => None,
-                // The protobuf JSON mapping writes an int64 as a string; older servers a number.
-                Some(serde_json::Value::Number(n)) => n.as_u64(),
-                Some(serde_json::Value::String(s)) => s.parse().ok(),
-                Some(_) => None,
-            };
-            if f.file_size.as_ref().is_some_and(|v| !v.is_null()) && size.is_none() {
-                return Err(api(&url, format!("{rel:?}: file_size is not a byte count")));
-            }
-            files.push(File { proxy_path: join_path(root, &rel), path: rel, size });
+            files.push(File { proxy_path: join_path(root, &e.path), path: e.path, size: e.size });
             if files.len() > MAX_FILES {
                 return Err(api(&url, format!("more than {MAX_FILES} artifacts")));
             }
@@ -596,6 +578,50 @@ fn list(http: &Http, tracking: &Tracking, root: &str, recursive: bool) -> Result
         });
     }
     Ok(files)
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its path relative to the listed root (checked by [`check_path`]).
+    pub path: String,
+    /// A directory (listed in turn) rather than a file.
+    pub is_dir: bool,
+    /// A file's listed size.
+    pub size: Option<u64>,
+}
+
+/// Parses the proxy's answer for the directory `proxy_dir` (on the proxy), which is `dir`
+/// (relative to the listed root): every entry must be one path component inside it.
+pub fn parse_listing(body: &[u8], proxy_dir: &str, dir: &str) -> Result<Vec<Entry>, String> {
+    let answer: ListAnswer =
+        serde_json::from_slice(body).map_err(|e| format!("not an artifact listing: {e}"))?;
+    if answer.files.len() > MAX_FILES {
+        return Err(format!("more than {MAX_FILES} artifacts in one directory"));
+    }
+    let mut out = Vec::with_capacity(answer.files.len());
+    for f in answer.files {
+        // The proxy lists base names; a full path under the directory is accepted too.
+        let name = f.path.strip_prefix(&format!("{proxy_dir}/")).unwrap_or(&f.path);
+        if name.contains('/') || name.is_empty() {
+            return Err(format!("the listed path {:?} is not one name inside {proxy_dir:?}", f.path));
+        }
+        let path = join_path(dir, name);
+        check_path(&path).map_err(|why| format!("unsafe artifact path {path:?}: {why}"))?;
+        let size = match &f.file_size {
+            None | Some(serde_json::Value::Null) => None,
+            // The protobuf JSON mapping writes an int64 as a string; the proxy a number.
+            Some(serde_json::Value::Number(n)) => {
+                Some(n.as_u64().ok_or_else(|| format!("{path:?}: file_size is not a byte count"))?)
+            }
+            Some(serde_json::Value::String(s)) => {
+                Some(s.parse().map_err(|_| format!("{path:?}: file_size is not a byte count"))?)
+            }
+            Some(_) => return Err(format!("{path:?}: file_size is not a byte count")),
+        };
+        out.push(Entry { path, is_dir: f.is_dir, size });
+    }
+    Ok(out)
 }
 
 fn join_path(a: &str, b: &str) -> String {
@@ -701,6 +727,44 @@ mod tests {
                 && Reference::is_mlflow("runs:/x")
                 && !Reference::is_mlflow("models/a")
         );
+    }
+
+    #[test]
+    fn listings_are_checked() {
+        let ok = parse_listing(
+            br#"{"files":[{"path":"MLmodel","is_dir":false,"file_size":5},{"path":"0/r/artifacts/model/sub","is_dir":true},{"path":"big.bin","file_size":"12345678901"}]}"#,
+            "0/r/artifacts/model",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            vec![
+                Entry { path: "MLmodel".into(), is_dir: false, size: Some(5) },
+                Entry { path: "sub".into(), is_dir: true, size: None },
+                Entry { path: "big.bin".into(), is_dir: false, size: Some(12_345_678_901) },
+            ]
+        );
+        assert_eq!(parse_listing(b"{}", "x", "").unwrap(), vec![]);
+        assert_eq!(
+            parse_listing(br#"{"files":[{"path":"a.json"}]}"#, "x/d", "d").unwrap()[0].path,
+            "d/a.json"
+        );
+        for bad in [
+            r#"{"files":[{"path":".."}]}"#,
+            r#"{"files":[{"path":"../../etc/passwd"}]}"#,
+            r#"{"files":[{"path":"a/b"}]}"#,
+            r#"{"files":[{"path":""}]}"#,
+            r#"{"files":[{"path":".git","is_dir":true}]}"#,
+            r#"{"files":[{"path":"C:x"}]}"#,
+            r#"{"files":[{"path":"a","file_size":-1}]}"#,
+            r#"{"files":[{"path":"a","file_size":"lots"}]}"#,
+            r#"{"files":[{"path":"a","file_size":[1]}]}"#,
+            r#"{"files":"nope"}"#,
+            "not json",
+        ] {
+            assert!(parse_listing(bad.as_bytes(), "x", "").is_err(), "{bad}");
+        }
     }
 
     #[test]

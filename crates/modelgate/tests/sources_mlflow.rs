@@ -68,17 +68,22 @@ def setup(spec_path):
     out = {}
     for model in spec["models"]:
         run = client.create_run(exp)
-        client.log_artifacts(run.info.run_id, model["dir"], "model")
-        client.set_terminated(run.info.run_id)
         client.create_registered_model(model["name"])
-        if model.get("runs_source"):
-            source = "runs:/%s/model" % run.info.run_id
+        if model.get("logged_model"):
+            # MLflow 3's way: a logged model of the run, registered by its models:/m-… URI.
+            lm = client.create_logged_model(exp, source_run_id=run.info.run_id, name=model["name"])
+            client.log_model_artifacts(lm.model_id, model["dir"])
+            client.finalize_logged_model(lm.model_id, "READY")
+            source, location, model_id = "models:/" + lm.model_id, lm.artifact_location, lm.model_id
         else:
-            source = run.info.artifact_uri + "/model"
-        mv = client.create_model_version(model["name"], source, run_id=run.info.run_id)
+            client.log_artifacts(run.info.run_id, model["dir"], "model")
+            location, model_id = run.info.artifact_uri + "/model", None
+            source = ("runs:/%s/model" % run.info.run_id) if model.get("runs_source") else location
+        client.set_terminated(run.info.run_id)
+        mv = client.create_model_version(model["name"], source, run_id=run.info.run_id, model_id=model_id)
         for alias in model.get("aliases", []):
             client.set_registered_model_alias(model["name"], alias, mv.version)
-        out[model["name"]] = {"run_id": run.info.run_id, "version": mv.version, "experiment_id": exp,
+        out[model["name"]] = {"run_id": run.info.run_id, "version": mv.version, "location": location,
                               "source": client.get_model_version(model["name"], mv.version).source}
     print(json.dumps(out))
 
@@ -153,12 +158,8 @@ impl Server {
 
     /// The file the server serves an artifact of `name`'s version from.
     fn artifact_file(&self, name: &str, path: &str) -> PathBuf {
-        let m = &self.made[name];
-        self.dir.join(format!(
-            "artifacts/{}/{}/artifacts/model/{path}",
-            m["experiment_id"].as_str().unwrap(),
-            m["run_id"].as_str().unwrap()
-        ))
+        let location = self.made[name]["location"].as_str().unwrap();
+        self.dir.join("artifacts").join(location.strip_prefix("mlflow-artifacts:/").unwrap()).join(path)
     }
 }
 
@@ -210,7 +211,8 @@ fn start(python: &Path) -> Server {
         std::thread::sleep(Duration::from_millis(500));
     }
     // The models: a clean one (with an alias), a malicious one (registered by a runs:/ source),
-    // and one whose artifact the pin test changes on the server's disk.
+    // and one whose artifact the pin test changes on the server's disk (an MLflow 3 logged
+    // model, registered by its models:/m-… URI).
     let models = dir.join("models");
     let write = |name: &str, files: &[(&str, &[u8])]| {
         for (path, data) in files {
@@ -231,7 +233,7 @@ fn start(python: &Path) -> Server {
             ("MLmodel", MLMODEL.as_bytes()),
             ("model.pkl", EVIL_PICKLE),
         ])},
-        {"name": "mg-pinned", "dir": write("mg-pinned", &[
+        {"name": "mg-pinned", "logged_model": true, "dir": write("mg-pinned", &[
             ("MLmodel", MLMODEL.as_bytes()),
             ("model.safetensors", &tiny),
         ])},
@@ -252,6 +254,7 @@ fn start(python: &Path) -> Server {
         .unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     assert!(made["mg-evil"]["source"].as_str().unwrap().starts_with("runs:/"), "{made}");
     assert!(made["mg-clean"]["source"].as_str().unwrap().starts_with("mlflow-artifacts:/"), "{made}");
+    assert!(made["mg-pinned"]["source"].as_str().unwrap().starts_with("models:/m-"), "{made}");
     Server { uri, dir: dir.join("srv"), made, _stdin: Mutex::new(stdin) }
 }
 

@@ -146,10 +146,11 @@ impl Reference {
     pub fn key(&self, version: Option<&str>) -> String {
         match self {
             Reference::Model { name, selector } => {
-                let v = match selector {
+                // The version the server answered (`01` is `1`), else as written.
+                let v = version.unwrap_or(match selector {
                     Selector::Version(v) => v.as_str(),
-                    Selector::Alias(a) => version.unwrap_or(a),
-                };
+                    Selector::Alias(a) => a.as_str(),
+                });
                 format!("models:/{name}/{v}")
             }
             Reference::Run { run_id, path } if path.is_empty() => format!("runs:/{run_id}"),
@@ -703,6 +704,7 @@ mod tests {
         );
         assert_eq!(Reference::parse("runs:/0123abcd").unwrap().key(None), "runs:/0123abcd");
         assert_eq!(Reference::parse("models:/m@a").unwrap().key(Some("7")), "models:/m/7");
+        assert_eq!(Reference::parse("models:/m/07").unwrap().key(Some("7")), "models:/m/7");
         for bad in [
             "models:/",
             "models:/clf",

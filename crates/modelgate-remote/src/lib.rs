@@ -21,6 +21,7 @@
 pub mod fetch;
 pub mod http;
 pub mod hub;
+pub mod mlflow;
 pub mod objstore;
 pub mod oci;
 pub mod range;
@@ -87,6 +88,8 @@ pub enum Source {
     Oci(oci::Reference),
     /// Objects under a prefix of a cloud object store (`s3://`, `gs://`, `az://`).
     Object(objstore::Location),
+    /// A model version or run artifacts on an MLflow tracking server (`models:/…`, `runs:/…`).
+    Mlflow(mlflow::Reference),
 }
 
 /// Longest repository id part, revision and URL accepted.
@@ -102,6 +105,7 @@ pub fn is_remote(arg: &str) -> bool {
         || lower.starts_with("http://")
         || lower.starts_with("oci://")
         || ["s3://", "gs://", "az://"].iter().any(|s| lower.starts_with(s))
+        || mlflow::Reference::is_mlflow(arg)
 }
 
 impl Source {
@@ -136,6 +140,9 @@ impl Source {
         if ["s3://", "gs://", "az://"].iter().any(|s| arg.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(s)))
         {
             return objstore::Location::parse(arg).map(Source::Object);
+        }
+        if mlflow::Reference::is_mlflow(arg) {
+            return mlflow::Reference::parse(arg).map(Source::Mlflow);
         }
         if arg.len() > MAX_URL {
             return Err(bad("URL too long"));

@@ -9,6 +9,9 @@
 //! - `s3://`, `gs://`, `az://`: the SHA-256 of the listing (paths, versions, ETags, sizes,
 //!   stated digests) is the identity; every object under the prefix is a file, fetched from a
 //!   presigned URL, with its size and (S3 `x-amz-checksum-sha256`) SHA-256.
+//! - `models:/NAME/VERSION`, `models:/NAME@ALIAS`, `runs:/RUN_ID/PATH`: the model version (or
+//!   run path) is the identity; every artifact under it is a file with the size the tracking
+//!   server lists (MLflow lists no digest: the pin is the SHA-256 computed as it streams).
 
 use crate::error::GateError;
 use crate::remote::{Filter, Input, Job, Model, RemoteArgs};
@@ -18,6 +21,7 @@ use modelgate_policy::Policy;
 use modelgate_policy::pins::Lockfile;
 use modelgate_remote::fetch::Expect;
 use modelgate_remote::http::{Http, Settings};
+use modelgate_remote::mlflow;
 use modelgate_remote::oci::{self, Reference, Registry};
 use modelgate_remote::{Source, display_url, objstore};
 use std::sync::Arc;
@@ -36,6 +40,7 @@ pub(crate) fn plan(
     match source {
         Source::Oci(r) => oci_plan(input, r, args, filter, policy, lock, quiet),
         Source::Object(l) => object_plan(input, l, args, filter, policy, lock, quiet),
+        Source::Mlflow(r) => mlflow_plan(input, r, args, filter, policy, quiet),
         _ => Err(GateError::Usage(format!("{}: not a source this build reads", input.arg))),
     }
 }
@@ -224,4 +229,99 @@ fn object_plan(
         })
         .collect();
     Ok((jobs, Model { arg: input.arg.clone(), key, display: root, commit: Some(listing.identity) }))
+}
+
+/// Percent-encodes a purl component or qualifier value (everything but unreserved characters;
+/// `/` and `:` kept in qualifier values, as the purl spec's examples write URLs).
+fn purl_encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || keep.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn mlflow_plan(
+    input: &Input,
+    reference: &mlflow::Reference,
+    args: &RemoteArgs,
+    filter: &Filter,
+    policy: &Policy,
+    quiet: bool,
+) -> Result<(Vec<Job>, Model), GateError> {
+    let failed =
+        |e: modelgate_remote::Error| GateError::Input { path: input.arg.clone().into(), why: e.to_string() };
+    let tracking = mlflow::Tracking::from_env().map_err(|e| GateError::Usage(e.to_string()))?;
+    let mut settings = settings(tracking.base.clone(), args);
+    settings.download_timeout = Duration::from_secs(args.download_timeout.max(1));
+    let http = Arc::new(mlflow::client(settings, &tracking).map_err(failed)?);
+    let resolved = mlflow::resolve(&http, &tracking, reference).map_err(failed)?;
+    let key = reference.key(resolved.version.as_deref());
+    let files: Vec<_> = resolved
+        .files
+        .iter()
+        .filter(|f| filter.includes(&f.path) && policy.paths.includes(&f.path, false))
+        .collect();
+    if !quiet {
+        let bytes: u64 = files.iter().filter_map(|f| f.size).sum();
+        eprintln!(
+            "modelgate: {}{}{} at {}: {} of {} files ({})",
+            input.arg,
+            if input.arg == key { String::new() } else { format!(" is {key}") },
+            resolved.run_id.as_deref().map(|r| format!(" (run {r})")).unwrap_or_default(),
+            resolved.location,
+            files.len(),
+            resolved.files.len(),
+            human_bytes(bytes)
+        );
+    }
+    // The purl spec's `mlflow` type: the model name, the version, the server's REST API as
+    // `repository_url` and the run as `run_id`. A run path has no registered name: its last
+    // component names it, and the run id versions it.
+    let (id, version) = match (&resolved.name, &resolved.version, reference) {
+        (Some(n), Some(v), _) => (n.clone(), v.clone()),
+        (_, _, mlflow::Reference::Run { run_id, path }) => {
+            (path.rsplit('/').next().filter(|p| !p.is_empty()).unwrap_or(run_id).to_string(), run_id.clone())
+        }
+        _ => (key.clone(), String::new()),
+    };
+    let mut purl = format!("pkg:mlflow/{}", purl_encode(&id, &[]));
+    if resolved.version.is_some() {
+        purl.push_str(&format!("@{}", purl_encode(&version, &[])));
+    }
+    purl.push_str(&format!("?repository_url={}", purl_encode(&tracking.api_url(), b"/:")));
+    if let Some(r) = &resolved.run_id {
+        purl.push_str(&format!("&run_id={}", purl_encode(r, &[])));
+    }
+    let repo = HubRepo {
+        id,
+        commit: version,
+        root: key.clone(),
+        endpoint: display_url(&tracking.base).trim_end_matches('/').to_string(),
+        purl: Some(purl),
+    };
+    let mut jobs = Vec::new();
+    for f in files {
+        let url = tracking.artifact_url(&f.proxy_path).map_err(failed)?;
+        // One file (`runs:/RUN/model.pkl`) is reported and pinned as the source itself.
+        let display = if resolved.single_file { key.clone() } else { format!("{key}/{}", f.path) };
+        jobs.push(Job {
+            display: display.clone(),
+            expect: Expect { size: f.size, sha256: None, git_blob: None },
+            origin: Origin {
+                url: display_url(&url),
+                pin_key: display,
+                repo: Some(repo.clone()),
+                from_cache: false,
+            },
+            target: args.download_dir.as_ref().map(|_| f.path.clone()),
+            url,
+            client: Some(Arc::clone(&http)),
+        });
+    }
+    Ok((jobs, Model { arg: input.arg.clone(), key: key.clone(), display: key, commit: None }))
 }

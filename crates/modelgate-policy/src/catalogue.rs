@@ -50,14 +50,12 @@ pub struct Catalogue {
     by_id: HashMap<String, usize>,
 }
 
-/// Rule ids the evaluator refers to directly.
-pub(crate) mod ids {
-    pub const UNRECOGNISED_MODEL: &str = "MG002";
-    pub const UNRECOGNISED_BINARY: &str = "MG003";
-    pub const PICKLE_DENIED: &str = "MG101";
-    pub const PICKLE_UNLISTED: &str = "MG102";
-    pub const PICKLE_TRAVERSAL: &str = "MG104";
-    pub const TEMPLATE_DENIED: &str = "MG506";
+include!(concat!(env!("OUT_DIR"), "/rule_ids.rs"));
+
+impl std::fmt::Display for RuleId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Catalogue {
@@ -120,9 +118,9 @@ impl Catalogue {
             .or_else(|| self.rules.iter().find(|r| r.name.eq_ignore_ascii_case(key)))
     }
 
-    /// A rule by id; the evaluator only asks for ids that exist.
-    pub(crate) fn get(&self, id: &str) -> &Rule {
-        match self.by_id.get(id) {
+    /// A rule by its typed id (generated from the same data, so it is always there).
+    pub fn get(&self, id: RuleId) -> &Rule {
+        match self.by_id.get(id.as_str()) {
             Some(&i) => &self.rules[i],
             None => panic!("rule {id} missing from the catalogue"),
         }

@@ -1,7 +1,7 @@
 //! Inventory in, findings out. This is the only place where an observation becomes a finding.
 
 use crate::Severity;
-use crate::catalogue::{Catalogue, Rule, ids};
+use crate::catalogue::{Catalogue, Rule, RuleId};
 use crate::config::Policy;
 use crate::pickle_lists::Class;
 use crate::suppress::Date;
@@ -49,7 +49,7 @@ pub struct Suppressed {
 impl Finding {
     /// A finding of a policy-level rule (pins, suppressions), at the file level.
     pub fn policy(
-        rule_id: &str,
+        rule_id: RuleId,
         policy: &Policy,
         message: String,
         evidence: Option<String>,
@@ -91,7 +91,12 @@ pub fn apply_suppressions(
             s.path,
             one_line(&s.reason)
         );
-        if let Some(f) = Finding::policy("MG704", policy, message, Some(format!("{} {}", s.rule, s.path))) {
+        if let Some(f) = Finding::policy(
+            RuleId::SuppressionExpired,
+            policy,
+            message,
+            Some(format!("{} {}", s.rule, s.path)),
+        ) {
             findings.push(f);
         }
     }
@@ -148,8 +153,10 @@ fn visit<'n>(node: &'n Node, path: &str, policy: &Policy, trail: &mut Vec<&'n No
             continue;
         }
         let rule = match note.kind {
-            NoteKind::UnrecognisedBinary if looks_like_model(named) => catalogue.get(ids::UNRECOGNISED_MODEL),
-            NoteKind::UnrecognisedBinary => catalogue.get(ids::UNRECOGNISED_BINARY),
+            NoteKind::UnrecognisedBinary if looks_like_model(named) => {
+                catalogue.get(RuleId::UnrecognisedModelFile)
+            }
+            NoteKind::UnrecognisedBinary => catalogue.get(RuleId::UnrecognisedBinary),
             kind => catalogue.for_note(kind),
         };
         push(
@@ -173,7 +180,7 @@ fn visit<'n>(node: &'n Node, path: &str, policy: &Policy, trail: &mut Vec<&'n No
         push(
             out,
             policy,
-            catalogue.get(ids::UNRECOGNISED_MODEL),
+            catalogue.get(RuleId::UnrecognisedModelFile),
             format!("{named} is named like a model but {what}"),
             Location { member: member.clone(), offset: None },
             None,
@@ -237,7 +244,9 @@ fn template_finding(note: &Note, policy: &Policy, member: &Option<String>, out: 
     let evidence = note.evidence.as_deref().unwrap_or_default();
     let (rule, why) = match TemplateLists::builtin().classify(evidence) {
         TemplateClass::Allowed(_) | TemplateClass::Data => return,
-        TemplateClass::Denied(entry) => (catalogue.get(ids::TEMPLATE_DENIED), one_line(&entry.reason)),
+        TemplateClass::Denied(entry) => {
+            (catalogue.get(RuleId::ChatTemplateInjection), one_line(&entry.reason))
+        }
         TemplateClass::Unlisted(why) => (catalogue.for_note(NoteKind::TemplateName), why.to_string()),
     };
     let message = format!("{}: {why}", note.detail);
@@ -294,17 +303,18 @@ fn classify_global(
     let catalogue = Catalogue::builtin();
     Some(match policy.pickle.classify(module, name, loader) {
         Class::Allowed(_) => return None,
-        Class::Denied(entry) => {
-            (catalogue.get(ids::PICKLE_DENIED), format!("which is denied: {}", one_line(&entry.reason)))
-        }
+        Class::Denied(entry) => (
+            catalogue.get(RuleId::PickleDeniedGlobal),
+            format!("which is denied: {}", one_line(&entry.reason)),
+        ),
         Class::Traversal { why, target: Some((entry, resolved)) } => (
-            catalogue.get(ids::PICKLE_TRAVERSAL),
+            catalogue.get(RuleId::PickleAttributeTraversal),
             format!("{why}; {resolved} is denied: {}", one_line(&entry.reason)),
         ),
-        Class::Traversal { why, target: None } => (catalogue.get(ids::PICKLE_TRAVERSAL), why),
+        Class::Traversal { why, target: None } => (catalogue.get(RuleId::PickleAttributeTraversal), why),
         Class::Unlisted => {
             policy.extra_trust(module, name).is_none().then_some(())?;
-            (catalogue.get(ids::PICKLE_UNLISTED), "which is not on the allow-list".to_string())
+            (catalogue.get(RuleId::PickleUnlistedGlobal), "which is not on the allow-list".to_string())
         }
     })
 }

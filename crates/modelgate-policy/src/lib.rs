@@ -20,7 +20,7 @@ pub mod signatures;
 pub mod suppress;
 pub mod template_lists;
 
-pub use catalogue::{Catalogue, RULES_TOML, Rule};
+pub use catalogue::{Catalogue, RULES_TOML, Rule, RuleId};
 pub use config::{PathFilter, Policy, PolicyError, RuleSetting};
 pub use evaluate::{Finding, Location, Suppressed, apply_suppressions, evaluate};
 pub use pickle_lists::PickleLists;

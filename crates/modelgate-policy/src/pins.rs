@@ -270,7 +270,7 @@ impl Drift {
     pub fn finding(&self, policy: &crate::Policy, lockfile: &str) -> Option<crate::Finding> {
         match self {
             Drift::Changed { path, pinned, actual } => crate::Finding::policy(
-                "MG701",
+                crate::RuleId::PinMismatch,
                 policy,
                 format!(
                     "{path} does not match {lockfile}: pinned sha256 {} ({} bytes), found sha256 {} ({} bytes)",
@@ -279,7 +279,7 @@ impl Drift {
                 Some(format!("sha256:{}", actual.1)),
             ),
             Drift::Unpinned { path, model } => crate::Finding::policy(
-                "MG702",
+                crate::RuleId::UnpinnedFile,
                 policy,
                 match model {
                     Some(m) => format!(
@@ -290,7 +290,7 @@ impl Drift {
                 None,
             ),
             Drift::Missing { path, pinned } => crate::Finding::policy(
-                "MG703",
+                crate::RuleId::PinnedFileMissing,
                 policy,
                 format!(
                     "{path} is pinned in {lockfile} (sha256 {}, {} bytes) but was not found",

@@ -15,7 +15,7 @@ use crate::run::{Artifact, HubRepo, Origin};
 use clap::Args;
 use globset::{GlobSet, GlobSetBuilder};
 use modelgate_policy::pins::Lockfile;
-use modelgate_policy::{Finding, Policy, Verdict, evaluate};
+use modelgate_policy::{Finding, Policy, RuleId, Verdict, evaluate};
 use modelgate_remote::fetch::{Expect, Options, Problem, fetch};
 use modelgate_remote::http::{Http, Settings};
 use modelgate_remote::{Source, display_url, hub};
@@ -512,7 +512,7 @@ fn run_job(
 fn problem_finding(p: &Problem, policy: &Policy) -> Option<Finding> {
     match p {
         Problem::Sha256 { expected, actual } => Finding::policy(
-            "MG901",
+            RuleId::RemoteDigestMismatch,
             policy,
             format!(
                 "the download has sha256 {actual}, but the source states sha256 {expected} (a hub's LFS object id, a registry's digest, an object store's checksum)"
@@ -520,24 +520,26 @@ fn problem_finding(p: &Problem, policy: &Policy) -> Option<Finding> {
             Some(format!("sha256:{actual}")),
         ),
         Problem::GitBlob { expected, actual } => Finding::policy(
-            "MG901",
+            RuleId::RemoteDigestMismatch,
             policy,
             format!("the download's git blob id is {actual}, but the hub lists {expected}"),
             Some(format!("git-blob:{actual}")),
         ),
         Problem::Size { expected, actual } => Finding::policy(
-            "MG902",
+            RuleId::RemoteSizeMismatch,
             policy,
             format!("{actual} bytes were downloaded, but the hub lists {expected}"),
             None,
         ),
         Problem::Inconsistent { offset } => Finding::policy(
-            "MG903",
+            RuleId::RemoteInconsistentContent,
             policy,
             format!("a range request returned other bytes than the download holds at offset {offset}"),
             None,
         ),
-        Problem::Unverifiable { why } => Finding::policy("MG904", policy, why.clone(), None),
+        Problem::Unverifiable { why } => {
+            Finding::policy(RuleId::RemoteDigestUnverifiable, policy, why.clone(), None)
+        }
     }
 }
 

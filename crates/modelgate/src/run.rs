@@ -5,7 +5,7 @@ use crate::walk::{OutsideLink, Target};
 use modelgate_formats::stream::hex;
 use modelgate_formats::{Detail, Format, Node, Note, NoteKind, Options};
 use modelgate_policy::pins::ScannedFile;
-use modelgate_policy::{Finding, Policy, evaluate};
+use modelgate_policy::{Finding, Policy, RuleId, evaluate};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -210,7 +210,10 @@ pub fn report_outside_links(artifacts: &mut Vec<Artifact>, links: &[OutsideLink]
             "{} is a symbolic link inside the scanned directory {} to {}, outside it; a loader follows it, so what it leads to was scanned as part of the model",
             l.link, l.tree, l.target
         );
-        let Some(f) = Finding::policy("MG705", policy, message, Some(l.target.clone())) else { continue };
+        let Some(f) = Finding::policy(RuleId::LinkLeavesScannedTree, policy, message, Some(l.target.clone()))
+        else {
+            continue;
+        };
         artifacts.push(Artifact {
             path: l.link.clone(),
             node: Node::new(LINK, None),

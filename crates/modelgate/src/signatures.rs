@@ -7,7 +7,7 @@ use crate::run::Artifact;
 use modelgate_formats::{Node, Options};
 use modelgate_policy::paths::Base;
 use modelgate_policy::signatures::{Pattern, SignatureRule, Trust};
-use modelgate_policy::{Finding, Policy, evaluate};
+use modelgate_policy::{Finding, Policy, RuleId, evaluate};
 use modelgate_sign::{
     Anchors, ContentMismatch, Error, Matcher, PublicKey, Rejection, Request, Signer, TrustedRoot, Verified,
 };
@@ -159,7 +159,11 @@ pub fn check(
                 rules.first().map(|r| r.path.as_str()).unwrap_or_default(),
                 looked.join(", ")
             );
-            push_missing(artifacts, &expected, Finding::policy("MG801", policy, message, None));
+            push_missing(
+                artifacts,
+                &expected,
+                Finding::policy(RuleId::SignatureMissing, policy, message, None),
+            );
             outcomes.push(Outcome { model, signature: None, result: Err("no signature found".into()) });
             continue;
         };
@@ -176,7 +180,8 @@ pub fn check(
                         join(&model, rel),
                         v.ignore_paths.join(", ")
                     );
-                    let f = Finding::policy("MG807", policy, message, Some(rel.clone()));
+                    let f =
+                        Finding::policy(RuleId::SignatureExcludesFile, policy, message, Some(rel.clone()));
                     attach(artifacts, policy, base, &join(&model, rel), &signature, f)?;
                 }
             }
@@ -190,7 +195,7 @@ pub fn check(
                     base,
                     &sig_display,
                     &signature,
-                    Finding::policy("MG803", policy, message, None),
+                    Finding::policy(RuleId::SignerNotAllowed, policy, message, None),
                 )?;
             }
             Err(r) => {
@@ -201,7 +206,7 @@ pub fn check(
                     base,
                     &sig_display,
                     &signature,
-                    Finding::policy("MG802", policy, message, None),
+                    Finding::policy(RuleId::SignatureInvalid, policy, message, None),
                 )?;
             }
         }
@@ -255,29 +260,57 @@ fn content_findings(
     let sig = base.key(signature);
     if let Some(shape) = &m.shape {
         let message = format!("the signature {sig} does not fit {model}: {shape}");
-        attach(artifacts, policy, base, &sig, signature, Finding::policy("MG802", policy, message, None))?;
+        attach(
+            artifacts,
+            policy,
+            base,
+            &sig,
+            signature,
+            Finding::policy(RuleId::SignatureInvalid, policy, message, None),
+        )?;
     }
     for c in &m.changed {
         let path = join(model, &c.path);
         let message = format!("{path} differs from its signature {sig}: {}", c.detail);
-        attach(artifacts, policy, base, &path, signature, Finding::policy("MG804", policy, message, None))?;
+        attach(
+            artifacts,
+            policy,
+            base,
+            &path,
+            signature,
+            Finding::policy(RuleId::SignedFileChanged, policy, message, None),
+        )?;
     }
     for rel in &m.extra {
         let path = join(model, rel);
         let message = format!("{path} is in the signed model {model} but not covered by its signature {sig}");
-        attach(artifacts, policy, base, &path, signature, Finding::policy("MG805", policy, message, None))?;
+        attach(
+            artifacts,
+            policy,
+            base,
+            &path,
+            signature,
+            Finding::policy(RuleId::UnsignedFile, policy, message, None),
+        )?;
     }
     for rel in &m.links {
         let path = join(model, rel);
         let message = format!(
             "{path} is a symbolic link in the signed model {model}; its signature {sig} was made without allow_symlinks and does not cover it"
         );
-        attach(artifacts, policy, base, &path, signature, Finding::policy("MG805", policy, message, None))?;
+        attach(
+            artifacts,
+            policy,
+            base,
+            &path,
+            signature,
+            Finding::policy(RuleId::UnsignedFile, policy, message, None),
+        )?;
     }
     for rel in &m.missing {
         let path = join(model, rel);
         let message = format!("{path} is signed in {sig} but missing");
-        push_missing(artifacts, &path, Finding::policy("MG806", policy, message, None));
+        push_missing(artifacts, &path, Finding::policy(RuleId::SignedFileMissing, policy, message, None));
     }
     Ok(())
 }

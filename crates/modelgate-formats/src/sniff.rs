@@ -84,7 +84,7 @@ fn sniff_sized(head: &[u8], total: Option<u64>, ctx: &mut Ctx<'_>) -> Format {
     if head.starts_with(b"7z\xbc\xaf\x27\x1c") {
         return Format::SevenZip;
     }
-    if is_zlib(head) {
+    if is_zlib(head) || joblib_zf_header(head).is_some() {
         return Format::Zlib;
     }
     if is_lzma_alone(head) {
@@ -137,6 +137,24 @@ fn sniff_sized(head: &[u8], total: Option<u64>, ctx: &mut Ctx<'_>) -> Format {
         };
     }
     Format::Unknown
+}
+
+/// joblib's legacy (pre-0.10) compressed pickle, still read by `joblib.load`
+/// (`numpy_pickle_compat.read_zfile`): `ZF`, the pickle's length as `hex()` left-justified to 19
+/// bytes (parsed with `int(…, 16)`), one more space from joblib <= 0.8.4, then a zlib stream. The
+/// length of the header before the zlib stream, when `h` starts with one. Loose on the length's
+/// spelling (any hex-looking field): the zlib header after it decides, and failing closed on an
+/// odd length costs nothing — the stream is scanned either way.
+pub(crate) fn joblib_zf_header(h: &[u8]) -> Option<usize> {
+    const FIELD: usize = 2 + 19;
+    let field = h.get(2..FIELD).filter(|_| h.starts_with(b"ZF"))?;
+    let hexish = field.iter().all(|b| b.is_ascii_hexdigit() || b" \t_+-xX".contains(b));
+    if !hexish || !field.iter().any(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    [FIELD, FIELD + 1]
+        .into_iter()
+        .find(|&at| h.get(at..).is_some_and(is_zlib) && (at == FIELD || h[FIELD] == b' '))
 }
 
 fn is_zlib(h: &[u8]) -> bool {
@@ -388,6 +406,11 @@ mod tests {
         assert_eq!(detect(b"\x93NUMPY\x01\x00"), Format::Numpy);
         assert_eq!(detect(b"\x1f\x8b\x08\x00"), Format::Gzip);
         assert_eq!(detect(b"\x78\x9c\x00\x00"), Format::Zlib);
+        // joblib's legacy ZF wrapper (19-byte hex length, an optional space, then zlib).
+        assert_eq!(detect(b"ZF0x21               \x78\x9c\x00\x00"), Format::Zlib);
+        assert_eq!(detect(b"ZF0x21                \x78\x9c\x00\x00"), Format::Zlib);
+        assert_eq!(joblib_zf_header(b"ZF0x21                \x78\x9c"), Some(22));
+        assert_ne!(detect(b"ZF this is not a length\x78\x9c\x00\x00"), Format::Zlib);
         assert_eq!(detect(b"7z\xbc\xaf\x27\x1c\x00\x04"), Format::SevenZip);
         assert_eq!(detect(b"\x89HDF\r\n\x1a\n\x00"), Format::Hdf5);
         assert_eq!(detect(b"GGUF\x03\x00\x00\x00"), Format::Gguf);

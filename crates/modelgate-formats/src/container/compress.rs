@@ -30,6 +30,16 @@ pub(crate) const DECODER_OVERHEAD: u64 = 16 << 20;
 
 /// Scans compressed data: its decompressed content becomes one child node.
 pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+    // joblib's legacy `ZF` wrapper: its header is skipped, the zlib stream after it is what
+    // `joblib.load` decompresses and unpickles.
+    if format == Format::Zlib
+        && let Ok(head) = s.peek(2 + 19 + 1 + 2)
+        && let Some(skip) = crate::sniff::joblib_zf_header(head)
+    {
+        if s.skip(skip as u64).is_err() {
+            return Rest::Drain;
+        }
+    }
     let start = s.position();
     let dict_cap = ctx.limits.max_in_memory;
     if format == Format::Lzma

@@ -14,7 +14,10 @@ use super::opcodes::{Arg, Len, Op};
 
 /// True when the opcode at `offset` has an argument that starts inside `head` and ends beyond
 /// it: a line with no newline before the end of `head`, or a counted string whose length ends
-/// past `head` but within the whole stream (`total`, when known).
+/// past `head` but within the whole stream — `total` when known; when it is not (a decompressed
+/// stream, whose length shows only at its end), within [`UNKNOWN_TOTAL_PLAUSIBLE`]: the caller
+/// passes a full window, so at least that much follows and a joblib `.gz` of a pickle led by a
+/// long string is still a pickle candidate.
 pub(crate) fn runs_past_window(head: &[u8], offset: usize, total: Option<u64>) -> bool {
     let Some(op) = head.get(offset).and_then(|&b| Op::from_byte(b)) else {
         return false;
@@ -35,8 +38,12 @@ pub(crate) fn runs_past_window(head: &[u8], offset: usize, total: Option<u64>) -
     buf[..width].copy_from_slice(len_bytes);
     let len = u64::from_le_bytes(buf);
     let end = (offset as u64 + 1 + width as u64).saturating_add(len);
-    end > head.len() as u64 && total.is_some_and(|t| end <= t)
+    end > head.len() as u64 && end <= total.unwrap_or(UNKNOWN_TOTAL_PLAUSIBLE)
 }
+
+/// The longest first argument believed of a stream of unknown length (64 GiB): beyond it, a
+/// length field is more likely noise than a string a pickler wrote.
+pub(crate) const UNKNOWN_TOTAL_PLAUSIBLE: u64 = 1 << 36;
 
 /// One place in a byte string where an unpickler would import something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,7 +197,10 @@ mod tests {
         let head = b"T\x10\x00\x00\x00abcde";
         assert!(runs_past_window(head, 0, Some(100)));
         assert!(!runs_past_window(head, 0, Some(12)));
-        assert!(!runs_past_window(head, 0, None));
+        // A stream of unknown length (decompressed): a plausible length is believed…
+        assert!(runs_past_window(head, 0, None));
+        // …a length of more than 64 GiB is not.
+        assert!(!runs_past_window(b"\x8e\xff\xff\xff\xff\xff\xff\xff\x7fab", 0, None));
         assert!(!runs_past_window(b"N", 0, None));
     }
 }

@@ -35,10 +35,9 @@ pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: 
     if format == Format::Zlib
         && let Ok(head) = s.peek(2 + 19 + 1 + 2)
         && let Some(skip) = crate::sniff::joblib_zf_header(head)
+        && s.skip(skip as u64).is_err()
     {
-        if s.skip(skip as u64).is_err() {
-            return Rest::Drain;
-        }
+        return Rest::Drain;
     }
     let start = s.position();
     let dict_cap = ctx.limits.max_in_memory;

@@ -39,18 +39,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-/// Largest single metadata read (an attribute's global heap, a B-tree node…).
-const MAX_READ: u64 = 64 << 20;
-/// Metadata bytes served in all for one file.
-const MAX_TOTAL_READ: u64 = 1 << 30;
-/// Object headers parsed per file.
-const MAX_OBJECTS: usize = 200_000;
-/// Group nesting walked.
-const MAX_DEPTH: usize = 64;
-/// Soft links followed to resolve one soft link.
-const MAX_SOFT_HOPS: usize = 16;
-/// The worker's stack (the crate recurses through B-trees, bounded by its own limits).
-const WORKER_STACK: usize = 16 << 20;
+const MAX_READ: u64 = crate::limits::Limits::HDF5_READ;
+const MAX_TOTAL_READ: u64 = crate::limits::Limits::HDF5_TOTAL_READ;
+const MAX_OBJECTS: usize = crate::limits::Limits::HDF5_OBJECTS;
+const MAX_DEPTH: usize = crate::limits::Limits::HDF5_DEPTH;
+const MAX_SOFT_HOPS: usize = crate::limits::Limits::HDF5_SOFT_HOPS;
+const WORKER_STACK: usize = crate::limits::Limits::HDF5_WORKER_STACK;
 /// Root attributes read for Keras.
 const KERAS_ATTRS: &[&str] = &["model_config", "training_config", "keras_version", "backend"];
 

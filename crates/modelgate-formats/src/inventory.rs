@@ -476,8 +476,8 @@ pub struct OpCount {
     pub count: u64,
 }
 
-/// Distinct names a [`GraphInventory`] keeps; further names are counted under `…`.
-pub const MAX_DISTINCT_OPS: usize = 4096;
+/// [`Limits::GRAPH_DISTINCT_OPS`]
+pub const MAX_DISTINCT_OPS: usize = crate::limits::Limits::GRAPH_DISTINCT_OPS;
 
 impl GraphInventory {
     /// Counts one occurrence of `name`.

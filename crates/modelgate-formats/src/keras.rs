@@ -53,8 +53,7 @@ const UNSAFE_FUNCTIONS: &[&str] = &[
 /// Lookup layers whose `vocabulary` may name a file.
 const LOOKUP_LAYERS: &[&str] = &["StringLookup", "IndexLookup", "IntegerLookup", "TextVectorization"];
 
-/// Deepest JSON nesting walked (serde_json refuses more than 128 anyway).
-const MAX_DEPTH: usize = 160;
+const MAX_DEPTH: usize = crate::limits::Limits::KERAS_DEPTH;
 
 fn in_keras_namespace(module: &str) -> bool {
     KERAS_NAMESPACES

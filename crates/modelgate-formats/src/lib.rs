@@ -34,6 +34,7 @@ mod torch;
 // Keras and TensorFlow.
 mod hdf5;
 mod keras;
+pub mod limits;
 mod marshal;
 pub mod savedmodel;
 mod sniff_tf;

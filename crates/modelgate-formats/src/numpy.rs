@@ -9,10 +9,8 @@ use crate::pickle::PickleLoader;
 use crate::scan::{Ctx, How, Rest, child_node, scan_node};
 use crate::stream::{HashMode, Stream};
 
-/// numpy refuses headers longer than this unless the caller raises `max_header_size`.
-const NUMPY_MAX_HEADER: u64 = 10_000;
-/// We read headers up to this size; numpy's own limit is lower by default.
-const HARD_MAX_HEADER: u64 = 1 << 20;
+const NUMPY_MAX_HEADER: u64 = crate::limits::Limits::NUMPY_LOADER_HEADER;
+const HARD_MAX_HEADER: u64 = crate::limits::Limits::NUMPY_HEADER;
 
 pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
     let header_start = s.position();

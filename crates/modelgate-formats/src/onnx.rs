@@ -39,16 +39,11 @@ pub const STANDARD_DOMAINS: &[&str] = &[
     "org.pytorch.aten",
 ];
 
-/// Message nesting allowed (a graph inside a node attribute inside a graph is three levels).
-const MAX_DEPTH: u32 = 96;
-/// Longest name, domain or metadata value kept.
-const KEEP: usize = 4096;
-/// Longest external-data location kept (longer ones are still checked on what is kept).
-const KEEP_PATH: usize = 64 << 10;
-/// Entries kept in the lists of the inventory.
-const MAX_LISTED: usize = 1024;
-/// Distinct operators counted.
-const MAX_OPERATORS: usize = 10_000;
+const MAX_DEPTH: u32 = crate::limits::Limits::ONNX_DEPTH;
+const KEEP: usize = crate::limits::Limits::ONNX_NAME_KEPT;
+const KEEP_PATH: usize = crate::limits::Limits::ONNX_PATH_KEPT;
+const MAX_LISTED: usize = crate::limits::Limits::ONNX_LISTED;
+const MAX_OPERATORS: usize = crate::limits::Limits::ONNX_OPERATORS;
 
 /// What the inventory records about an ONNX model.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]

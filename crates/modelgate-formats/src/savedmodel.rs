@@ -110,8 +110,7 @@ const CHECKPOINT_OPS: &[&str] = &[
 /// Ops that call back into the loading process's Python.
 const PYTHON_OPS: &[&str] = &["PyFunc", "PyFuncStateless", "EagerPyFunc"];
 
-/// Nodes inventoried per file (a bound on time; each takes at least a few bytes anyway).
-const MAX_NODES: usize = 4_000_000;
+const MAX_NODES: usize = crate::limits::Limits::SAVEDMODEL_NODES;
 
 /// TensorFlow's op registry, sorted (the first line is a comment with the version).
 fn known_ops() -> &'static [&'static str] {
@@ -204,14 +203,10 @@ struct Op {
     output_stream: Option<String>,
 }
 
-/// Longest name or op kept (longer ones are cut, with `…`).
-const KEEP: usize = 512;
-/// Nodes that may need a note, kept per meta graph until it is judged.
-const MAX_NOTABLE: usize = 65_536;
-/// Distinct function names kept (those defined, and those called).
-const MAX_FUNCTIONS: usize = 1_000_000;
-/// Meta graphs whose tags and version are recorded.
-const MAX_META_FACTS: usize = 16;
+const KEEP: usize = crate::limits::Limits::SAVEDMODEL_NAME_KEPT;
+const MAX_NOTABLE: usize = crate::limits::Limits::SAVEDMODEL_NOTABLE;
+const MAX_FUNCTIONS: usize = crate::limits::Limits::SAVEDMODEL_FUNCTIONS;
+const MAX_META_FACTS: usize = crate::limits::Limits::SAVEDMODEL_META_FACTS;
 
 /// One meta graph as far as it has been read.
 #[derive(Default)]

@@ -9,57 +9,7 @@ use crate::sniff;
 use crate::stream::{HashMode, Stream};
 use std::io::Read;
 
-/// Resource limits. Hitting one is recorded as a [`NoteKind::LimitExceeded`] note (the policy
-/// fails closed on it); it never aborts the scan of other files.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Nesting depth of archives, compression wrappers and embedded files.
-    pub max_depth: u32,
-    /// Members listed per archive.
-    pub max_members: u64,
-    /// Total bytes produced by decompression in one scan.
-    pub max_expanded_bytes: u64,
-    /// Decompressed/compressed ratio tolerated for a member (beyond `ratio_floor` bytes).
-    pub max_ratio: u64,
-    /// Decompressed size below which the ratio is not checked.
-    pub ratio_floor: u64,
-    /// Largest nested archive held in memory to give it random access.
-    pub max_in_memory: u64,
-    /// Largest string decoded in memory to look for an embedded pickle.
-    pub embed_in_memory: usize,
-    /// Pickle stack depth.
-    pub pickle_stack: usize,
-    /// Open pickle MARKs.
-    pub pickle_marks: usize,
-    /// Pickle memo entries per stream. An entry costs a 4-byte slot; only globals, call results
-    /// and the most recent plain values are kept in full (src/pickle/memo.rs, docs/performance.md).
-    pub pickle_memo: usize,
-    /// Call results (objects) tracked per pickle stream. Lists, dicts and sets are not counted:
-    /// only the most recent of them keep their items.
-    pub pickle_heap: usize,
-    /// Opcodes executed per pickle stream (a stream cannot hold more opcodes than bytes; this
-    /// bounds the time one stream may take).
-    pub pickle_opcodes: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_depth: 12,
-            max_members: 100_000,
-            max_expanded_bytes: 64 << 30,
-            max_ratio: 1_000,
-            ratio_floor: 64 << 20,
-            max_in_memory: 64 << 20,
-            embed_in_memory: 16 << 20,
-            pickle_stack: 1 << 20,
-            pickle_marks: 1 << 16,
-            pickle_memo: 1 << 25,
-            pickle_heap: 1 << 22,
-            pickle_opcodes: 1 << 32,
-        }
-    }
-}
+pub use crate::limits::Limits;
 
 /// What a [`Trace`] is told while a scan runs (for `modelgate inspect`).
 #[derive(Debug)]

@@ -47,16 +47,12 @@ use std::collections::HashMap;
 /// The loader name allow-list entries are scoped with (`loaders = ["skops"]`).
 pub const LOADER: &str = "skops";
 
-/// Distinct globals kept; beyond this the schema is a limit finding.
-pub const MAX_GLOBALS: usize = 4096;
-/// Member names kept from `file` references.
-const MAX_FILES: usize = 65_536;
-/// Problems noted per schema before they are summarised.
-const MAX_NOTES: usize = 32;
-/// Deepest nesting walked (serde_json refuses more than 128 anyway).
-const MAX_DEPTH: usize = 160;
-/// Longest JSON path kept in a message.
-const MAX_PATH: usize = 160;
+/// [`Limits::SKOPS_GLOBALS`]
+pub const MAX_GLOBALS: usize = crate::limits::Limits::SKOPS_GLOBALS;
+const MAX_FILES: usize = crate::limits::Limits::SKOPS_FILES;
+const MAX_NOTES: usize = crate::limits::Limits::SKOPS_NOTES;
+const MAX_DEPTH: usize = crate::limits::Limits::SKOPS_DEPTH;
+const MAX_PATH: usize = crate::limits::Limits::SKOPS_PATH;
 
 /// Node kinds skops 0.16 registers (`skops.io._audit.NODE_TYPE_MAPPING`; the allow-list harvest,
 /// `support/allowlist/cases_skops.py`, fails when the installed skops registers others).

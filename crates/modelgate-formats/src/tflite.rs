@@ -32,10 +32,8 @@ fn builtin_name(code: i32) -> Option<&'static str> {
     });
     usize::try_from(code).ok().and_then(|i| names.get(i).copied())
 }
-/// Operator codes read per model (real models have a few dozen).
-const MAX_OPCODES: u32 = 65_536;
-/// Longest custom op name kept.
-const MAX_NAME: u32 = 4096;
+const MAX_OPCODES: u32 = crate::limits::Limits::TFLITE_OPCODES;
+const MAX_NAME: u32 = crate::limits::Limits::TFLITE_NAME;
 
 pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
     let buffered;

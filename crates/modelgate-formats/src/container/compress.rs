@@ -25,8 +25,8 @@ use std::io::{self, BufRead, Read};
 
 const GZIP_MAGIC: &[u8; 2] = b"\x1f\x8b";
 const XZ_MAGIC: &[u8; 6] = b"\xfd7zXZ\x00";
-/// Decoder memory allowed on top of the dictionary (probability models, buffers), in bytes.
-pub(crate) const DECODER_OVERHEAD: u64 = 16 << 20;
+/// [`Limits::DECODER_OVERHEAD`]
+pub(crate) const DECODER_OVERHEAD: u64 = crate::limits::Limits::DECODER_OVERHEAD;
 
 /// Scans compressed data: its decompressed content becomes one child node.
 pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {

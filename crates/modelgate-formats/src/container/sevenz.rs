@@ -22,8 +22,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom};
 
 const SIGNATURE_HEADER: u64 = 32;
-/// Decoder memory allowed on top of the dictionary limit (probability models, buffers).
-const DECODER_OVERHEAD: u64 = 16 << 20;
+const DECODER_OVERHEAD: u64 = crate::limits::Limits::DECODER_OVERHEAD;
 /// `FILE_ATTRIBUTE_UNIX_EXTENSION`: the high 16 bits of the attributes hold a Unix mode.
 const UNIX_EXTENSION: u32 = 0x8000;
 

@@ -27,15 +27,10 @@ use std::io::{self, Read};
 
 const BLOCK: usize = 512;
 const BLOCK_U64: u64 = BLOCK as u64;
-/// Bytes of a GNU long name/link or of pax records kept in memory; the rest is skipped.
-const MAX_META: usize = 1 << 20;
-/// Longest member or link name kept (no file system extracts longer ones).
-const MAX_NAME: usize = 16 << 10;
-/// Extended headers (GNU long names, pax) allowed in front of one member. Python recurses once
-/// per extended header and fails on long chains.
-const MAX_META_CHAIN: usize = 64;
-/// Invalid headers tolerated (each one is noted) before the rest of the archive is given up.
-const MAX_BAD_HEADERS: u32 = 64;
+const MAX_META: usize = crate::limits::Limits::TAR_META;
+const MAX_NAME: usize = crate::limits::Limits::TAR_NAME;
+const MAX_META_CHAIN: usize = crate::limits::Limits::TAR_META_CHAIN;
+const MAX_BAD_HEADERS: u32 = crate::limits::Limits::TAR_BAD_HEADERS;
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

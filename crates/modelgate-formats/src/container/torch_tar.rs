@@ -22,10 +22,8 @@ use crate::scan::{Ctx, How, Rest, scan_node, scan_node_with};
 use crate::stream::Stream;
 use std::collections::HashMap;
 
-/// Storage and tensor records remembered per archive (for the bounds check).
-const MAX_RECORDS: usize = 100_000;
-/// Tensors with more dimensions than this are not bounds-checked.
-const MAX_DIMS: u64 = 64;
+const MAX_RECORDS: usize = crate::limits::Limits::TORCH_TAR_RECORDS;
+const MAX_DIMS: u64 = crate::limits::Limits::TORCH_TAR_DIMS;
 
 /// A member the legacy loader reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

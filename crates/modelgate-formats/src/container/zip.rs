@@ -24,8 +24,7 @@ const EOCD64_LOCATOR_SIG: &[u8; 4] = b"PK\x06\x07";
 const EOCD64_SIG: &[u8; 4] = b"PK\x06\x06";
 const CDH_SIG: &[u8; 4] = b"PK\x01\x02";
 const LFH_SIG: &[u8; 4] = b"PK\x03\x04";
-/// The central directory is held in memory; beyond this it is a limit finding.
-const MAX_CENTRAL_DIRECTORY: u64 = 64 << 20;
+const MAX_CENTRAL_DIRECTORY: u64 = crate::limits::Limits::ZIP_CENTRAL_DIRECTORY;
 /// Flag bits that make Python's zipfile (and scanners built on it) refuse a member: encrypted,
 /// compressed patched data, strong encryption.
 const REFUSED_FLAGS: u16 = 0x0001 | 0x0020 | 0x0040;

@@ -16,16 +16,11 @@ use crate::scan::{Ctx, Rest};
 use crate::stream::{HashMode, Stream};
 use std::io::Read;
 
-/// Bytes kept before a hit (MARKs that an INST or OBJ pops may open there).
-const LOOKBACK: usize = 4096;
-/// Bytes kept from the start of a segment.
-const SEGMENT: usize = 1 << 20;
-/// Segments kept per stream; more hits than these segments hold are noted, not dropped.
-const MAX_SEGMENTS: usize = 64;
-/// Opcodes one candidate parse may run.
-const CANDIDATE_OPCODES: u64 = 1 << 16;
-/// MARK positions before a hit tried as candidate starts.
-const MARK_STARTS: usize = 8;
+const LOOKBACK: usize = crate::limits::Limits::HUNT_LOOKBACK;
+const SEGMENT: usize = crate::limits::Limits::HUNT_SEGMENT;
+const MAX_SEGMENTS: usize = crate::limits::Limits::HUNT_SEGMENTS;
+const CANDIDATE_OPCODES: u64 = crate::limits::Limits::HUNT_CANDIDATE_OPCODES;
+const MARK_STARTS: usize = crate::limits::Limits::HUNT_MARK_STARTS;
 
 struct Segment {
     start: u64,

@@ -17,15 +17,8 @@ use crate::stream::Stream;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-/// Lists, dicts and sets whose contents are kept: the most recent [`CONTAINERS_KEPT`] (and at
-/// most [`CONTAINER_ITEMS_KEPT`] items among them). A pickled list of millions of dicts does not
-/// hold millions of dicts: what a loader reads from a container (joblib's array state, torch's
-/// storage keys) is built just before it is read, and the verdict is about globals and calls,
-/// which are recorded when they happen. An older container keeps its kind (so SETITEMS on it is
-/// still a dict update, not a method call), not its items.
-const CONTAINERS_KEPT: usize = 1 << 16;
-/// Items kept in all retained containers together.
-const CONTAINER_ITEMS_KEPT: usize = 1 << 18;
+const CONTAINERS_KEPT: usize = crate::limits::Limits::PICKLE_CONTAINERS_KEPT;
+const CONTAINER_ITEMS_KEPT: usize = crate::limits::Limits::PICKLE_RETAINED_ITEMS;
 
 #[derive(Default)]
 struct Containers {
@@ -166,11 +159,9 @@ struct MachineLimits {
     opcodes: u64,
 }
 
-/// At most this many notes of one kind are kept per node.
-const NOTES_PER_KIND: u32 = 20;
+const NOTES_PER_KIND: u32 = crate::limits::Limits::PICKLE_NOTES_PER_KIND;
 
-/// Distinct call sites kept per node (calls are deduplicated by opcode and callee).
-const MAX_CALL_SITES: usize = 10_000;
+const MAX_CALL_SITES: usize = crate::limits::Limits::PICKLE_CALL_SITES;
 
 impl<'n> Machine<'n> {
     pub(crate) fn new(
@@ -802,7 +793,7 @@ impl<'n> Machine<'n> {
                 self.push(Value::Float(f64::from_be_bytes(b)), offset)?;
             }
             Op::STRING => {
-                const KEEP: usize = 1 << 16;
+                const KEEP: usize = crate::limits::Limits::PICKLE_STRING_ARG_KEPT;
                 let mut line = self.read_line_arg(s, op, offset, KEEP)?;
                 if line.len() == KEEP && matches!(line[0], b'\'' | b'"') {
                     // Longer than what is kept: CPython takes any length, so the closing quote

@@ -11,8 +11,8 @@
 //!
 //! `tokenizer.chat_template*` values are Jinja programs and are analysed (`crate::jinja`).
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, Node, Note, NoteKind};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -302,7 +302,7 @@ fn elem_size(ty: u32) -> Option<u64> {
     }
 }
 
-pub(crate) fn scan(s: &mut Stream<'_>, _ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, _ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let total = s.window().map(|w| w.len());
     let mut info = GgufInfo { alignment: 32, ..GgufInfo::default() };
     let mut notes = Vec::new();

@@ -15,9 +15,9 @@
 //!
 //! The document is parsed with `serde_json`, whose nesting limit (128) bounds the recursion.
 
+use crate::driver::Driver;
 use crate::inventory::{GraphInventory, Node, Note, NoteKind};
 use crate::marshal;
-use crate::scan::Ctx;
 use serde_json::Value;
 
 /// Module prefixes Keras itself (and its official model libraries) serialize.
@@ -84,7 +84,7 @@ pub(crate) fn scan_config(
     json: &[u8],
     source: &str,
     offset: Option<u64>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     inv: &mut GraphInventory,
 ) {
@@ -120,21 +120,21 @@ pub(crate) fn scan_config(
 /// in-memory limit, and walks it.
 pub(crate) fn scan_config_stream(
     s: &mut crate::stream::Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
-) -> crate::scan::Rest {
-    if let Some(data) = crate::scan::read_whole(s, ctx, node, "the Keras config") {
+) -> crate::driver::Rest {
+    if let Some(data) = crate::driver::read_whole(s, ctx, node, "the Keras config") {
         let mut inv = GraphInventory::default();
         scan_config(&data, "config.json", None, ctx, node, &mut inv);
         node.detail = crate::inventory::Detail::Graph(Box::new(inv));
     }
-    crate::scan::Rest::Drain
+    crate::driver::Rest::Drain
 }
 
-struct Walker<'w, 'c, 't> {
+struct Walker<'w, 'c> {
     source: &'w str,
     offset: Option<u64>,
-    ctx: &'w mut Ctx<'t>,
+    ctx: &'w mut dyn Driver,
     node: &'w mut Node,
     inv: &'w mut GraphInventory,
     path: Vec<Seg<'c>>,
@@ -162,7 +162,7 @@ pub(crate) fn path_string(path: &[Seg<'_>]) -> String {
     at
 }
 
-impl<'c> Walker<'_, 'c, '_> {
+impl<'c> Walker<'_, 'c> {
     fn note(&mut self, mut note: Note) {
         note.offset = self.offset;
         self.node.note(note);
@@ -438,7 +438,7 @@ impl<'c> Walker<'_, 'c, '_> {
             .evidence(name.to_string()),
         );
         if let Some(bytes) = bytes
-            && let Some(child) = crate::scan::scan_embedded(
+            && let Some(child) = crate::driver::scan_embedded(
                 &bytes[..],
                 self.ctx,
                 format!("TorchModuleWrapper {name} module"),
@@ -453,13 +453,14 @@ impl<'c> Walker<'_, 'c, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::Limits;
+    use crate::limits::Limits;
 
     fn notes(json: &str) -> Vec<Note> {
-        let mut ctx = Ctx::new(Limits::default(), None);
         let mut node = Node::new("", None);
         let mut inv = GraphInventory::default();
-        scan_config(json.as_bytes(), "config.json", None, &mut ctx, &mut node, &mut inv);
+        crate::scan::with_driver(Limits::default(), |ctx| {
+            scan_config(json.as_bytes(), "config.json", None, ctx, &mut node, &mut inv)
+        });
         node.notes
     }
 

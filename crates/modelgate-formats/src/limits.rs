@@ -52,20 +52,20 @@ macro_rules! limits {
 
             /// Every limit, fields first (with this value), then the fixed budgets, in table order.
             pub fn table(&self) -> Vec<LimitRow> {
-                let mut rows = Vec::new();
-                $( rows.push(LimitRow {
-                    name: stringify!($field),
-                    configurable: true,
-                    value: self.$field as u64,
-                    summary: first_line(&[$($doc),*]),
-                }); )*
-                $( rows.push(LimitRow {
-                    name: stringify!($name),
-                    configurable: false,
-                    value: Limits::$name as u64,
-                    summary: first_line(&[$($fdoc),*]),
-                }); )*
-                rows
+                vec![
+                    $( LimitRow {
+                        name: stringify!($field),
+                        configurable: true,
+                        value: self.$field as u64,
+                        summary: first_line(&[$($doc),*]),
+                    }, )*
+                    $( LimitRow {
+                        name: stringify!($name),
+                        configurable: false,
+                        value: Limits::$name as u64,
+                        summary: first_line(&[$($fdoc),*]),
+                    }, )*
+                ]
             }
         }
     };
@@ -395,7 +395,7 @@ pub fn render_value(v: u64) -> String {
     let digits = v.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

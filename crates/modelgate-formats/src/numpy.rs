@@ -4,15 +4,15 @@
 //! `fortran_order` and `shape`. Plain arrays are followed by `prod(shape) × itemsize` raw bytes;
 //! object arrays by a pickle, which `np.load(allow_pickle=True)` unpickles.
 
+use crate::driver::{Driver, How, Rest, child_node, scan_node};
 use crate::inventory::{Detail, Node, Note, NoteKind, NumpyHeader, Relation};
 use crate::pickle::PickleLoader;
-use crate::scan::{Ctx, How, Rest, child_node, scan_node};
 use crate::stream::{HashMode, Stream};
 
 const NUMPY_MAX_HEADER: u64 = crate::limits::Limits::NUMPY_LOADER_HEADER;
 const HARD_MAX_HEADER: u64 = crate::limits::Limits::NUMPY_HEADER;
 
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let header_start = s.position();
     let Ok(Some(preamble)) = s.read_array::<8>() else {
         node.note(Note::new(NoteKind::Malformed, "truncated .npy preamble").at(header_start));

@@ -16,9 +16,9 @@
 //!
 //! Field numbers are those of onnx 1.17+ (`formats.md` §4).
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, Node, Note, NoteKind};
 use crate::protobuf::{self, Field, Value, Wire, WireError, next_field};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,9 +107,9 @@ struct Walk<'p> {
     checked_locations: BTreeSet<String>,
 }
 
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     // Only the scanned file itself sits in a directory whose links can be checked.
-    let base_dir = if ctx.depth == 1 { ctx.base_dir.as_deref() } else { None };
+    let base_dir = if ctx.depth() == 1 { ctx.base_dir() } else { None };
     let mut w = Walk {
         info: OnnxInfo::default(),
         notes: Vec::new(),

@@ -11,8 +11,8 @@
 //! noted (safetensors never runs them; tools downstream might). Bytes after the last tensor are
 //! scanned by content as trailing data.
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, Node, Note, NoteKind};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use serde::Serialize;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -192,7 +192,7 @@ pub(crate) fn is_structural(head: &[u8], total: Option<u64>) -> bool {
     })
 }
 
-pub(crate) fn scan(s: &mut Stream<'_>, _ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, _ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let mut info = SafetensorsInfo::default();
     let mut notes = Vec::new();
     let rest = parse(s, &mut info, &mut notes);

@@ -28,10 +28,10 @@
 //! few attributes are kept, memory stays bounded). `keras_metadata.pb` is held in memory (up to
 //! `max_in_memory`; beyond that a limit note).
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, Format, GraphInventory, Node, Note, NoteKind};
 use crate::protobuf::slice::{self as protobuf, Field, WireError};
 use crate::protobuf::{self as stream_protobuf, Value, Wire, WireError as StreamError, next_field};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
@@ -135,7 +135,7 @@ fn registry_version() -> &'static str {
         .unwrap_or("?")
 }
 
-pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     if format != Format::TfKerasMetadata {
         // saved_model.pb is walked straight off the stream: graphs with large constants run to
         // gigabytes, and only names and a few attributes are needed.
@@ -154,7 +154,7 @@ pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: 
         node.detail = Detail::Graph(Box::new(walk.inv));
         return Rest::Drain;
     }
-    let Some(data) = crate::scan::read_whole(s, ctx, node, &format!("the {format} message")) else {
+    let Some(data) = crate::driver::read_whole(s, ctx, node, &format!("the {format} message")) else {
         return Rest::Drain;
     };
     let mut inv = GraphInventory::default();
@@ -626,7 +626,7 @@ fn judge(mg: &MetaGraph, node: &mut Node) {
 
 fn keras_metadata(
     data: &[u8],
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     inv: &mut GraphInventory,
 ) -> Result<(), WireError> {

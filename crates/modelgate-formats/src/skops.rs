@@ -35,9 +35,9 @@
 //! parsed with `serde_json`, whose nesting limit (128) bounds the recursion, into at most
 //! `crate::json::MAX_VALUES` values; a deeper or larger document is a limit finding.
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, Format, GraphInventory, Node, Note, NoteKind, cap_notes};
 use crate::keras::{Seg, path_string};
-use crate::scan::{Ctx, Rest};
 use crate::stream::{HashMode, Stream, Window};
 use serde::Serialize;
 use serde_json::Value;
@@ -287,10 +287,10 @@ pub(crate) fn scan_schema(data: &[u8], source: &str, node: &mut Node, quick: boo
 pub(crate) fn scan_schema_member(
     format: Format,
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
 ) -> Rest {
-    let Some(data) = crate::scan::read_whole(s, ctx, node, "schema.json") else {
+    let Some(data) = crate::driver::read_whole(s, ctx, node, "schema.json") else {
         return Rest::Drain;
     };
     if scan_schema(&data, "schema.json", node, false) {
@@ -299,10 +299,10 @@ pub(crate) fn scan_schema_member(
     }
     // Not a skops schema: the member is whatever its content is.
     let mut inner = Stream::new(&data[..], HashMode::None).with_window(Window::from_slice(&data));
-    if crate::scan::dispatch(format, &mut inner, ctx, node) == Rest::Trailing {
+    if ctx.parse_as(format, &mut inner, node) == Rest::Trailing {
         let at = inner.position();
         if matches!(inner.at_eof(), Ok(false)) {
-            crate::scan::scan_trailing(inner.take_next(u64::MAX), at, ctx, node);
+            crate::driver::scan_trailing(inner.take_next(u64::MAX), at, ctx, node);
         }
     }
     Rest::Drain

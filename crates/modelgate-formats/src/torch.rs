@@ -10,10 +10,10 @@
 //! offset reach outside its storage, or a storage whose bytes disagree with the count the pickle
 //! declares, is a memory-safety problem for the loader (CVE-2026-24747) and a sign of tampering.
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Format, Node, Note, NoteKind};
 use crate::pickle::value::{Obj, Value};
 use crate::pickle::{End, Loader, Machine, PickleLoader, Session};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use std::collections::HashMap;
 
@@ -231,7 +231,7 @@ pub(crate) fn tensor_bounds_problem(offset: i64, size: &[i64], stride: &[i64], n
 /// torch's semantics; returns the storages it references.
 pub(crate) fn scan_archive_pickle(
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     kind: PickleLoader,
 ) -> Vec<StorageRef> {
@@ -246,7 +246,7 @@ pub(crate) fn scan_archive_pickle(
 /// Continues a legacy torch file after its magic-number pickle.
 pub(crate) fn scan_legacy_after_magic(
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     mut session: Session,
 ) -> Rest {

@@ -17,8 +17,8 @@
 //! header asking for more is a [`NoteKind::LimitExceeded`] note, and nothing is allocated for it.
 
 use crate::container::{ExpansionBudget, FuseOnError, Tap};
+use crate::driver::{Driver, How, Rest, child_node, scan_node, scan_trailing};
 use crate::inventory::{Format, Node, Note, NoteKind, Relation};
-use crate::scan::{Ctx, How, Rest, child_node, scan_node, scan_trailing};
 use crate::stream::{HashMode, Stream};
 use lzma_rust2::{Action, LzmaStream, Status, XzStream};
 use std::io::{self, BufRead, Read};
@@ -29,9 +29,9 @@ const XZ_MAGIC: &[u8; 6] = b"\xfd7zXZ\x00";
 pub(crate) const DECODER_OVERHEAD: u64 = crate::limits::Limits::DECODER_OVERHEAD;
 
 /// Scans compressed data: its decompressed content becomes one child node.
-pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let start = s.position();
-    let dict_cap = ctx.limits.max_in_memory;
+    let dict_cap = ctx.limits().max_in_memory;
     if format == Format::Lzma
         && let Ok(head) = s.peek(5)
         && head.len() == 5
@@ -52,7 +52,7 @@ pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: 
     // against the compressed bytes consumed so far otherwise.
     let known = s.window().map(|w| w.len().saturating_sub(start));
     let mut budget = ExpansionBudget::new(ctx, known.unwrap_or(u64::MAX));
-    let dynamic = known.is_none().then_some((ctx.limits.max_ratio, ctx.limits.ratio_floor));
+    let dynamic = known.is_none().then_some((ctx.limits().max_ratio, ctx.limits().ratio_floor));
     let mem_kb = u32::try_from(dict_cap.saturating_add(DECODER_OVERHEAD) / 1024)
         .unwrap_or(u32::MAX - 1)
         .min(u32::MAX - 1);
@@ -70,7 +70,7 @@ pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: 
             How::Sniff,
         )
     };
-    ctx.expanded = ctx.expanded.saturating_add(child.size);
+    ctx.add_expanded(child.size);
     let mut child = child;
     let consumed = s.position().saturating_sub(start);
     let mut stopped = false;
@@ -479,7 +479,7 @@ fn skip_c_string(s: &mut Stream<'_>) -> io::Result<bool> {
 
 /// Scans what follows a stream whose decoder took in the first bytes of it: those bytes, then the
 /// rest of the parent stream, as one trailing child.
-fn trailing_with_prefix(prefix: Vec<u8>, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) {
+fn trailing_with_prefix(prefix: Vec<u8>, s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) {
     let offset = s.position().saturating_sub(prefix.len() as u64);
     let reader = io::Cursor::new(prefix).chain(s.take_next(u64::MAX));
     scan_trailing(reader, offset, ctx, node);

@@ -9,8 +9,8 @@ pub(crate) mod tar;
 pub(crate) mod torch_tar;
 pub(crate) mod zip;
 
+use crate::driver::Driver;
 use crate::inventory::{Node, Note, NoteKind};
-use crate::scan::Ctx;
 use crate::stream::Stream;
 use std::io::{self, Read};
 
@@ -19,11 +19,11 @@ use std::io::{self, Read};
 /// inspected, which is noted as a limit (never a silent skip).
 pub(crate) fn buffer_for_random_access(
     s: &mut Stream<'_>,
-    ctx: &Ctx<'_>,
+    ctx: &dyn Driver,
     node: &mut Node,
     what: &str,
 ) -> Option<Vec<u8>> {
-    let limit = ctx.limits.max_in_memory;
+    let limit = ctx.limits().max_in_memory;
     let data = match s.read_vec(usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX)) {
         Ok(d) => d,
         Err(e) => {
@@ -53,9 +53,9 @@ pub(crate) struct ExpansionBudget {
 }
 
 impl ExpansionBudget {
-    pub(crate) fn new(ctx: &Ctx<'_>, compressed: u64) -> ExpansionBudget {
-        let by_ratio = compressed.saturating_mul(ctx.limits.max_ratio).max(ctx.limits.ratio_floor);
-        let left = ctx.limits.max_expanded_bytes.saturating_sub(ctx.expanded);
+    pub(crate) fn new(ctx: &dyn Driver, compressed: u64) -> ExpansionBudget {
+        let by_ratio = compressed.saturating_mul(ctx.limits().max_ratio).max(ctx.limits().ratio_floor);
+        let left = ctx.limits().max_expanded_bytes.saturating_sub(ctx.expanded());
         ExpansionBudget { allowed: by_ratio.min(left), produced: 0, exceeded: false, compressed }
     }
 

@@ -15,10 +15,10 @@
 //! pickles runs. Each member is scanned as the loader reads it; tensors are checked against the
 //! storages they view.
 
+use crate::driver::{Driver, How, Rest, scan_node, scan_node_with};
 use crate::inventory::{Format, Node, Note, NoteKind};
 use crate::pickle::value::{Obj, Value};
 use crate::pickle::{End, Loader, Machine, PickleLoader, PlainLoader, Session};
-use crate::scan::{Ctx, How, Rest, scan_node, scan_node_with};
 use crate::stream::Stream;
 use std::collections::HashMap;
 
@@ -97,7 +97,7 @@ impl LegacyState {
 /// Scans one member of a legacy torch tar the way the loader reads it.
 pub(crate) fn scan_member(
     stream: Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     child: Node,
     which: LegacyMember,
     state: &mut LegacyState,
@@ -169,7 +169,7 @@ fn layout_note(node: &mut Node, offset: u64, detail: String) {
 fn load<R>(
     session: &mut Session,
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     inspect: impl FnOnce(&Machine<'_>, &Value) -> R,
 ) -> Option<R> {
@@ -191,7 +191,7 @@ fn load<R>(
 fn count(
     session: &mut Session,
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     what: &str,
 ) -> Option<u64> {
@@ -210,7 +210,7 @@ fn count(
 fn storages(
     session: &mut Session,
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     state: &mut LegacyState,
 ) -> Rest {
@@ -309,7 +309,7 @@ fn storages(
 fn tensors(
     session: &mut Session,
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     state: &mut LegacyState,
 ) -> Rest {

@@ -12,9 +12,9 @@
 //! in offset order through the stream, so every byte is read (and hashed) once.
 
 use crate::container::{ExpansionBudget, FuseOnError, Tap, buffer_for_random_access};
+use crate::driver::{Driver, How, Rest, child_node, scan_node, scan_node_with, scan_trailing};
 use crate::inventory::{Detail, Format, Node, Note, NoteKind, Relation, Role};
 use crate::pickle::PickleLoader;
-use crate::scan::{Ctx, How, Rest, child_node, scan_node, scan_node_with, scan_trailing};
 use crate::stream::{HashMode, Stream, Window};
 use std::collections::HashMap;
 use std::io::Read;
@@ -138,7 +138,7 @@ struct Entry {
 }
 
 /// Scans a zip archive: central directory first, then members in offset order.
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     match s.window() {
         Some(w) => scan_with_window(s, w, ctx, node),
         None => scan_buffered(s, ctx, node),
@@ -147,7 +147,7 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
 
 /// A zip inside a compressed member or other forward-only stream: held in memory (bounded) to
 /// reach its central directory.
-fn scan_buffered(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+fn scan_buffered(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let Some(data) = buffer_for_random_access(s, ctx, node, "a nested zip") else {
         return Rest::Drain;
     };
@@ -160,7 +160,7 @@ fn scan_buffered(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest
     Rest::Drain
 }
 
-fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let Some(eocd) = find_eocd(&w) else {
         node.note(Note::new(
             NoteKind::ArchiveMalformed,
@@ -315,7 +315,7 @@ fn gap(
     s: &mut Stream<'_>,
     n: u64,
     before_first: bool,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     entries: &[Entry],
     next: &Entry,
@@ -361,15 +361,18 @@ fn parse_central_directory(
     shift: u64,
     cd_at: u64,
     node: &mut Node,
-    ctx: &Ctx<'_>,
+    ctx: &dyn Driver,
 ) -> Option<Vec<Entry>> {
     let mut entries = Vec::new();
     let mut i = 0usize;
     while i < cd.len() {
-        if entries.len() as u64 >= ctx.limits.max_members {
+        if entries.len() as u64 >= ctx.limits().max_members {
             node.note(Note::new(
                 NoteKind::LimitExceeded,
-                format!("more than {} archive members; the rest were not inspected", ctx.limits.max_members),
+                format!(
+                    "more than {} archive members; the rest were not inspected",
+                    ctx.limits().max_members
+                ),
             ));
             break;
         }
@@ -563,14 +566,14 @@ fn skops_polyglot(node: &mut Node) {
 /// (2 bytes), the properties' length (2, always 5) and the properties (the LZMA byte and the
 /// dictionary size); the raw stream ends with an end marker when flag bit 1 says so (Python's
 /// zipfile always writes one), otherwise after the uncompressed size.
-fn zip_lzma<'r>(mut data: impl Read + 'r, e: &Entry, ctx: &Ctx<'_>) -> Result<Box<dyn Read + 'r>, String> {
+fn zip_lzma<'r>(mut data: impl Read + 'r, e: &Entry, ctx: &dyn Driver) -> Result<Box<dyn Read + 'r>, String> {
     let mut head = [0u8; 9];
     data.read_exact(&mut head).map_err(|_| "the member is shorter than its LZMA header".to_string())?;
     if u16::from_le_bytes([head[2], head[3]]) != 5 {
         return Err("the LZMA properties are not 5 bytes long".into());
     }
     let dict = u64::from(u32::from_le_bytes([head[5], head[6], head[7], head[8]]));
-    let cap = ctx.limits.max_in_memory;
+    let cap = ctx.limits().max_in_memory;
     if dict > cap {
         return Err(format!(
             "the header asks for a {dict}-byte dictionary, more than the {cap}-byte in-memory limit"
@@ -738,7 +741,7 @@ fn read_member(
     w: Option<Window<'_>>,
     e: &Entry,
     layout: &Layout,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     found: &mut Found,
 ) {
@@ -827,7 +830,7 @@ fn read_member(
 
     let mut crc = flate2::Crc::new();
     let mut budget = ExpansionBudget::new(ctx, e.comp_size);
-    let start_expanded = ctx.expanded;
+    let start_expanded = ctx.expanded();
     let data = s.take_next(e.comp_size);
     let mut child = child_node(e.name.clone(), Relation::Member, at);
     child.role = role;
@@ -884,7 +887,7 @@ fn read_member(
         }
     };
     if e.method != 0 {
-        ctx.expanded = ctx.expanded.saturating_add(child.size);
+        ctx.add_expanded(child.size);
     }
     if matches!(e.method, 12 | 14) && (layout.torch_prefix.is_some() || layout.torchscript) {
         node.note(
@@ -964,7 +967,7 @@ fn read_member(
 
 fn scan_member(
     stream: Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     child: Node,
     how: How,
     role: Option<Role>,

@@ -14,8 +14,8 @@ pub(crate) mod recognise;
 pub(crate) mod value;
 pub(crate) mod vm;
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, Node};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -229,7 +229,7 @@ impl Session {
         &mut self,
         node: &mut Node,
         s: &mut Stream<'_>,
-        ctx: &mut Ctx<'_>,
+        ctx: &mut dyn Driver,
         loader: &mut dyn Loader,
         at_stop: impl FnOnce(&Machine<'_>, &Value) -> R,
     ) -> (End, Option<R>) {
@@ -274,7 +274,7 @@ fn is_torch_magic(v: &Value) -> bool {
 /// Scans a byte stream that starts with a pickle: every stream to the end, as `pickle.load`
 /// called in a loop would, switching to torch's legacy layout or joblib's interleaved arrays when
 /// the content says so.
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let mut session = Session::new(PickleLoader::Pickle);
     let mut loader = crate::joblib::JoblibLoader::default();
     let (end, magic) = session.run(node, s, ctx, &mut loader, |_, v| is_torch_magic(v));
@@ -301,7 +301,7 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
 /// Returns true if it reached STOP.
 pub(crate) fn scan_one(
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     loader_kind: PickleLoader,
 ) -> bool {

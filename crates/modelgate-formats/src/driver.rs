@@ -11,7 +11,7 @@
 use crate::inventory::{Format, Node, NoteKind, Relation};
 use crate::limits::Limits;
 use crate::pickle::PickleLoader;
-use crate::stream::Stream;
+use crate::stream::{Stream, Window};
 use std::io::Read;
 use std::path::Path;
 
@@ -73,6 +73,23 @@ pub(crate) enum Rest {
 pub(crate) type Detect<'f> = dyn FnMut(&mut Stream<'_>, &mut dyn Driver) -> Format + 'f;
 /// Parses a stream scanned with a custom decision ([`scan_node_with`]).
 pub(crate) type ParseWith<'f> = dyn FnMut(Format, &mut Stream<'_>, &mut dyn Driver, &mut Node) -> Rest + 'f;
+
+/// What a sniff rule sees: the stream's first bytes (up to [`crate::sniff::WINDOW`]), its
+/// length when known, and random access to all of it when the source offers it.
+pub(crate) struct Probe<'p> {
+    /// The first bytes; never empty past the `empty` rule.
+    pub(crate) head: &'p [u8],
+    /// The stream's length, when known.
+    pub(crate) total: Option<u64>,
+    /// Random access to the stream's bytes, when the source offers it.
+    pub(crate) window: Option<Window<'p>>,
+}
+
+/// A sniff rule: the format of the stream, if this rule recognises it.
+pub(crate) type Sniff = fn(&Probe<'_>, &mut dyn Driver) -> Option<Format>;
+
+/// A parse entry: inventories the stream into the node and says what the rest of it is.
+pub(crate) type Parse = fn(Format, &mut Stream<'_>, &mut dyn Driver, &mut Node) -> Rest;
 
 /// What a parser may ask of the scan driver.
 pub(crate) trait Driver {

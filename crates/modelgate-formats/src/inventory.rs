@@ -98,8 +98,11 @@ mod flag {
     pub const ARCHIVE: u8 = 1;
     /// A model format: a file holding one of these anywhere is a model (CycloneDX components).
     pub const MODEL: u8 = 2;
+    /// Data a loader might unpickle part of without the format saying so: the driver searches
+    /// every byte for pickle import forms (docs/formats.md, "Recognition").
+    pub const HUNTED: u8 = 4;
 }
-use flag::{ARCHIVE, MODEL, NONE};
+use flag::{ARCHIVE, HUNTED, MODEL, NONE};
 
 vocabulary! {
     /// What a byte stream was recognised as, by its content.
@@ -176,22 +179,29 @@ vocabulary! {
     MachO = "mach-o", NONE;
     /// A script with a `#!` interpreter line.
     Script = "script", NONE;
+    /// A MessagePack document (Flax weights, spaCy pipeline files).
+    Msgpack = "msgpack", HUNTED;
     /// JSON text.
-    Json = "json", NONE;
+    Json = "json", HUNTED;
     /// Other text.
-    Text = "text", NONE;
+    Text = "text", HUNTED;
     /// An image (PNG, JPEG, GIF, WebP, BMP).
     Image = "image", NONE;
     /// A zero-length stream.
     Empty = "empty", NONE;
     /// Binary data of no recognised format.
-    Unknown = "unknown", NONE;
+    Unknown = "unknown", HUNTED;
 }
 
 impl Format {
     /// True for archives whose members are listed as children.
     pub fn is_archive(self) -> bool {
         self.flags() & ARCHIVE != 0
+    }
+
+    /// True for formats whose every byte the driver searches for pickle import forms.
+    pub(crate) fn is_hunted(self) -> bool {
+        self.flags() & HUNTED != 0
     }
 
     /// True for formats that are models themselves: a file holding one of these anywhere is a
@@ -655,7 +665,7 @@ mod vocabulary_tests {
         let formats: Vec<String> = Format::ALL.iter().map(|f| serde_json::to_string(f).unwrap()).collect();
         assert_eq!(
             formats.join(","),
-            r#""pickle","pytorch-zip","torchscript","pytorch-legacy","pytorch-legacy-tar","numpy","numpy-npz","joblib","zip","tar","gzip","bzip2","xz","lzma","zlib","7z","hdf5","tf-savedmodel","tf-graph-def","onnx","protobuf","tflite","gguf","safetensors","skops","keras","tf-keras-metadata","tf-fingerprint","tf-checkpoint-index","tf-checkpoint-data","git-lfs-pointer","elf","pe","mach-o","script","json","text","image","empty","unknown""#
+            r#""pickle","pytorch-zip","torchscript","pytorch-legacy","pytorch-legacy-tar","numpy","numpy-npz","joblib","zip","tar","gzip","bzip2","xz","lzma","zlib","7z","hdf5","tf-savedmodel","tf-graph-def","onnx","protobuf","tflite","gguf","safetensors","skops","keras","tf-keras-metadata","tf-fingerprint","tf-checkpoint-index","tf-checkpoint-data","git-lfs-pointer","elf","pe","mach-o","script","msgpack","json","text","image","empty","unknown""#
         );
         let differ: Vec<(&str, &str)> = NoteKind::ALL
             .iter()

@@ -38,6 +38,7 @@ mod hdf5;
 mod keras;
 pub mod limits;
 mod marshal;
+mod msgpack;
 pub mod savedmodel;
 mod sniff_tf;
 pub mod tf_checkpoint;

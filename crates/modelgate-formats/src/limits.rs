@@ -111,6 +111,20 @@ limits! {
         pickle_opcodes: u64 = 1 << 32;
     }
     fixed {
+        /// Values a MessagePack document may hold to be recognised (its structure is checked
+        /// whole; a larger one stays unrecognised binary).
+        /// (`src/msgpack.rs`)
+        MSGPACK_ITEMS: usize = 1 << 22;
+        /// Nesting of maps and arrays in a MessagePack document.
+        /// (`src/msgpack.rs`)
+        MSGPACK_DEPTH: usize = 64;
+        /// String bytes read (to check they are UTF-8) while recognising a MessagePack document.
+        /// (`src/msgpack.rs`)
+        MSGPACK_TEXT_BYTES: usize = 16 << 20;
+        /// Reads of 64 KiB while recognising a MessagePack document (headers only: byte strings
+        /// and extension payloads are skipped).
+        /// (`src/msgpack.rs`)
+        MSGPACK_READS: usize = 16_384;
         /// The largest look-ahead a parser may ask for with `Stream::peek`.
         /// (`src/stream.rs`)
         PEEK: usize = 64 * 1024;

@@ -17,26 +17,8 @@
 //! a zip (with a scanned prefix), unless the start is a valid tar header or a strict safetensors
 //! header.
 
-use crate::driver::{Driver, Rest};
-use crate::inventory::{Format, Node, Note, NoteKind};
-use crate::stream::{Stream, Window};
-
-/// What a sniff rule sees: the stream's first bytes (up to [`crate::sniff::WINDOW`]), its
-/// length when known, and random access to all of it when the source offers it.
-pub(crate) struct Probe<'p> {
-    /// The first bytes; never empty past the `empty` rule.
-    pub(crate) head: &'p [u8],
-    /// The stream's length, when known.
-    pub(crate) total: Option<u64>,
-    /// Random access to the stream's bytes, when the source offers it.
-    pub(crate) window: Option<Window<'p>>,
-}
-
-/// A sniff rule: the format of the stream, if this rule recognises it.
-pub(crate) type Sniff = fn(&Probe<'_>, &mut dyn Driver) -> Option<Format>;
-
-/// A parse entry: inventories the stream into the node and says what the rest of it is.
-pub(crate) type Parse = fn(Format, &mut Stream<'_>, &mut dyn Driver, &mut Node) -> Rest;
+use crate::driver::{Driver, Parse, Probe, Rest, Sniff};
+use crate::inventory::{Format, Note, NoteKind};
 
 /// One line of the registry.
 pub(crate) struct Entry {
@@ -144,6 +126,8 @@ pub(crate) static REGISTRY: &[Entry] = &[
         formats: &[Format::TfCheckpointIndex],
         parse: Some(|_, s, ctx, node| crate::tf_checkpoint::scan(s, ctx, node)),
     },
+    // Last: a strict check of the whole stream, for data that has no magic at all.
+    Entry { name: "msgpack", sniff: Some(crate::msgpack::sniff), formats: &[Format::Msgpack], parse: Some(|_, s, ctx, node| crate::msgpack::scan(s, ctx, node)) },
     // Recognised but not inspected: fail closed (no sniff rule produces these today).
     Entry {
         name: "unsupported",
@@ -224,6 +208,7 @@ mod tests {
                 "tf-graphdef",
                 "text",
                 "tf-checkpoint-index",
+                "msgpack",
                 "unsupported",
                 "unknown",
             ]

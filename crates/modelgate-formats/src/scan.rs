@@ -201,7 +201,7 @@ fn scan_node_with(
 /// embedded pickle even where the sniffer's trial parse gave up. Raw tensor storage
 /// ([`How::Data`]) is never unpickled and is not searched.
 fn dispatch_hunting(format: Format, s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
-    if ctx.is_trial() || !matches!(format, Format::Text | Format::Json | Format::Unknown) {
+    if ctx.is_trial() || !format.is_hunted() {
         return dispatch(format, s, ctx, node);
     }
     let window = if s.position() == 0 { s.window() } else { None };

@@ -7,10 +7,10 @@
 //! calls the only reliable test, and what CVE-2025-10155 exploited).
 
 use crate::driver::Driver;
+use crate::driver::Probe;
 use crate::inventory::{Detail, Format, Node, Note, NoteKind};
 use crate::pickle::{End, PickleLoader, PlainLoader, Session};
 use crate::protobuf::slice::lenient;
-use crate::registry::Probe;
 use crate::stream::{HashMode, MAX_PEEK, Stream, Window};
 
 /// Bytes looked at to decide a format.

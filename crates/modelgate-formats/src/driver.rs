@@ -8,9 +8,9 @@
 //! context behind it is private to `scan.rs`. This module, `inventory`, `stream` and `limits` are
 //! the core that format modules import (docs/architecture.md; a test checks the imports).
 
+use crate::inventory::PickleLoader;
 use crate::inventory::{Format, Node, NoteKind, Relation};
 use crate::limits::Limits;
-use crate::pickle::PickleLoader;
 use crate::stream::{Stream, Window};
 use std::io::Read;
 use std::path::Path;
@@ -123,6 +123,8 @@ pub(crate) trait Driver {
         detect: &mut Detect<'_>,
         parse: &mut ParseWith<'_>,
     ) -> Node;
+    /// Decides a stream's format by content (the registry's sniff rules).
+    fn sniff(&mut self, s: &mut Stream<'_>) -> Format;
     /// Parses a stream as `format` with that format's registered parser, into `node` (for a
     /// layout that reads a member whose format it already decided).
     fn parse_as(&mut self, format: Format, s: &mut Stream<'_>, node: &mut Node) -> Rest;

@@ -68,7 +68,7 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) ->
 /// own, and kept when it is anything but padding or unrecognised data.
 fn user_block(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) {
     const SIG: &[u8] = b"\x89HDF\r\n\x1a\n";
-    let Ok(head) = s.peek(crate::sniff::WINDOW) else {
+    let Ok(head) = s.peek(crate::limits::Limits::PEEK) else {
         return;
     };
     let mut at = 0usize;

@@ -262,6 +262,39 @@ pub enum Role {
     SkopsSchema,
 }
 
+/// Which loader's semantics the engine applied to a pickle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PickleLoader {
+    /// `pickle.load`.
+    #[default]
+    Pickle,
+    /// `joblib.load` (array bytes follow each `NumpyArrayWrapper`).
+    Joblib,
+    /// `torch.load` on a zip archive (`persistent_load` returns storages).
+    TorchZip,
+    /// `torch.jit.load` (globals may name TorchScript classes, `__torch__.*`).
+    Torchscript,
+    /// `torch.load` on a pre-1.6 stacked-pickle file.
+    TorchLegacy,
+    /// `numpy.load(allow_pickle=True)` on an object array.
+    NumpyObject,
+}
+
+impl PickleLoader {
+    /// The kebab-case name (as in reports and allow-list `loaders`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PickleLoader::Pickle => "pickle",
+            PickleLoader::Joblib => "joblib",
+            PickleLoader::TorchZip => "torch-zip",
+            PickleLoader::Torchscript => "torchscript",
+            PickleLoader::TorchLegacy => "torch-legacy",
+            PickleLoader::NumpyObject => "numpy-object",
+        }
+    }
+}
+
 /// One observation about a stream that the policy may turn into a finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Note {

@@ -105,6 +105,9 @@ impl Driver for Ctx<'_> {
     ) -> Node {
         scan_node_with(s, self, node, detect, parse)
     }
+    fn sniff(&mut self, s: &mut Stream<'_>) -> Format {
+        sniff::sniff(s, self)
+    }
     fn parse_as(&mut self, format: Format, s: &mut Stream<'_>, node: &mut Node) -> Rest {
         dispatch(format, s, self, node)
     }

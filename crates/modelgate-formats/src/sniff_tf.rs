@@ -3,8 +3,10 @@
 //! `sniff.rs` so each format family's rules stay together).
 
 use crate::inventory::Format;
+use crate::limits::Limits;
 use crate::protobuf::slice as protobuf;
-use crate::sniff::WINDOW;
+
+const WINDOW: usize = Limits::PEEK;
 use crate::stream::Window;
 
 /// The magic number ending every TensorFlow table file (LevelDB's format, `table/format.h`).

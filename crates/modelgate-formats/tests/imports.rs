@@ -32,19 +32,13 @@ const KNOWN: &[(&str, &str)] = &[
     ("inventory", "safetensors"),
     ("inventory", "skops"),
     ("inventory", "tf_checkpoint"),
-    // The driver's How::Pickle names a pickle loader.
-    ("driver", "pickle"),
     // The loaders' member layouts still live in the containers.
     ("container/zip", "keras"),
     ("container/zip", "pickle"),
     ("container/zip", "skops"),
     ("container/zip", "torch"),
-    ("container/zip", "sniff"),
     ("container/torch_tar", "pickle"),
     ("container/torch_tar", "torch"),
-    ("container/tar", "container/zip"),
-    ("container/sevenz", "container/zip"),
-    ("container/sevenz", "container/compress"),
     // The pickle engine knows joblib's and torch's legacy layouts.
     ("pickle", "joblib"),
     ("pickle", "torch"),
@@ -54,14 +48,12 @@ const KNOWN: &[(&str, &str)] = &[
     ("torch", "pickle"),
     // Formats that embed another format's document.
     ("hdf5", "keras"),
-    ("hdf5", "sniff"),
     ("savedmodel", "keras"),
     ("skops", "keras"),
     ("tflite", "savedmodel"),
     ("repo", "card"),
     ("repo", "onnx"),
     ("repo", "skops"),
-    ("sniff_tf", "sniff"),
 ];
 
 fn src() -> PathBuf {

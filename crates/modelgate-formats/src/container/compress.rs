@@ -16,6 +16,7 @@
 //! before is still inspected. Dictionaries count against [`crate::Limits::max_in_memory`]: a
 //! header asking for more is a [`NoteKind::LimitExceeded`] note, and nothing is allocated for it.
 
+use super::Fuse;
 use crate::container::{ExpansionBudget, FuseOnError, Tap};
 use crate::driver::{Driver, How, Rest, child_node, scan_node, scan_trailing};
 use crate::inventory::{Format, Node, Note, NoteKind, Relation};
@@ -483,38 +484,6 @@ fn trailing_with_prefix(prefix: Vec<u8>, s: &mut Stream<'_>, ctx: &mut dyn Drive
     let offset = s.position().saturating_sub(prefix.len() as u64);
     let reader = io::Cursor::new(prefix).chain(s.take_next(u64::MAX));
     scan_trailing(reader, offset, ctx, node);
-}
-
-/// A reader that turns an error into the end of the data, remembering the first error. A child
-/// scan then sees clean, truncated content (and gets a size and digest for what it read), and the
-/// caller reports the error where it belongs.
-pub(crate) struct Fuse<'e, R> {
-    inner: R,
-    error: &'e mut Option<io::Error>,
-}
-
-impl<'e, R: Read> Fuse<'e, R> {
-    pub(crate) fn new(inner: R, error: &'e mut Option<io::Error>) -> Fuse<'e, R> {
-        Fuse { inner, error }
-    }
-}
-
-impl<R: Read> Read for Fuse<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.error.is_some() {
-            return Ok(0);
-        }
-        loop {
-            match self.inner.read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    *self.error = Some(e);
-                    return Ok(0);
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -145,3 +145,52 @@ impl<R: Read> Read for Tap<'_, R> {
         Ok(n)
     }
 }
+
+/// A reader that turns an error into the end of the data, remembering the first error. A child
+/// scan then sees clean, truncated content (and gets a size and digest for what it read), and the
+/// caller reports the error where it belongs.
+pub(crate) struct Fuse<'e, R> {
+    inner: R,
+    error: &'e mut Option<io::Error>,
+}
+
+impl<'e, R: Read> Fuse<'e, R> {
+    pub(crate) fn new(inner: R, error: &'e mut Option<io::Error>) -> Fuse<'e, R> {
+        Fuse { inner, error }
+    }
+}
+
+impl<R: Read> Read for Fuse<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.error.is_some() {
+            return Ok(0);
+        }
+        loop {
+            match self.inner.read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    *self.error = Some(e);
+                    return Ok(0);
+                }
+            }
+        }
+    }
+}
+
+/// Why an archive path is unsafe to extract, if it is.
+pub(crate) fn unsafe_path(name: &str, unix_mode: Option<u32>) -> Option<String> {
+    if unix_mode.is_some_and(|m| m & 0o170000 == 0o120000) {
+        return Some("a symbolic link (extraction can write or read outside the target directory)".into());
+    }
+    let n = name.replace('\\', "/");
+    if n.starts_with('/')
+        || (n.len() >= 2 && n.as_bytes()[1] == b':' && n.as_bytes()[0].is_ascii_alphabetic())
+    {
+        return Some("an absolute path".into());
+    }
+    if n.split('/').any(|c| c == "..") {
+        return Some("a path that climbs out of the archive with '..'".into());
+    }
+    None
+}

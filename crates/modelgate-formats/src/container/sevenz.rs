@@ -11,8 +11,8 @@
 //! Each member is scanned by content as a child. Members that cannot be decoded (an unsupported
 //! or encrypted method, corrupt data) are reported with one [`NoteKind::ArchiveOpaque`] note.
 
-use crate::container::compress::Fuse;
-use crate::container::zip::unsafe_path;
+use super::Fuse;
+use super::unsafe_path;
 use crate::container::{ExpansionBudget, Tap, buffer_for_random_access};
 use crate::driver::{Driver, How, Rest, child_node, scan_node, scan_trailing};
 use crate::inventory::{Node, Note, NoteKind, Relation};

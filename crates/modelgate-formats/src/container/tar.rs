@@ -18,7 +18,7 @@
 //! `torch.serialization._legacy_load` reads them ([`super::torch_tar`]).
 
 use super::torch_tar::{self, LegacyMember, LegacyState};
-use crate::container::zip::unsafe_path;
+use super::unsafe_path;
 use crate::driver::{Driver, How, Rest, child_node, scan_node};
 use crate::inventory::{Format, Node, Note, NoteKind, Relation, Role};
 use crate::stream::{HashMode, Stream, Window};

@@ -11,6 +11,7 @@
 //! The central directory is read through random access; member data is then read front to back
 //! in offset order through the stream, so every byte is read (and hashed) once.
 
+use super::unsafe_path;
 use crate::container::{ExpansionBudget, FuseOnError, Tap, buffer_for_random_access};
 use crate::driver::{Driver, How, Rest, child_node, scan_node, scan_node_with, scan_trailing};
 use crate::inventory::{Detail, Format, Node, Note, NoteKind, Relation, Role};
@@ -639,23 +640,6 @@ fn check_names(node: &mut Node, entries: &[Entry]) {
     }
 }
 
-/// Why an archive path is unsafe to extract, if it is.
-pub(crate) fn unsafe_path(name: &str, unix_mode: Option<u32>) -> Option<String> {
-    if unix_mode.is_some_and(|m| m & 0o170000 == 0o120000) {
-        return Some("a symbolic link (extraction can write or read outside the target directory)".into());
-    }
-    let n = name.replace('\\', "/");
-    if n.starts_with('/')
-        || (n.len() >= 2 && n.as_bytes()[1] == b':' && n.as_bytes()[0].is_ascii_alphabetic())
-    {
-        return Some("an absolute path".into());
-    }
-    if n.split('/').any(|c| c == "..") {
-        return Some("a path that climbs out of the archive with '..'".into());
-    }
-    None
-}
-
 /// What reading the members turned up, for the archive-level checks at the end.
 #[derive(Default)]
 struct Found {
@@ -984,7 +968,7 @@ fn scan_member(
         );
     }
     if role == Some(Role::SkopsSchema) {
-        return scan_node_with(stream, ctx, child, crate::sniff::sniff, crate::skops::scan_schema_member);
+        return scan_node_with(stream, ctx, child, |s, ctx| ctx.sniff(s), crate::skops::scan_schema_member);
     }
     if role == Some(Role::LoaderPickle) {
         // torch unpickles these whatever they look like.

@@ -22,38 +22,7 @@ use std::collections::HashMap;
 pub(crate) use value::Value;
 pub(crate) use vm::{End, Loader, Machine, PlainLoader};
 
-/// Which loader's semantics the engine applied to a pickle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum PickleLoader {
-    /// `pickle.load`.
-    #[default]
-    Pickle,
-    /// `joblib.load` (array bytes follow each `NumpyArrayWrapper`).
-    Joblib,
-    /// `torch.load` on a zip archive (`persistent_load` returns storages).
-    TorchZip,
-    /// `torch.jit.load` (globals may name TorchScript classes, `__torch__.*`).
-    Torchscript,
-    /// `torch.load` on a pre-1.6 stacked-pickle file.
-    TorchLegacy,
-    /// `numpy.load(allow_pickle=True)` on an object array.
-    NumpyObject,
-}
-
-impl PickleLoader {
-    /// The kebab-case name (as in reports and allow-list `loaders`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PickleLoader::Pickle => "pickle",
-            PickleLoader::Joblib => "joblib",
-            PickleLoader::TorchZip => "torch-zip",
-            PickleLoader::Torchscript => "torchscript",
-            PickleLoader::TorchLegacy => "torch-legacy",
-            PickleLoader::NumpyObject => "numpy-object",
-        }
-    }
-}
+pub use crate::inventory::PickleLoader;
 
 /// What the pickle engine saw in one byte stream.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]

@@ -123,6 +123,8 @@ pub(crate) trait Driver {
         detect: &mut Detect<'_>,
         parse: &mut ParseWith<'_>,
     ) -> Node;
+    /// The loaders' archive layouts, in the order containers consult them (src/layout.rs).
+    fn archive_layouts(&self) -> &'static [&'static dyn crate::layout::ArchiveLayout];
     /// Decides a stream's format by content (the registry's sniff rules).
     fn sniff(&mut self, s: &mut Stream<'_>) -> Format;
     /// Parses a stream as `format` with that format's registered parser, into `node` (for a

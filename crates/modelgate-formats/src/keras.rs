@@ -16,7 +16,7 @@
 //! The document is parsed with `serde_json`, whose nesting limit (128) bounds the recursion.
 
 use crate::driver::Driver;
-use crate::inventory::{GraphInventory, Node, Note, NoteKind};
+use crate::inventory::{GraphInventory, Node, Note, NoteKind, Role};
 use crate::marshal;
 use serde_json::Value;
 
@@ -447,6 +447,61 @@ impl<'c> Walker<'_, 'c> {
         {
             self.node.children.push(child);
         }
+    }
+}
+
+/// Keras 3's archive layout: a `.keras` zip is `config.json` next to `metadata.json` or
+/// `model.weights.h5`, and `saving_lib` deserializes `config.json` from the archive root,
+/// exactly as named (src/layout.rs).
+pub(crate) struct KerasLayout;
+
+impl crate::layout::ArchiveLayout for KerasLayout {
+    fn name(&self) -> &'static str {
+        "keras"
+    }
+
+    fn classify(&self, names: &[&str]) -> Option<crate::inventory::Format> {
+        let has = |name: &str| names.contains(&name);
+        (has("config.json") && (has("metadata.json") || has("model.weights.h5")))
+            .then_some(crate::inventory::Format::Keras)
+    }
+
+    fn open(
+        &self,
+        format: crate::inventory::Format,
+        _names: &[&str],
+    ) -> Option<Box<dyn crate::layout::LayoutReader>> {
+        (format == crate::inventory::Format::Keras)
+            .then(|| Box::new(KerasReader) as Box<dyn crate::layout::LayoutReader>)
+    }
+}
+
+/// [`KerasLayout`] applied to one archive.
+struct KerasReader;
+
+impl crate::layout::LayoutReader for KerasReader {
+    fn role(&self, name: &str) -> Option<Role> {
+        (name == "config.json").then_some(Role::KerasConfig)
+    }
+
+    fn claims(&self, role: Option<Role>) -> bool {
+        role == Some(Role::KerasConfig)
+    }
+
+    fn scan_member(
+        &mut self,
+        stream: crate::stream::Stream<'_>,
+        ctx: &mut dyn Driver,
+        child: Node,
+        _role: Option<Role>,
+    ) -> Node {
+        crate::driver::scan_node_with(
+            stream,
+            ctx,
+            child,
+            |_, _| crate::inventory::Format::Json,
+            |_, s, ctx, node| scan_config_stream(s, ctx, node),
+        )
     }
 }
 

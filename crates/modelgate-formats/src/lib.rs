@@ -36,6 +36,7 @@ mod torch;
 // Keras and TensorFlow.
 mod hdf5;
 mod keras;
+mod layout;
 pub mod limits;
 mod marshal;
 mod msgpack;
@@ -80,6 +81,11 @@ pub struct Options<'t> {
 /// property; docs/architecture.md).
 pub fn sniff_order() -> Vec<&'static str> {
     registry::names()
+}
+
+/// The loaders' archive layouts, in the order containers consult them (docs/architecture.md).
+pub fn archive_layout_order() -> Vec<&'static str> {
+    registry::LAYOUTS.iter().map(|l| l.name()).collect()
 }
 
 /// Scans a file: reads every byte once, hashes it, and inventories its content.

@@ -387,6 +387,28 @@ fn pairs(items: Vec<(Py, Py)>) -> Vec<(Py, Py)> {
     items
 }
 
+/// NumPy's `.npz` layout: a zip whose members are all `.npy` arrays (src/layout.rs).
+pub(crate) struct NpzLayout;
+
+impl crate::layout::ArchiveLayout for NpzLayout {
+    fn name(&self) -> &'static str {
+        "numpy-npz"
+    }
+
+    fn classify(&self, names: &[&str]) -> Option<crate::inventory::Format> {
+        (!names.is_empty() && names.iter().all(|n| n.to_ascii_lowercase().ends_with(".npy")))
+            .then_some(crate::inventory::Format::NumpyNpz)
+    }
+
+    fn open(
+        &self,
+        _format: crate::inventory::Format,
+        _names: &[&str],
+    ) -> Option<Box<dyn crate::layout::LayoutReader>> {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

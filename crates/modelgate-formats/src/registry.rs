@@ -152,6 +152,17 @@ pub(crate) static REGISTRY: &[Entry] = &[
     },
 ];
 
+/// The loaders' archive layouts (src/layout.rs), in the order containers consult them: the
+/// first whose member names match decides the archive's format (torch before Keras before npz),
+/// and every one that applies reads the archive (skops applies to every zip; its hooks run
+/// first).
+pub(crate) static LAYOUTS: &[&dyn crate::layout::ArchiveLayout] = &[
+    &crate::skops::SkopsLayout,
+    &crate::torch::TorchZipLayout,
+    &crate::keras::KerasLayout,
+    &crate::numpy::NpzLayout,
+];
+
 /// The names of the registry's entries, in sniff order.
 pub(crate) fn names() -> Vec<&'static str> {
     REGISTRY.iter().map(|e| e.name).collect()
@@ -213,6 +224,8 @@ mod tests {
                 "unknown",
             ]
         );
+        let layouts: Vec<&str> = LAYOUTS.iter().map(|l| l.name()).collect();
+        assert_eq!(layouts, ["skops", "torch-zip", "keras", "numpy-npz"]);
     }
 
     /// Every format a sniff rule can decide has an entry; every entry's formats exist once per

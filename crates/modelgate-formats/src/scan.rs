@@ -105,6 +105,9 @@ impl Driver for Ctx<'_> {
     ) -> Node {
         scan_node_with(s, self, node, detect, parse)
     }
+    fn archive_layouts(&self) -> &'static [&'static dyn crate::layout::ArchiveLayout] {
+        crate::registry::LAYOUTS
+    }
     fn sniff(&mut self, s: &mut Stream<'_>) -> Format {
         sniff::sniff(s, self)
     }

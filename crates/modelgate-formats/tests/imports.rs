@@ -1,6 +1,6 @@
 //! The import graph of the formats crate (docs/architecture.md, "Module boundaries"): format
-//! modules reach the driver only through the core — `inventory`, `stream`, `limits` and the
-//! `driver` trait — and shared parsing libraries; only `lib.rs`, `scan.rs` (the driver),
+//! modules reach the driver only through the core — `inventory`, `stream`, `limits`, the
+//! `driver` trait and the `layout` interface — and shared parsing libraries; only `lib.rs`, `scan.rs` (the driver),
 //! `registry.rs` and the sniffer see everything. Reads the source files; test modules are not
 //! counted.
 //!
@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Modules every format may import.
-const CORE: &[&str] = &["inventory", "stream", "limits", "driver"];
+const CORE: &[&str] = &["inventory", "stream", "limits", "driver", "layout"];
 
 /// Parsing libraries with no knowledge of the scan (no driver, no registry): any format may use
 /// them.
@@ -32,11 +32,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("inventory", "safetensors"),
     ("inventory", "skops"),
     ("inventory", "tf_checkpoint"),
-    // The loaders' member layouts still live in the containers.
-    ("container/zip", "keras"),
-    ("container/zip", "pickle"),
-    ("container/zip", "skops"),
-    ("container/zip", "torch"),
+    // The oldest torch layout (a tar) still lives with the tar reader.
     ("container/torch_tar", "pickle"),
     ("container/torch_tar", "torch"),
     // The pickle engine knows joblib's and torch's legacy layouts.

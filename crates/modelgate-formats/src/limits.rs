@@ -121,8 +121,8 @@ limits! {
         /// String bytes read (to check they are UTF-8) while recognising a MessagePack document.
         /// (`src/msgpack.rs`)
         MSGPACK_TEXT_BYTES: usize = 16 << 20;
-        /// Reads of 64 KiB while recognising a MessagePack document (headers only: byte strings
-        /// and extension payloads are skipped).
+        /// Reads of 16 KiB while recognising a MessagePack document (headers only: byte strings
+        /// and extension payloads are skipped; at most 256 MiB in all).
         /// (`src/msgpack.rs`)
         MSGPACK_READS: usize = 16_384;
         /// The largest look-ahead a parser may ask for with `Stream::peek`.

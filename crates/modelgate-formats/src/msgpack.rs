@@ -24,8 +24,9 @@ use crate::inventory::{Format, Node};
 use crate::limits::Limits;
 use crate::stream::{Stream, Window};
 
-/// Bytes fetched per read of the window.
-const CHUNK: usize = 64 << 10;
+/// Bytes fetched per read of the window (small: after a skipped byte string only the next
+/// headers are needed).
+const CHUNK: usize = 16 << 10;
 
 /// The sniff rule (registered in crate::registry).
 pub(crate) fn sniff(p: &Probe<'_>, _ctx: &mut dyn Driver) -> Option<Format> {

@@ -8,8 +8,9 @@
 //! **The order is a security property.** Structural tests that can tell a valid file apart come
 //! before loose magic checks, so that a valid file of one format is never read as another
 //! (docs/formats.md, "Recognition"): a safetensors header length whose first byte is 0x80 is not
-//! a pickle PROTO; a pickle is trial-parsed only after every magic number failed; text comes
-//! last. A test pins the order (`registry_order_is_pinned`); changing it is a reviewed decision.
+//! a pickle PROTO; a pickle is trial-parsed only after every magic number failed; text and the
+//! rules for data without any magic (a TensorFlow checkpoint index, MessagePack) come last. A
+//! test pins the order (`registry_order_is_pinned`); changing it is a reviewed decision.
 //!
 //! Two decisions are not rules of this list because they look at the whole stream rather than
 //! its first bytes, and they are made after it, in [`crate::sniff::sniff`]: a zip

@@ -37,11 +37,9 @@ pub struct CardMetadata {
     pub tags: Vec<String>,
 }
 
-/// Values kept per list, and bytes per value.
-const MAX_ITEMS: usize = 64;
-const MAX_VALUE: usize = 256;
-/// Lines of front matter read at most.
-const MAX_LINES: usize = 4096;
+const MAX_ITEMS: usize = crate::limits::Limits::CARD_ITEMS;
+const MAX_VALUE: usize = crate::limits::Limits::CARD_VALUE_BYTES;
+const MAX_LINES: usize = crate::limits::Limits::CARD_LINES;
 
 /// The front matter of a document that starts with `---`, if it names any of the keys above.
 pub(crate) fn front_matter(text: &str) -> Option<CardMetadata> {

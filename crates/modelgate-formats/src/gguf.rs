@@ -11,33 +11,22 @@
 //!
 //! `tokenizer.chat_template*` values are Jinja programs and are analysed (`crate::jinja`).
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, Node, Note, NoteKind};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
-/// llama.cpp's `GGML_MAX_NAME`: tensor names are shorter.
-const MAX_TENSOR_NAME: u64 = 64;
-/// llama.cpp's `GGML_MAX_DIMS`.
-const MAX_DIMS: u32 = 4;
-/// Keys longer than this are not something any writer produces.
-const MAX_KEY: u64 = 64 << 10;
-/// Key bytes kept.
-const KEEP_KEY: usize = 1024;
-/// String values kept for the inventory.
-const KEEP_VALUE: usize = 4096;
-/// Chat template bytes kept for analysis.
-const KEEP_TEMPLATE: usize = 4 << 20;
-/// Chat templates analysed per file (real files have one to three).
-const MAX_TEMPLATES: usize = 16;
-/// Arrays nested in arrays: llama.cpp rejects them; gguf-py reads them.
-const MAX_ARRAY_NESTING: u32 = 1;
-/// Tensor names and keys remembered for the duplicate checks (real files have tens of
-/// thousands of tensors and about a hundred keys); past this the checks stop, with a note.
-const MAX_TRACKED_NAMES: usize = 1 << 18;
-/// Notes about individual problems before the rest is summarised.
-const MAX_NOTES: usize = 50;
+const MAX_TENSOR_NAME: u64 = crate::limits::Limits::GGUF_TENSOR_NAME;
+const MAX_DIMS: u32 = crate::limits::Limits::GGUF_DIMS;
+const MAX_KEY: u64 = crate::limits::Limits::GGUF_KEY;
+const KEEP_KEY: usize = crate::limits::Limits::GGUF_KEY_KEPT;
+const KEEP_VALUE: usize = crate::limits::Limits::GGUF_VALUE_KEPT;
+const KEEP_TEMPLATE: usize = crate::limits::Limits::GGUF_TEMPLATE_KEPT;
+const MAX_TEMPLATES: usize = crate::limits::Limits::GGUF_TEMPLATES;
+const MAX_ARRAY_NESTING: u32 = crate::limits::Limits::GGUF_ARRAY_NESTING;
+const MAX_TRACKED_NAMES: usize = crate::limits::Limits::GGUF_TRACKED_NAMES;
+const MAX_NOTES: usize = crate::limits::Limits::GGUF_NOTES;
 
 /// `(block size, bytes per block, name)` of each ggml tensor type (gguf-py 0.19
 /// `GGML_QUANT_SIZES`). Ids missing here were removed from ggml.
@@ -313,7 +302,7 @@ fn elem_size(ty: u32) -> Option<u64> {
     }
 }
 
-pub(crate) fn scan(s: &mut Stream<'_>, _ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, _ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let total = s.window().map(|w| w.len());
     let mut info = GgufInfo { alignment: 32, ..GgufInfo::default() };
     let mut notes = Vec::new();

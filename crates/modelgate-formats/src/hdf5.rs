@@ -25,8 +25,8 @@
 //! Any parser error is a malformed-file note: a file the scanner cannot read is not vouched for.
 
 use crate::container::buffer_for_random_access;
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, GraphInventory, Node, Note, NoteKind};
-use crate::scan::{Ctx, Rest};
 use crate::stream::{Stream, Window};
 use hdf5_reader::error::Error as H5Error;
 use hdf5_reader::io::Cursor;
@@ -39,22 +39,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-/// Largest single metadata read (an attribute's global heap, a B-tree node…).
-const MAX_READ: u64 = 64 << 20;
-/// Metadata bytes served in all for one file.
-const MAX_TOTAL_READ: u64 = 1 << 30;
-/// Object headers parsed per file.
-const MAX_OBJECTS: usize = 200_000;
-/// Group nesting walked.
-const MAX_DEPTH: usize = 64;
-/// Soft links followed to resolve one soft link.
-const MAX_SOFT_HOPS: usize = 16;
-/// The worker's stack (the crate recurses through B-trees, bounded by its own limits).
-const WORKER_STACK: usize = 16 << 20;
+const MAX_READ: u64 = crate::limits::Limits::HDF5_READ;
+const MAX_TOTAL_READ: u64 = crate::limits::Limits::HDF5_TOTAL_READ;
+const MAX_OBJECTS: usize = crate::limits::Limits::HDF5_OBJECTS;
+const MAX_DEPTH: usize = crate::limits::Limits::HDF5_DEPTH;
+const MAX_SOFT_HOPS: usize = crate::limits::Limits::HDF5_SOFT_HOPS;
+const WORKER_STACK: usize = crate::limits::Limits::HDF5_WORKER_STACK;
 /// Root attributes read for Keras.
 const KERAS_ATTRS: &[&str] = &["model_config", "training_config", "keras_version", "backend"];
 
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     user_block(s, ctx, node);
     let outcome = match s.window() {
         Some(w) => run_over_window(w),
@@ -72,9 +66,9 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
 /// The superblock may follow a user block of 512, 1024, 2048… bytes, which HDF5 readers skip and
 /// other readers may not (`pickle.load` of a polyglot): its content is scanned like a file of its
 /// own, and kept when it is anything but padding or unrecognised data.
-fn user_block(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) {
+fn user_block(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) {
     const SIG: &[u8] = b"\x89HDF\r\n\x1a\n";
-    let Ok(head) = s.peek(crate::sniff::WINDOW) else {
+    let Ok(head) = s.peek(crate::limits::Limits::PEEK) else {
         return;
     };
     let mut at = 0usize;
@@ -84,11 +78,11 @@ fn user_block(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) {
     if at == 0 || at + SIG.len() > head.len() {
         return;
     }
-    let child = crate::scan::scan_node(
+    let child = crate::driver::scan_node(
         Stream::new(s.take_next(at as u64), crate::stream::HashMode::Inline),
         ctx,
-        crate::scan::child_node("HDF5 user block".into(), crate::inventory::Relation::Prefix, 0),
-        crate::scan::How::Sniff,
+        crate::driver::child_node("HDF5 user block".into(), crate::inventory::Relation::Prefix, 0),
+        crate::driver::How::Sniff,
     );
     let padding = matches!(child.format, crate::inventory::Format::Unknown | crate::inventory::Format::Empty)
         && child.children.is_empty()
@@ -111,7 +105,7 @@ struct Outcome {
     datasets: u64,
 }
 
-fn apply(outcome: Outcome, ctx: &mut Ctx<'_>, node: &mut Node) {
+fn apply(outcome: Outcome, ctx: &mut dyn Driver, node: &mut Node) {
     node.notes.extend(outcome.notes);
     let mut inv = GraphInventory::default();
     for (name, value, offset) in &outcome.attrs {

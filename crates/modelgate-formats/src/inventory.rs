@@ -9,208 +9,223 @@ use crate::pickle::PickleInventory;
 use crate::stream::Sha256Digest;
 use serde::Serialize;
 
-/// What a byte stream was recognised as, by its content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum Format {
+/// Builds a vocabulary enum from one table: each variant's doc, its stable name (reports,
+/// rules, docs), optionally a different serialized name (`as "…"`: what `inspect --json` and the
+/// cache have always written for it), and for formats its flags. The enum, `as_str`, `ALL`,
+/// `from_name`, `Display` and serde all come from the table, so they cannot drift apart.
+macro_rules! vocabulary {
+    (
+        $(#[$enum_meta:meta])*
+        pub enum $enum:ident;
+        $( $(#[$meta:meta])* $variant:ident = $name:literal $(as $serde:literal)? $(, $flags:expr)? ; )*
+    ) => {
+        $(#[$enum_meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum $enum {
+            $( $(#[$meta])* $variant, )*
+        }
+
+        impl $enum {
+            /// The stable kebab-case name (reports, rules, docs).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( $enum::$variant => $name, )*
+                }
+            }
+
+            /// The name serde writes (the same as [`Self::as_str`] except where the table says
+            /// otherwise).
+            pub fn serde_name(self) -> &'static str {
+                match self {
+                    $( $enum::$variant => vocabulary!(@pick $name $(, $serde)?), )*
+                }
+            }
+
+            /// Every value, in declaration order (reports and docs list them; tests check the docs).
+            pub const ALL: &'static [$enum] = &[ $( $enum::$variant, )* ];
+
+            /// The value with this stable or serialized name.
+            pub fn from_name(name: &str) -> Option<$enum> {
+                $enum::ALL.iter().copied().find(|v| v.as_str() == name || v.serde_name() == name)
+            }
+
+            #[allow(dead_code)]
+            fn flags(self) -> u8 {
+                match self {
+                    $( $enum::$variant => vocabulary!(@flags $($flags)?), )*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $enum {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $enum {
+            type Err = String;
+            fn from_str(name: &str) -> Result<$enum, String> {
+                $enum::from_name(name).ok_or_else(|| format!("unknown {} {name:?}", stringify!($enum)))
+            }
+        }
+
+        impl Serialize for $enum {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.serde_name())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $enum {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$enum, D::Error> {
+                let name = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                $enum::from_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown {} {name:?}", stringify!($enum))))
+            }
+        }
+    };
+    (@pick $name:literal) => { $name };
+    (@pick $name:literal, $serde:literal) => { $serde };
+    (@flags) => { 0 };
+    (@flags $flags:expr) => { $flags };
+}
+
+/// [`Format`] flags (see the table).
+mod flag {
+    /// No flag.
+    pub const NONE: u8 = 0;
+    /// An archive whose members are listed as children.
+    pub const ARCHIVE: u8 = 1;
+    /// A model format: a file holding one of these anywhere is a model (CycloneDX components).
+    pub const MODEL: u8 = 2;
+    /// Data a loader might unpickle part of without the format saying so: the driver searches
+    /// every byte for pickle import forms (docs/formats.md, "Recognition").
+    pub const HUNTED: u8 = 4;
+}
+use flag::{ARCHIVE, HUNTED, MODEL, NONE};
+
+vocabulary! {
+    /// What a byte stream was recognised as, by its content.
+    pub enum Format;
     /// A pickle stream (or several concatenated).
-    Pickle,
+    Pickle = "pickle", MODEL;
     /// `torch.save` output: a zip with `<prefix>/data.pkl`.
-    PytorchZip,
+    PytorchZip = "pytorch-zip", ARCHIVE | MODEL;
     /// `torch.jit.save` output: a zip with `code/` and `constants.pkl`.
-    Torchscript,
+    Torchscript = "torchscript", ARCHIVE | MODEL;
     /// Pre-1.6 `torch.save` output: stacked pickles followed by raw storages.
-    PytorchLegacy,
+    PytorchLegacy = "pytorch-legacy", MODEL;
     /// The oldest `torch.save` output: a tar with `sys_info`, `pickle`, `storages`, `tensors`.
-    PytorchLegacyTar,
+    PytorchLegacyTar = "pytorch-legacy-tar", ARCHIVE | MODEL;
     /// A NumPy `.npy` array.
-    Numpy,
+    Numpy = "numpy", MODEL;
     /// A NumPy `.npz` archive (a zip of `.npy` members).
-    NumpyNpz,
+    NumpyNpz = "numpy-npz", ARCHIVE | MODEL;
     /// `joblib.dump` output: a pickle with raw array bytes interleaved.
-    Joblib,
+    Joblib = "joblib", MODEL;
     /// A zip archive of another kind.
-    Zip,
+    Zip = "zip", ARCHIVE;
     /// A tar archive.
-    Tar,
+    Tar = "tar", ARCHIVE;
     /// gzip-compressed data.
-    Gzip,
+    Gzip = "gzip", NONE;
     /// bzip2-compressed data.
-    Bzip2,
+    Bzip2 = "bzip2", NONE;
     /// xz-compressed data.
-    Xz,
+    Xz = "xz", NONE;
     /// Raw LZMA ("lzma alone") data.
-    Lzma,
+    Lzma = "lzma", NONE;
     /// zlib-compressed data.
-    Zlib,
+    Zlib = "zlib", NONE;
     /// A 7-Zip archive.
-    #[serde(rename = "7z")]
-    SevenZip,
+    SevenZip = "7z", ARCHIVE;
     /// HDF5 (Keras 2 `.h5`).
-    Hdf5,
+    Hdf5 = "hdf5", MODEL;
     /// A TensorFlow SavedModel protobuf.
-    TfSavedmodel,
+    TfSavedmodel = "tf-savedmodel", MODEL;
     /// A bare TensorFlow `GraphDef` (a TF1 frozen graph, `tf.io.write_graph` output).
-    TfGraphDef,
+    TfGraphDef = "tf-graphdef" as "tf-graph-def", MODEL;
     /// An ONNX model protobuf.
-    Onnx,
+    Onnx = "onnx", MODEL;
     /// Another protobuf message.
-    Protobuf,
+    Protobuf = "protobuf", NONE;
     /// A TensorFlow Lite flatbuffer.
-    Tflite,
+    Tflite = "tflite", MODEL;
     /// A GGUF model.
-    Gguf,
+    Gguf = "gguf", MODEL;
     /// A safetensors file.
-    Safetensors,
+    Safetensors = "safetensors", MODEL;
     /// `skops.io.dump` output: a zip whose root `schema.json` describes the objects to rebuild.
-    Skops,
+    Skops = "skops", ARCHIVE | MODEL;
     // -- Keras and TensorFlow (issue 3) --
     /// A Keras 3 `.keras` archive: a zip with `config.json`, `metadata.json` and weights.
-    Keras,
+    Keras = "keras", ARCHIVE | MODEL;
     /// A SavedModel's `keras_metadata.pb` (tf_keras layer configs, one JSON per object).
-    TfKerasMetadata,
+    TfKerasMetadata = "tf-keras-metadata", NONE;
     /// A SavedModel's `fingerprint.pb` (checksums only).
-    TfFingerprint,
+    TfFingerprint = "tf-fingerprint", NONE;
     /// A TensorFlow checkpoint index (`variables.index`): a table of tensor names and extents.
-    TfCheckpointIndex,
+    TfCheckpointIndex = "tf-checkpoint-index", NONE;
     /// A TensorFlow checkpoint data shard (`variables.data-00000-of-00001`): raw tensor bytes
     /// that the sibling index describes exactly.
-    TfCheckpointData,
+    TfCheckpointData = "tf-checkpoint-data", NONE;
     /// A Git LFS pointer file in place of the real content.
-    GitLfsPointer,
+    GitLfsPointer = "git-lfs-pointer", MODEL;
     /// An ELF executable or shared object.
-    Elf,
+    Elf = "elf", NONE;
     /// A PE (Windows) executable.
-    Pe,
+    Pe = "pe", NONE;
     /// A Mach-O executable.
-    MachO,
+    MachO = "mach-o", NONE;
     /// A script with a `#!` interpreter line.
-    Script,
+    Script = "script", NONE;
+    /// A MessagePack document (Flax weights, spaCy pipeline files).
+    Msgpack = "msgpack", HUNTED;
     /// JSON text.
-    Json,
+    Json = "json", HUNTED;
     /// Other text.
-    Text,
+    Text = "text", HUNTED;
     /// An image (PNG, JPEG, GIF, WebP, BMP).
-    Image,
+    Image = "image", NONE;
     /// A zero-length stream.
-    Empty,
+    Empty = "empty", NONE;
     /// Binary data of no recognised format.
-    Unknown,
+    Unknown = "unknown", HUNTED;
 }
 
 impl Format {
-    /// The stable kebab-case name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Pickle => "pickle",
-            Format::PytorchZip => "pytorch-zip",
-            Format::Torchscript => "torchscript",
-            Format::PytorchLegacy => "pytorch-legacy",
-            Format::PytorchLegacyTar => "pytorch-legacy-tar",
-            Format::Numpy => "numpy",
-            Format::NumpyNpz => "numpy-npz",
-            Format::Joblib => "joblib",
-            Format::Zip => "zip",
-            Format::Tar => "tar",
-            Format::Gzip => "gzip",
-            Format::Bzip2 => "bzip2",
-            Format::Xz => "xz",
-            Format::Lzma => "lzma",
-            Format::Zlib => "zlib",
-            Format::SevenZip => "7z",
-            Format::Hdf5 => "hdf5",
-            Format::TfSavedmodel => "tf-savedmodel",
-            Format::TfGraphDef => "tf-graphdef",
-            Format::Onnx => "onnx",
-            Format::Protobuf => "protobuf",
-            Format::Tflite => "tflite",
-            Format::Gguf => "gguf",
-            Format::Safetensors => "safetensors",
-            Format::Skops => "skops",
-            Format::Keras => "keras",
-            Format::TfKerasMetadata => "tf-keras-metadata",
-            Format::TfFingerprint => "tf-fingerprint",
-            Format::TfCheckpointIndex => "tf-checkpoint-index",
-            Format::TfCheckpointData => "tf-checkpoint-data",
-            Format::GitLfsPointer => "git-lfs-pointer",
-            Format::Elf => "elf",
-            Format::Pe => "pe",
-            Format::MachO => "mach-o",
-            Format::Script => "script",
-            Format::Json => "json",
-            Format::Text => "text",
-            Format::Image => "image",
-            Format::Empty => "empty",
-            Format::Unknown => "unknown",
-        }
-    }
-
-    /// Every format, in declaration order (reports and docs list them; a test checks the docs).
-    pub const ALL: &'static [Format] = &[
-        Format::Pickle,
-        Format::PytorchZip,
-        Format::Torchscript,
-        Format::PytorchLegacy,
-        Format::PytorchLegacyTar,
-        Format::Numpy,
-        Format::NumpyNpz,
-        Format::Joblib,
-        Format::Zip,
-        Format::Tar,
-        Format::Gzip,
-        Format::Bzip2,
-        Format::Xz,
-        Format::Lzma,
-        Format::Zlib,
-        Format::SevenZip,
-        Format::Hdf5,
-        Format::TfSavedmodel,
-        Format::TfGraphDef,
-        Format::Onnx,
-        Format::Protobuf,
-        Format::Tflite,
-        Format::Gguf,
-        Format::Safetensors,
-        Format::Skops,
-        Format::Keras,
-        Format::TfKerasMetadata,
-        Format::TfFingerprint,
-        Format::TfCheckpointIndex,
-        Format::TfCheckpointData,
-        Format::GitLfsPointer,
-        Format::Elf,
-        Format::Pe,
-        Format::MachO,
-        Format::Script,
-        Format::Json,
-        Format::Text,
-        Format::Image,
-        Format::Empty,
-        Format::Unknown,
-    ];
-
     /// True for archives whose members are listed as children.
     pub fn is_archive(self) -> bool {
-        matches!(
-            self,
-            Format::PytorchZip
-                | Format::Torchscript
-                | Format::PytorchLegacyTar
-                | Format::NumpyNpz
-                | Format::Zip
-                | Format::Tar
-                | Format::SevenZip
-                | Format::Keras
-                | Format::Skops
-        )
+        self.flags() & ARCHIVE != 0
+    }
+
+    /// True for formats whose every byte the driver searches for pickle import forms.
+    pub(crate) fn is_hunted(self) -> bool {
+        self.flags() & HUNTED != 0
+    }
+
+    /// True for formats that are models themselves: a file holding one of these anywhere is a
+    /// model. The one definition of "is this a model file" by content; [`is_model_name`] is the
+    /// one by name.
+    pub fn is_model(self) -> bool {
+        self.flags() & MODEL != 0
     }
 }
 
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// File extensions that make unrecognised content count as a model (the content still decides
+/// the format; a name only makes an unknown file stricter, never laxer).
+#[rustfmt::skip]
+pub const MODEL_EXTENSIONS: &[&str] = &[
+    "pt", "pth", "bin", "ckpt", "pkl", "pickle", "joblib", "dill", "npy", "npz", "h5", "hdf5", "keras", "onnx",
+    "tflite", "gguf", "ggml", "safetensors", "mar", "nemo", "pdparams", "sav", "skops",
+];
+
+/// True when a file name (the last part of a path or member path) ends with one of
+/// [`MODEL_EXTENSIONS`]: the one definition of "is this named like a model file".
+pub fn is_model_name(name: &str) -> bool {
+    let file = name.rsplit(['/', '\\', '!']).next().unwrap_or(name);
+    file.rsplit_once('.')
+        .is_some_and(|(_, ext)| MODEL_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
 }
 
 /// How a child node relates to its parent.
@@ -245,6 +260,39 @@ pub enum Role {
     KerasConfig,
     /// The object tree `skops.io.load` rebuilds (`schema.json` at the root of a skops zip).
     SkopsSchema,
+}
+
+/// Which loader's semantics the engine applied to a pickle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PickleLoader {
+    /// `pickle.load`.
+    #[default]
+    Pickle,
+    /// `joblib.load` (array bytes follow each `NumpyArrayWrapper`).
+    Joblib,
+    /// `torch.load` on a zip archive (`persistent_load` returns storages).
+    TorchZip,
+    /// `torch.jit.load` (globals may name TorchScript classes, `__torch__.*`).
+    Torchscript,
+    /// `torch.load` on a pre-1.6 stacked-pickle file.
+    TorchLegacy,
+    /// `numpy.load(allow_pickle=True)` on an object array.
+    NumpyObject,
+}
+
+impl PickleLoader {
+    /// The kebab-case name (as in reports and allow-list `loaders`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PickleLoader::Pickle => "pickle",
+            PickleLoader::Joblib => "joblib",
+            PickleLoader::TorchZip => "torch-zip",
+            PickleLoader::Torchscript => "torchscript",
+            PickleLoader::TorchLegacy => "torch-legacy",
+            PickleLoader::NumpyObject => "numpy-object",
+        }
+    }
 }
 
 /// One observation about a stream that the policy may turn into a finding.
@@ -292,243 +340,125 @@ pub(crate) fn cap_notes(notes: &mut Vec<Note>, max: usize, kind: NoteKind, what:
     }
 }
 
-/// The kinds of observation a format module can make. Each maps to one rule in the policy crate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum NoteKind {
+vocabulary! {
+    /// The kinds of observation a format module can make. Each maps to one rule in the policy crate.
+    pub enum NoteKind;
     /// A model format that this version recognises but does not parse yet.
-    UnsupportedFormat,
+    UnsupportedFormat = "unsupported-format";
     /// Binary data of no recognised format.
-    UnrecognisedBinary,
+    UnrecognisedBinary = "unrecognised-binary";
     /// Native executable code or a script.
-    Executable,
+    Executable = "executable";
     /// A Git LFS pointer where content was expected.
-    LfsPointer,
+    LfsPointer = "lfs-pointer";
     /// A scan limit stopped the parse; what follows was not inspected.
-    LimitExceeded,
+    LimitExceeded = "limit-exceeded";
     /// A recognised format whose structure is invalid.
-    Malformed,
+    Malformed = "malformed";
     /// Bytes after the end of what the loader reads.
-    TrailingData,
+    TrailingData = "trailing-data";
 
     /// A pickle stream the unpickler would reject part-way (invalid opcode, truncation, stack
     /// underflow…); everything before the error was still inventoried.
-    PickleMalformed,
+    PickleMalformed = "pickle-malformed";
     /// An opcode straddles a FRAME boundary, or a FRAME opens inside another.
-    PickleFrameViolation,
+    PickleFrameViolation = "pickle-frame-violation";
     /// EXT1/EXT2/EXT4: a global taken from the copyreg extension registry.
-    PickleExtension,
+    PickleExtension = "pickle-extension";
     /// NEXT_BUFFER/READONLY_BUFFER: out-of-band data.
-    PickleOutOfBandBuffer,
+    PickleOutOfBandBuffer = "pickle-out-of-band-buffer";
     /// STACK_GLOBAL whose operands are not plain strings, or a memo reference that does not exist.
-    PickleUnresolvedGlobal,
+    PickleUnresolvedGlobal = "pickle-unresolved-global";
     /// BUILD/SETITEM/APPEND applied to an imported module, class or function.
-    PickleGlobalMutation,
+    PickleGlobalMutation = "pickle-global-mutation";
     /// Duplicate, misplaced or unsupported PROTO opcodes.
-    PickleProtocolAnomaly,
+    PickleProtocolAnomaly = "pickle-protocol-anomaly";
     /// A persistent id where the loader defines none, or one the loader would reject.
-    PicklePersistentId,
+    PicklePersistentId = "pickle-persistent-id";
 
     /// A zip member whose CRC-32 does not match its data.
-    ArchiveCrcMismatch,
+    ArchiveCrcMismatch = "archive-crc-mismatch";
     /// A zip local header that disagrees with the central directory.
-    ArchiveHeaderMismatch,
+    ArchiveHeaderMismatch = "archive-header-mismatch";
     /// A zip member flagged as encrypted.
-    ArchiveEncrypted,
+    ArchiveEncrypted = "archive-encrypted";
     /// Two archive members with the same name (compared case-insensitively).
-    ArchiveDuplicateName,
+    ArchiveDuplicateName = "archive-duplicate-name";
     /// An archive that cannot be read as one.
-    ArchiveMalformed,
+    ArchiveMalformed = "archive-malformed";
     /// Bytes hidden before, between or overlapping archive entries.
-    ArchiveHiddenData,
+    ArchiveHiddenData = "archive-hidden-data";
     /// An archive, or a member, whose content cannot be inspected.
-    ArchiveOpaque,
+    ArchiveOpaque = "archive-opaque";
     /// A member path that is absolute, climbs out with `..`, or is a link.
-    ArchiveUnsafePath,
+    ArchiveUnsafePath = "archive-unsafe-path";
 
     /// A TorchScript archive carries code that `torch.jit.load` compiles and runs.
-    TorchscriptCode,
+    TorchscriptCode = "torchscript-code";
     /// A tensor whose size, stride and offset reach outside its storage.
-    TorchTensorBounds,
+    TorchTensorBounds = "torch-tensor-bounds";
     /// A member of a PyTorch archive that the loader does not read.
-    TorchUnexpectedMember,
+    TorchUnexpectedMember = "torch-unexpected-member";
     /// A storage the pickle references that is missing, or whose size disagrees.
-    TorchStorageMismatch,
+    TorchStorageMismatch = "torch-storage-mismatch";
 
     // -- Keras and TensorFlow (issue 3) --
     /// A Keras Lambda layer: marshalled Python bytecode that the loader turns into a function.
-    KerasLambda,
+    KerasLambda = "keras-lambda";
     /// A Keras config object whose `module` lies outside the Keras namespaces.
-    KerasForeignModule,
+    KerasForeignModule = "keras-foreign-module";
     /// A Keras config referencing a function that loads or fetches files, or switches
     /// safe mode off.
-    KerasUnsafeFunction,
+    KerasUnsafeFunction = "keras-unsafe-function";
     /// A Keras layer that loads another model from a path when deserialized (`TFSMLayer`).
-    KerasExternalModel,
+    KerasExternalModel = "keras-external-model";
     /// A Keras `TorchModuleWrapper` layer: a `torch.save` pickle inside the config.
-    KerasTorchModule,
+    KerasTorchModule = "keras-torch-module";
     /// A Keras lookup layer whose vocabulary is a file path or URL.
-    KerasVocabularyPath,
+    KerasVocabularyPath = "keras-vocabulary-path";
     /// An HDF5 external link, external raw-data file or virtual dataset: the loader opens
     /// another file.
-    Hdf5ExternalReference,
+    Hdf5ExternalReference = "hdf5-external-reference";
     /// A TensorFlow graph op that reads or writes files (outside the saver's own functions).
-    TfIoOp,
+    TfIoOp = "tf-io-op";
     /// A TensorFlow graph op that calls back into Python (`PyFunc`, `EagerPyFunc`).
-    TfPythonOp,
+    TfPythonOp = "tf-python-op";
     /// A TensorFlow graph op that is not in TensorFlow's public op set (needs a custom library).
-    TfUnknownOp,
+    TfUnknownOp = "tf-unknown-op";
     /// A TFLite custom or Flex (TF Select) operator.
-    TfliteCustomOp,
+    TfliteCustomOp = "tflite-custom-op";
     /// An ONNX tensor's external data `location` is absolute, climbs out with `..`, or resolves
     /// through a symbolic link outside the model's directory.
-    OnnxExternalDataPath,
+    OnnxExternalDataPath = "onnx-external-data-path";
     /// An ONNX node from an operator domain outside the standard set (needs a native library).
-    OnnxCustomDomain,
+    OnnxCustomDomain = "onnx-custom-domain";
     /// A GGUF file whose structure llama.cpp / gguf-py would reject (or mis-read).
-    GgufMalformed,
+    GgufMalformed = "gguf-malformed";
     /// A safetensors file whose header or data layout is invalid.
-    SafetensorsMalformed,
+    SafetensorsMalformed = "safetensors-malformed";
     /// safetensors `__metadata__` values that hold code, shell commands or URLs.
-    SafetensorsMetadata,
+    SafetensorsMetadata = "safetensors-metadata";
     /// A Jinja chat template with sandbox-escape patterns (dunder access, `|attr`, escapes…).
-    TemplateInjection,
+    TemplateInjection = "template-injection";
     /// A chat template that does not parse as Jinja.
-    TemplateInvalid,
+    TemplateInvalid = "template-invalid";
     /// A name a parsed chat template reaches (attribute, filter, test, free name, statement, or
     /// one it builds at render time); the evidence is `kind:name`. The policy judges it.
-    TemplateName,
+    TemplateName = "template-name";
     /// A Hugging Face config whose `auto_map` makes `trust_remote_code=True` import Python code.
-    RemoteCode,
+    RemoteCode = "remote-code";
     /// Python source or bytecode inside a model directory or archive.
-    PythonCode,
+    PythonCode = "python-code";
     /// A Hydra `_target_` (NeMo config): every one read is reported; the policy judges it.
-    HydraTarget,
+    HydraTarget = "hydra-target";
     /// A TorchServe archive manifest naming a custom Python handler.
-    TorchServeHandler,
+    TorchServeHandler = "torchserve-handler" as "torch-serve-handler";
     /// A sharded checkpoint index mapping tensors to a shard outside the model directory.
-    ShardPathEscape,
+    ShardPathEscape = "shard-path-escape";
 
     // -- skops --
     /// A skops schema node whose `__loader__` is not one skops registers.
-    SkopsUnknownLoader,
-}
-
-impl NoteKind {
-    /// The stable kebab-case name of the observation.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoteKind::UnsupportedFormat => "unsupported-format",
-            NoteKind::UnrecognisedBinary => "unrecognised-binary",
-            NoteKind::Executable => "executable",
-            NoteKind::LfsPointer => "lfs-pointer",
-            NoteKind::LimitExceeded => "limit-exceeded",
-            NoteKind::Malformed => "malformed",
-            NoteKind::TrailingData => "trailing-data",
-            NoteKind::PickleMalformed => "pickle-malformed",
-            NoteKind::PickleFrameViolation => "pickle-frame-violation",
-            NoteKind::PickleExtension => "pickle-extension",
-            NoteKind::PickleOutOfBandBuffer => "pickle-out-of-band-buffer",
-            NoteKind::PickleUnresolvedGlobal => "pickle-unresolved-global",
-            NoteKind::PickleGlobalMutation => "pickle-global-mutation",
-            NoteKind::PickleProtocolAnomaly => "pickle-protocol-anomaly",
-            NoteKind::PicklePersistentId => "pickle-persistent-id",
-            NoteKind::ArchiveCrcMismatch => "archive-crc-mismatch",
-            NoteKind::ArchiveHeaderMismatch => "archive-header-mismatch",
-            NoteKind::ArchiveEncrypted => "archive-encrypted",
-            NoteKind::ArchiveDuplicateName => "archive-duplicate-name",
-            NoteKind::ArchiveMalformed => "archive-malformed",
-            NoteKind::ArchiveHiddenData => "archive-hidden-data",
-            NoteKind::ArchiveOpaque => "archive-opaque",
-            NoteKind::ArchiveUnsafePath => "archive-unsafe-path",
-            NoteKind::TorchscriptCode => "torchscript-code",
-            NoteKind::TorchTensorBounds => "torch-tensor-bounds",
-            NoteKind::TorchUnexpectedMember => "torch-unexpected-member",
-            NoteKind::TorchStorageMismatch => "torch-storage-mismatch",
-            NoteKind::KerasLambda => "keras-lambda",
-            NoteKind::KerasForeignModule => "keras-foreign-module",
-            NoteKind::KerasUnsafeFunction => "keras-unsafe-function",
-            NoteKind::KerasExternalModel => "keras-external-model",
-            NoteKind::KerasTorchModule => "keras-torch-module",
-            NoteKind::KerasVocabularyPath => "keras-vocabulary-path",
-            NoteKind::Hdf5ExternalReference => "hdf5-external-reference",
-            NoteKind::TfIoOp => "tf-io-op",
-            NoteKind::TfPythonOp => "tf-python-op",
-            NoteKind::TfUnknownOp => "tf-unknown-op",
-            NoteKind::TfliteCustomOp => "tflite-custom-op",
-            NoteKind::OnnxExternalDataPath => "onnx-external-data-path",
-            NoteKind::OnnxCustomDomain => "onnx-custom-domain",
-            NoteKind::GgufMalformed => "gguf-malformed",
-            NoteKind::SafetensorsMalformed => "safetensors-malformed",
-            NoteKind::SafetensorsMetadata => "safetensors-metadata",
-            NoteKind::TemplateInjection => "template-injection",
-            NoteKind::TemplateInvalid => "template-invalid",
-            NoteKind::TemplateName => "template-name",
-            NoteKind::RemoteCode => "remote-code",
-            NoteKind::PythonCode => "python-code",
-            NoteKind::HydraTarget => "hydra-target",
-            NoteKind::TorchServeHandler => "torchserve-handler",
-            NoteKind::ShardPathEscape => "shard-path-escape",
-            NoteKind::SkopsUnknownLoader => "skops-unknown-loader",
-        }
-    }
-
-    /// Every kind, for catalogue consistency checks.
-    pub const ALL: &'static [NoteKind] = &[
-        NoteKind::UnsupportedFormat,
-        NoteKind::UnrecognisedBinary,
-        NoteKind::Executable,
-        NoteKind::LfsPointer,
-        NoteKind::LimitExceeded,
-        NoteKind::Malformed,
-        NoteKind::TrailingData,
-        NoteKind::PickleMalformed,
-        NoteKind::PickleFrameViolation,
-        NoteKind::PickleExtension,
-        NoteKind::PickleOutOfBandBuffer,
-        NoteKind::PickleUnresolvedGlobal,
-        NoteKind::PickleGlobalMutation,
-        NoteKind::PickleProtocolAnomaly,
-        NoteKind::PicklePersistentId,
-        NoteKind::ArchiveCrcMismatch,
-        NoteKind::ArchiveHeaderMismatch,
-        NoteKind::ArchiveEncrypted,
-        NoteKind::ArchiveDuplicateName,
-        NoteKind::ArchiveMalformed,
-        NoteKind::ArchiveHiddenData,
-        NoteKind::ArchiveOpaque,
-        NoteKind::ArchiveUnsafePath,
-        NoteKind::TorchscriptCode,
-        NoteKind::TorchTensorBounds,
-        NoteKind::TorchUnexpectedMember,
-        NoteKind::TorchStorageMismatch,
-        NoteKind::KerasLambda,
-        NoteKind::KerasForeignModule,
-        NoteKind::KerasUnsafeFunction,
-        NoteKind::KerasExternalModel,
-        NoteKind::KerasTorchModule,
-        NoteKind::KerasVocabularyPath,
-        NoteKind::Hdf5ExternalReference,
-        NoteKind::TfIoOp,
-        NoteKind::TfPythonOp,
-        NoteKind::TfUnknownOp,
-        NoteKind::TfliteCustomOp,
-        NoteKind::OnnxExternalDataPath,
-        NoteKind::OnnxCustomDomain,
-        NoteKind::GgufMalformed,
-        NoteKind::SafetensorsMalformed,
-        NoteKind::SafetensorsMetadata,
-        NoteKind::TemplateInjection,
-        NoteKind::TemplateInvalid,
-        NoteKind::TemplateName,
-        NoteKind::RemoteCode,
-        NoteKind::PythonCode,
-        NoteKind::HydraTarget,
-        NoteKind::TorchServeHandler,
-        NoteKind::ShardPathEscape,
-        NoteKind::SkopsUnknownLoader,
-    ];
+    SkopsUnknownLoader = "skops-unknown-loader";
 }
 
 /// Format-specific facts about a node.
@@ -589,8 +519,8 @@ pub struct OpCount {
     pub count: u64,
 }
 
-/// Distinct names a [`GraphInventory`] keeps; further names are counted under `…`.
-pub const MAX_DISTINCT_OPS: usize = 4096;
+/// [`Limits::GRAPH_DISTINCT_OPS`]
+pub const MAX_DISTINCT_OPS: usize = crate::limits::Limits::GRAPH_DISTINCT_OPS;
 
 impl GraphInventory {
     /// Counts one occurrence of `name`.
@@ -755,4 +685,59 @@ pub fn member_path(trail: &[&Node]) -> String {
         })
         .collect();
     parts.join("!")
+}
+
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::*;
+
+    /// The names serde has always written, byte for byte (the cache and `inspect --json` carry
+    /// them). Two differ from the report names; the table says so with `as`.
+    #[test]
+    fn serialized_names_are_stable() {
+        let formats: Vec<String> = Format::ALL.iter().map(|f| serde_json::to_string(f).unwrap()).collect();
+        assert_eq!(
+            formats.join(","),
+            r#""pickle","pytorch-zip","torchscript","pytorch-legacy","pytorch-legacy-tar","numpy","numpy-npz","joblib","zip","tar","gzip","bzip2","xz","lzma","zlib","7z","hdf5","tf-savedmodel","tf-graph-def","onnx","protobuf","tflite","gguf","safetensors","skops","keras","tf-keras-metadata","tf-fingerprint","tf-checkpoint-index","tf-checkpoint-data","git-lfs-pointer","elf","pe","mach-o","script","msgpack","json","text","image","empty","unknown""#
+        );
+        let differ: Vec<(&str, &str)> = NoteKind::ALL
+            .iter()
+            .filter(|k| k.as_str() != k.serde_name())
+            .map(|k| (k.as_str(), k.serde_name()))
+            .collect();
+        assert_eq!(differ, [("torchserve-handler", "torch-serve-handler")]);
+        for f in Format::ALL {
+            let back: Format = serde_json::from_str(&serde_json::to_string(f).unwrap()).unwrap();
+            assert_eq!(back, *f);
+            assert_eq!(f.as_str().parse::<Format>(), Ok(*f));
+        }
+        for k in NoteKind::ALL {
+            let back: NoteKind = serde_json::from_str(&serde_json::to_string(k).unwrap()).unwrap();
+            assert_eq!(back, *k);
+        }
+        assert!(serde_json::from_str::<Format>("\"no-such-format\"").is_err());
+    }
+
+    #[test]
+    fn flags() {
+        let archives: Vec<&str> = Format::ALL.iter().filter(|f| f.is_archive()).map(|f| f.as_str()).collect();
+        assert_eq!(
+            archives,
+            [
+                "pytorch-zip",
+                "torchscript",
+                "pytorch-legacy-tar",
+                "numpy-npz",
+                "zip",
+                "tar",
+                "7z",
+                "skops",
+                "keras"
+            ]
+        );
+        assert!(Format::Safetensors.is_model() && Format::GitLfsPointer.is_model());
+        assert!(!Format::Zip.is_model() && !Format::TfKerasMetadata.is_model());
+        assert!(is_model_name("dir/model.PT") && is_model_name("a.zip!weights.safetensors"));
+        assert!(!is_model_name("README.md") && !is_model_name("pt"));
+    }
 }

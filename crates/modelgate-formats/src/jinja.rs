@@ -24,19 +24,12 @@
 
 use crate::inventory::{Node, Note, NoteKind};
 
-/// Templates longer than this are not compiled (their patterns are still scanned).
-const MAX_COMPILE: usize = 4 << 20;
-/// Tokens in one `{{ … }}`/`{% … %}` region beyond which the template is not compiled.
-const MAX_REGION_TOKENS: usize = 2_000;
-/// Tokens kept of one region; the rest of a longer region is skipped and the template noted as
-/// not fully inspected (real templates stay under [`MAX_REGION_TOKENS`]).
-const MAX_KEPT_TOKENS: usize = 100_000;
-/// Stack for the compiler thread.
-const COMPILE_STACK: usize = 64 << 20;
-/// Issues reported per template.
-const MAX_ISSUES: usize = 20;
-/// Evidence kept per issue.
-const MAX_EVIDENCE: usize = 240;
+const MAX_COMPILE: usize = crate::limits::Limits::JINJA_COMPILE;
+const MAX_REGION_TOKENS: usize = crate::limits::Limits::JINJA_REGION_TOKENS;
+const MAX_KEPT_TOKENS: usize = crate::limits::Limits::JINJA_KEPT_TOKENS;
+const COMPILE_STACK: usize = crate::limits::Limits::JINJA_COMPILE_STACK;
+const MAX_ISSUES: usize = crate::limits::Limits::JINJA_ISSUES;
+const MAX_EVIDENCE: usize = crate::limits::Limits::JINJA_EVIDENCE;
 
 /// Variables that are sandbox-escape gadgets whatever is done with them.
 const DENIED_NAMES: &[&str] = &[

@@ -6,10 +6,10 @@
 //! carries on unpickling. A reader that does not skip them stops at the first array, and a payload
 //! placed after it goes unseen; this loader skips exactly what joblib skips.
 
+use crate::driver::Driver;
 use crate::inventory::{Note, NoteKind};
 use crate::pickle::value::{Obj, Value};
 use crate::pickle::{End, Loader, Machine, PlainLoader};
-use crate::scan::Ctx;
 use crate::stream::Stream;
 
 /// Module paths under which joblib's wrapper class has been pickled.
@@ -44,7 +44,7 @@ impl Loader for JoblibLoader {
         &mut self,
         m: &mut Machine<'_>,
         s: &mut Stream<'_>,
-        ctx: &mut Ctx<'_>,
+        ctx: &mut dyn Driver,
     ) -> Result<(), crate::pickle::vm::Stop> {
         let Some(top) = m.top().cloned() else {
             return Ok(());

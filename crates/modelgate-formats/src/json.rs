@@ -10,8 +10,8 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::cell::Cell;
 
-/// Values (scalars, arrays and objects each count one) a document may hold.
-pub(crate) const MAX_VALUES: usize = 1_000_000;
+/// [`Limits::JSON_VALUES`]
+pub(crate) const MAX_VALUES: usize = crate::limits::Limits::JSON_VALUES;
 
 /// What the error says when the bound is hit (callers turn it into a limit note).
 const TOO_MANY: &str = "more JSON values than modelgate parses in one document";

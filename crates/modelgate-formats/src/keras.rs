@@ -15,9 +15,9 @@
 //!
 //! The document is parsed with `serde_json`, whose nesting limit (128) bounds the recursion.
 
-use crate::inventory::{GraphInventory, Node, Note, NoteKind};
+use crate::driver::Driver;
+use crate::inventory::{GraphInventory, Node, Note, NoteKind, Role};
 use crate::marshal;
-use crate::scan::Ctx;
 use serde_json::Value;
 
 /// Module prefixes Keras itself (and its official model libraries) serialize.
@@ -53,8 +53,7 @@ const UNSAFE_FUNCTIONS: &[&str] = &[
 /// Lookup layers whose `vocabulary` may name a file.
 const LOOKUP_LAYERS: &[&str] = &["StringLookup", "IndexLookup", "IntegerLookup", "TextVectorization"];
 
-/// Deepest JSON nesting walked (serde_json refuses more than 128 anyway).
-const MAX_DEPTH: usize = 160;
+const MAX_DEPTH: usize = crate::limits::Limits::KERAS_DEPTH;
 
 fn in_keras_namespace(module: &str) -> bool {
     KERAS_NAMESPACES
@@ -85,7 +84,7 @@ pub(crate) fn scan_config(
     json: &[u8],
     source: &str,
     offset: Option<u64>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     inv: &mut GraphInventory,
 ) {
@@ -121,21 +120,21 @@ pub(crate) fn scan_config(
 /// in-memory limit, and walks it.
 pub(crate) fn scan_config_stream(
     s: &mut crate::stream::Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
-) -> crate::scan::Rest {
-    if let Some(data) = crate::scan::read_whole(s, ctx, node, "the Keras config") {
+) -> crate::driver::Rest {
+    if let Some(data) = crate::driver::read_whole(s, ctx, node, "the Keras config") {
         let mut inv = GraphInventory::default();
         scan_config(&data, "config.json", None, ctx, node, &mut inv);
         node.detail = crate::inventory::Detail::Graph(Box::new(inv));
     }
-    crate::scan::Rest::Drain
+    crate::driver::Rest::Drain
 }
 
-struct Walker<'w, 'c, 't> {
+struct Walker<'w, 'c> {
     source: &'w str,
     offset: Option<u64>,
-    ctx: &'w mut Ctx<'t>,
+    ctx: &'w mut dyn Driver,
     node: &'w mut Node,
     inv: &'w mut GraphInventory,
     path: Vec<Seg<'c>>,
@@ -163,7 +162,7 @@ pub(crate) fn path_string(path: &[Seg<'_>]) -> String {
     at
 }
 
-impl<'c> Walker<'_, 'c, '_> {
+impl<'c> Walker<'_, 'c> {
     fn note(&mut self, mut note: Note) {
         note.offset = self.offset;
         self.node.note(note);
@@ -439,7 +438,7 @@ impl<'c> Walker<'_, 'c, '_> {
             .evidence(name.to_string()),
         );
         if let Some(bytes) = bytes
-            && let Some(child) = crate::scan::scan_embedded(
+            && let Some(child) = crate::driver::scan_embedded(
                 &bytes[..],
                 self.ctx,
                 format!("TorchModuleWrapper {name} module"),
@@ -451,16 +450,72 @@ impl<'c> Walker<'_, 'c, '_> {
     }
 }
 
+/// Keras 3's archive layout: a `.keras` zip is `config.json` next to `metadata.json` or
+/// `model.weights.h5`, and `saving_lib` deserializes `config.json` from the archive root,
+/// exactly as named (src/layout.rs).
+pub(crate) struct KerasLayout;
+
+impl crate::layout::ArchiveLayout for KerasLayout {
+    fn name(&self) -> &'static str {
+        "keras"
+    }
+
+    fn classify(&self, names: &[&str]) -> Option<crate::inventory::Format> {
+        let has = |name: &str| names.contains(&name);
+        (has("config.json") && (has("metadata.json") || has("model.weights.h5")))
+            .then_some(crate::inventory::Format::Keras)
+    }
+
+    fn open(
+        &self,
+        format: crate::inventory::Format,
+        _names: &[&str],
+    ) -> Option<Box<dyn crate::layout::LayoutReader>> {
+        (format == crate::inventory::Format::Keras)
+            .then(|| Box::new(KerasReader) as Box<dyn crate::layout::LayoutReader>)
+    }
+}
+
+/// [`KerasLayout`] applied to one archive.
+struct KerasReader;
+
+impl crate::layout::LayoutReader for KerasReader {
+    fn role(&self, name: &str) -> Option<Role> {
+        (name == "config.json").then_some(Role::KerasConfig)
+    }
+
+    fn claims(&self, role: Option<Role>) -> bool {
+        role == Some(Role::KerasConfig)
+    }
+
+    fn scan_member(
+        &mut self,
+        stream: crate::stream::Stream<'_>,
+        ctx: &mut dyn Driver,
+        child: Node,
+        _role: Option<Role>,
+    ) -> Node {
+        crate::driver::scan_node_with(
+            stream,
+            ctx,
+            child,
+            |_, _| crate::inventory::Format::Json,
+            |_, s, ctx, node| scan_config_stream(s, ctx, node),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::Limits;
+    use crate::limits::Limits;
 
     fn notes(json: &str) -> Vec<Note> {
-        let mut ctx = Ctx::new(Limits::default(), None);
         let mut node = Node::new("", None);
         let mut inv = GraphInventory::default();
-        scan_config(json.as_bytes(), "config.json", None, &mut ctx, &mut node, &mut inv);
+        crate::scan::with_driver(Limits::default(), |ctx| {
+            scan_config(json.as_bytes(), "config.json", None, ctx, &mut node, &mut inv)
+        });
         node.notes
     }
 

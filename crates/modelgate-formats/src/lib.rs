@@ -14,6 +14,7 @@
 
 pub mod card;
 mod container;
+mod driver;
 pub mod gguf;
 pub mod inventory;
 mod jinja;
@@ -23,6 +24,7 @@ mod numpy;
 pub mod onnx;
 pub mod pickle;
 mod protobuf;
+mod registry;
 pub mod repo;
 pub mod safetensors;
 pub mod scan;
@@ -34,7 +36,10 @@ mod torch;
 // Keras and TensorFlow.
 mod hdf5;
 mod keras;
+mod layout;
+pub mod limits;
 mod marshal;
+mod msgpack;
 pub mod savedmodel;
 mod sniff_tf;
 pub mod tf_checkpoint;
@@ -70,6 +75,17 @@ pub struct Options<'t> {
     pub limits: Limits,
     /// Receives every opcode and stream boundary (for `modelgate inspect`).
     pub trace: Option<&'t mut dyn Trace>,
+}
+
+/// The format registry's rules, in the order the sniffer tries them (the order is a security
+/// property; docs/architecture.md).
+pub fn sniff_order() -> Vec<&'static str> {
+    registry::names()
+}
+
+/// The loaders' archive layouts, in the order containers consult them (docs/architecture.md).
+pub fn archive_layout_order() -> Vec<&'static str> {
+    registry::LAYOUTS.iter().map(|l| l.name()).collect()
 }
 
 /// Scans a file: reads every byte once, hashes it, and inventories its content.
@@ -129,13 +145,7 @@ pub fn scan_bytes(data: &[u8], options: Options<'_>) -> Node {
 /// Scans a stream; `path` is the file it comes from, when it is one (its name and directory
 /// matter to a few checks: Python sources by name, ONNX external data through symbolic links).
 fn run(stream: Stream<'_>, options: Options<'_>, path: Option<&Path>) -> Node {
-    let mut ctx = scan::Ctx::new(options.limits, options.trace);
-    if let Some(path) = path {
-        ctx.base_dir =
-            Some(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf());
-        ctx.file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    }
-    scan::scan_node(stream, &mut ctx, Node::new("", None), scan::How::Sniff)
+    scan::scan_root(stream, options.limits, options.trace, path)
 }
 
 /// Remembers the first error of the underlying reader, so a failing disk is reported as "cannot

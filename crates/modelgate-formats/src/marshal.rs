@@ -21,12 +21,9 @@
 //! bounded, and back-references (`r`) index objects already read, so no input can make the
 //! decoder loop, recurse without bound or allocate more than the input's size.
 
-/// Deepest nesting of containers and code objects.
-const MAX_DEPTH: u32 = 64;
-/// Names and constants kept for the report.
-const MAX_LISTED: usize = 48;
-/// Characters kept of each constant.
-const MAX_CONST_CHARS: usize = 120;
+const MAX_DEPTH: u32 = crate::limits::Limits::MARSHAL_DEPTH;
+const MAX_LISTED: usize = crate::limits::Limits::MARSHAL_LISTED;
+const MAX_CONST_CHARS: usize = crate::limits::Limits::MARSHAL_CONST_CHARS;
 
 const FLAG_REF: u8 = 0x80;
 

@@ -4,17 +4,15 @@
 //! `fortran_order` and `shape`. Plain arrays are followed by `prod(shape) × itemsize` raw bytes;
 //! object arrays by a pickle, which `np.load(allow_pickle=True)` unpickles.
 
+use crate::driver::{Driver, How, Rest, child_node, scan_node};
 use crate::inventory::{Detail, Node, Note, NoteKind, NumpyHeader, Relation};
 use crate::pickle::PickleLoader;
-use crate::scan::{Ctx, How, Rest, child_node, scan_node};
 use crate::stream::{HashMode, Stream};
 
-/// numpy refuses headers longer than this unless the caller raises `max_header_size`.
-const NUMPY_MAX_HEADER: u64 = 10_000;
-/// We read headers up to this size; numpy's own limit is lower by default.
-const HARD_MAX_HEADER: u64 = 1 << 20;
+const NUMPY_MAX_HEADER: u64 = crate::limits::Limits::NUMPY_LOADER_HEADER;
+const HARD_MAX_HEADER: u64 = crate::limits::Limits::NUMPY_HEADER;
 
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let header_start = s.position();
     let Ok(Some(preamble)) = s.read_array::<8>() else {
         node.note(Note::new(NoteKind::Malformed, "truncated .npy preamble").at(header_start));
@@ -387,6 +385,28 @@ impl Lit<'_> {
 
 fn pairs(items: Vec<(Py, Py)>) -> Vec<(Py, Py)> {
     items
+}
+
+/// NumPy's `.npz` layout: a zip whose members are all `.npy` arrays (src/layout.rs).
+pub(crate) struct NpzLayout;
+
+impl crate::layout::ArchiveLayout for NpzLayout {
+    fn name(&self) -> &'static str {
+        "numpy-npz"
+    }
+
+    fn classify(&self, names: &[&str]) -> Option<crate::inventory::Format> {
+        (!names.is_empty() && names.iter().all(|n| n.to_ascii_lowercase().ends_with(".npy")))
+            .then_some(crate::inventory::Format::NumpyNpz)
+    }
+
+    fn open(
+        &self,
+        _format: crate::inventory::Format,
+        _names: &[&str],
+    ) -> Option<Box<dyn crate::layout::LayoutReader>> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -16,9 +16,9 @@
 //!
 //! Field numbers are those of onnx 1.17+ (`formats.md` §4).
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, Node, Note, NoteKind};
 use crate::protobuf::{self, Field, Value, Wire, WireError, next_field};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,16 +39,11 @@ pub const STANDARD_DOMAINS: &[&str] = &[
     "org.pytorch.aten",
 ];
 
-/// Message nesting allowed (a graph inside a node attribute inside a graph is three levels).
-const MAX_DEPTH: u32 = 96;
-/// Longest name, domain or metadata value kept.
-const KEEP: usize = 4096;
-/// Longest external-data location kept (longer ones are still checked on what is kept).
-const KEEP_PATH: usize = 64 << 10;
-/// Entries kept in the lists of the inventory.
-const MAX_LISTED: usize = 1024;
-/// Distinct operators counted.
-const MAX_OPERATORS: usize = 10_000;
+const MAX_DEPTH: u32 = crate::limits::Limits::ONNX_DEPTH;
+const KEEP: usize = crate::limits::Limits::ONNX_NAME_KEPT;
+const KEEP_PATH: usize = crate::limits::Limits::ONNX_PATH_KEPT;
+const MAX_LISTED: usize = crate::limits::Limits::ONNX_LISTED;
+const MAX_OPERATORS: usize = crate::limits::Limits::ONNX_OPERATORS;
 
 /// What the inventory records about an ONNX model.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
@@ -112,9 +107,9 @@ struct Walk<'p> {
     checked_locations: BTreeSet<String>,
 }
 
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     // Only the scanned file itself sits in a directory whose links can be checked.
-    let base_dir = if ctx.depth == 1 { ctx.base_dir.as_deref() } else { None };
+    let base_dir = if ctx.depth() == 1 { ctx.base_dir() } else { None };
     let mut w = Walk {
         info: OnnxInfo::default(),
         notes: Vec::new(),

@@ -16,8 +16,8 @@
 //!   source from other text by content is unreliable; a name is what transformers' remote code,
 //!   TorchServe handlers and NeMo's artefacts are found by, so a name is the evidence used.
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, Format, Node, Note, NoteKind, Relation, Role};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use serde::Serialize;
 use serde_json::Value;
@@ -31,8 +31,8 @@ const TORCHSERVE_BUILTIN_HANDLERS: &[&str] =
     &["image_classifier", "image_segmenter", "object_detector", "text_classifier"];
 
 /// Scans a text or JSON stream (bounded: larger ones are a limit note).
-pub(crate) fn scan_text(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
-    let cap = usize::try_from(ctx.limits.max_in_memory).unwrap_or(usize::MAX);
+pub(crate) fn scan_text(format: Format, s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
+    let cap = usize::try_from(ctx.limits().max_in_memory).unwrap_or(usize::MAX);
     let data = match s.read_vec(cap.saturating_add(1)) {
         Ok(d) => d,
         Err(_) => return Rest::Drain,
@@ -54,7 +54,7 @@ pub(crate) fn scan_text(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, n
             Ok(Interesting(object)) => {
                 if let Some(map) = object {
                     // Only the scanned file itself sits in a directory whose links can be checked.
-                    let base_dir = if ctx.depth == 1 { ctx.base_dir.as_deref() } else { None };
+                    let base_dir = if ctx.depth() == 1 { ctx.base_dir() } else { None };
                     check_json(&map, &data, node, base_dir);
                 }
                 return Rest::Drain;
@@ -599,11 +599,11 @@ pub(crate) fn hydra_targets(text: &str) -> Vec<(String, usize)> {
 
 /// Notes Python code identified by its name: an archive member, or the scanned file itself.
 /// TorchScript code inside a TorchScript archive has its own rule.
-pub(crate) fn check_name(ctx: &Ctx<'_>, node: &mut Node) {
+pub(crate) fn check_name(ctx: &dyn Driver, node: &mut Node) {
     let name = match node.relation {
         Some(Relation::Member) => node.name.clone(),
-        None if ctx.depth == 1 => match &ctx.file_name {
-            Some(n) => n.clone(),
+        None if ctx.depth() == 1 => match ctx.file_name() {
+            Some(n) => n.to_string(),
             None => return,
         },
         _ => return,

@@ -11,24 +11,19 @@
 //! noted (safetensors never runs them; tools downstream might). Bytes after the last tensor are
 //! scanned by content as trailing data.
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, Node, Note, NoteKind};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use serde::Serialize;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-/// The `safetensors` library's `MAX_HEADER_SIZE`.
-const MAX_HEADER: u64 = 100_000_000;
-/// JSON values (approximated by separators) parsed in a header: about ten per tensor for
-/// 400,000 tensors, far beyond any real shard, and a bounded amount of memory.
-const MAX_HEADER_VALUES: usize = 4 << 20;
-/// Problems noted one by one before the rest are summarised.
-const MAX_NOTES: usize = 50;
-/// Metadata entries kept in the inventory, and the length kept of each value.
-const KEEP_METADATA: usize = 64;
-const KEEP_METADATA_VALUE: usize = 256;
+const MAX_HEADER: u64 = crate::limits::Limits::SAFETENSORS_HEADER;
+const MAX_HEADER_VALUES: usize = crate::limits::Limits::SAFETENSORS_HEADER_VALUES;
+const MAX_NOTES: usize = crate::limits::Limits::SAFETENSORS_NOTES;
+const KEEP_METADATA: usize = crate::limits::Limits::SAFETENSORS_METADATA_KEPT;
+const KEEP_METADATA_VALUE: usize = crate::limits::Limits::SAFETENSORS_METADATA_VALUE_KEPT;
 
 /// Bits per element of each dtype the `safetensors` library knows (0.6+).
 fn dtype_bits(dtype: &str) -> Option<u64> {
@@ -197,7 +192,7 @@ pub(crate) fn is_structural(head: &[u8], total: Option<u64>) -> bool {
     })
 }
 
-pub(crate) fn scan(s: &mut Stream<'_>, _ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, _ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let mut info = SafetensorsInfo::default();
     let mut notes = Vec::new();
     let rest = parse(s, &mut info, &mut notes);

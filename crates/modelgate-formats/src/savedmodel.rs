@@ -28,10 +28,10 @@
 //! few attributes are kept, memory stays bounded). `keras_metadata.pb` is held in memory (up to
 //! `max_in_memory`; beyond that a limit note).
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, Format, GraphInventory, Node, Note, NoteKind};
 use crate::protobuf::slice::{self as protobuf, Field, WireError};
 use crate::protobuf::{self as stream_protobuf, Value, Wire, WireError as StreamError, next_field};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
@@ -110,8 +110,7 @@ const CHECKPOINT_OPS: &[&str] = &[
 /// Ops that call back into the loading process's Python.
 const PYTHON_OPS: &[&str] = &["PyFunc", "PyFuncStateless", "EagerPyFunc"];
 
-/// Nodes inventoried per file (a bound on time; each takes at least a few bytes anyway).
-const MAX_NODES: usize = 4_000_000;
+const MAX_NODES: usize = crate::limits::Limits::SAVEDMODEL_NODES;
 
 /// TensorFlow's op registry, sorted (the first line is a comment with the version).
 fn known_ops() -> &'static [&'static str] {
@@ -136,7 +135,7 @@ fn registry_version() -> &'static str {
         .unwrap_or("?")
 }
 
-pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     if format != Format::TfKerasMetadata {
         // saved_model.pb is walked straight off the stream: graphs with large constants run to
         // gigabytes, and only names and a few attributes are needed.
@@ -155,7 +154,7 @@ pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: 
         node.detail = Detail::Graph(Box::new(walk.inv));
         return Rest::Drain;
     }
-    let Some(data) = crate::scan::read_whole(s, ctx, node, &format!("the {format} message")) else {
+    let Some(data) = crate::driver::read_whole(s, ctx, node, &format!("the {format} message")) else {
         return Rest::Drain;
     };
     let mut inv = GraphInventory::default();
@@ -204,14 +203,10 @@ struct Op {
     output_stream: Option<String>,
 }
 
-/// Longest name or op kept (longer ones are cut, with `…`).
-const KEEP: usize = 512;
-/// Nodes that may need a note, kept per meta graph until it is judged.
-const MAX_NOTABLE: usize = 65_536;
-/// Distinct function names kept (those defined, and those called).
-const MAX_FUNCTIONS: usize = 1_000_000;
-/// Meta graphs whose tags and version are recorded.
-const MAX_META_FACTS: usize = 16;
+const KEEP: usize = crate::limits::Limits::SAVEDMODEL_NAME_KEPT;
+const MAX_NOTABLE: usize = crate::limits::Limits::SAVEDMODEL_NOTABLE;
+const MAX_FUNCTIONS: usize = crate::limits::Limits::SAVEDMODEL_FUNCTIONS;
+const MAX_META_FACTS: usize = crate::limits::Limits::SAVEDMODEL_META_FACTS;
 
 /// One meta graph as far as it has been read.
 #[derive(Default)]
@@ -631,7 +626,7 @@ fn judge(mg: &MetaGraph, node: &mut Node) {
 
 fn keras_metadata(
     data: &[u8],
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     inv: &mut GraphInventory,
 ) -> Result<(), WireError> {

@@ -1,150 +1,136 @@
 //! The scan driver: every byte stream goes through `scan_node`, which sniffs its format,
-//! hands it to that format's parser, notes any data the parser did not account for, and finishes
-//! the stream (so its digest covers every byte). Containers call back into the driver for each
-//! member, so a member is treated exactly like a file.
+//! hands it to that format's parser (crate::registry), notes any data the parser did not account
+//! for, and finishes the stream (so its digest covers every byte). Containers call back into the
+//! driver for each member, through the [`Driver`] trait (crate::driver), so a member is treated
+//! exactly like a file. The scan context, [`Ctx`], is private to this module.
 
+use crate::driver::{Detect, Driver, How, ParseWith, Rest, child_node};
 use crate::inventory::{Format, Node, Note, NoteKind, Relation};
-use crate::pickle::PickleLoader;
 use crate::sniff;
 use crate::stream::{HashMode, Stream};
 use std::io::Read;
+use std::path::{Path, PathBuf};
 
-/// Resource limits. Hitting one is recorded as a [`NoteKind::LimitExceeded`] note (the policy
-/// fails closed on it); it never aborts the scan of other files.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Nesting depth of archives, compression wrappers and embedded files.
-    pub max_depth: u32,
-    /// Members listed per archive.
-    pub max_members: u64,
-    /// Total bytes produced by decompression in one scan.
-    pub max_expanded_bytes: u64,
-    /// Decompressed/compressed ratio tolerated for a member (beyond `ratio_floor` bytes).
-    pub max_ratio: u64,
-    /// Decompressed size below which the ratio is not checked.
-    pub ratio_floor: u64,
-    /// Largest nested archive held in memory to give it random access.
-    pub max_in_memory: u64,
-    /// Largest string decoded in memory to look for an embedded pickle.
-    pub embed_in_memory: usize,
-    /// Pickle stack depth.
-    pub pickle_stack: usize,
-    /// Open pickle MARKs.
-    pub pickle_marks: usize,
-    /// Pickle memo entries per stream. An entry costs a 4-byte slot; only globals, call results
-    /// and the most recent plain values are kept in full (src/pickle/memo.rs, docs/performance.md).
-    pub pickle_memo: usize,
-    /// Call results (objects) tracked per pickle stream. Lists, dicts and sets are not counted:
-    /// only the most recent of them keep their items.
-    pub pickle_heap: usize,
-    /// Opcodes executed per pickle stream (a stream cannot hold more opcodes than bytes; this
-    /// bounds the time one stream may take).
-    pub pickle_opcodes: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_depth: 12,
-            max_members: 100_000,
-            max_expanded_bytes: 64 << 30,
-            max_ratio: 1_000,
-            ratio_floor: 64 << 20,
-            max_in_memory: 64 << 20,
-            embed_in_memory: 16 << 20,
-            pickle_stack: 1 << 20,
-            pickle_marks: 1 << 16,
-            pickle_memo: 1 << 25,
-            pickle_heap: 1 << 22,
-            pickle_opcodes: 1 << 32,
-        }
-    }
-}
-
-/// What a [`Trace`] is told while a scan runs (for `modelgate inspect`).
-#[derive(Debug)]
-pub enum TraceEvent<'e> {
-    /// A byte stream starts: its name (empty for the file), relation and detected format.
-    Enter {
-        /// Member or embedded name.
-        name: &'e str,
-        /// Relation to the parent.
-        relation: Option<Relation>,
-        /// Detected format.
-        format: Format,
-    },
-    /// A pickle opcode was executed.
-    Opcode {
-        /// Offset in the current stream.
-        offset: u64,
-        /// Opcode name.
-        name: &'static str,
-        /// Its argument, rendered.
-        arg: &'e str,
-        /// What it did (resolved global, call), rendered.
-        note: &'e str,
-    },
-    /// The current byte stream ends.
-    Leave,
-}
-
-/// Receives [`TraceEvent`]s.
-pub trait Trace {
-    /// Called for each event.
-    fn event(&mut self, event: TraceEvent<'_>);
-}
+pub use crate::driver::{Trace, TraceEvent};
+pub use crate::limits::Limits;
 
 /// State carried through one scan.
-pub(crate) struct Ctx<'t> {
-    pub(crate) limits: Limits,
-    pub(crate) depth: u32,
-    pub(crate) trace: Option<&'t mut dyn Trace>,
+struct Ctx<'t> {
+    limits: Limits,
+    depth: u32,
+    trace: Option<&'t mut dyn Trace>,
     /// Bytes produced by decompression so far.
-    pub(crate) expanded: u64,
+    expanded: u64,
     /// Set while a sniffer trial-parses a window: no embedded scans, no tracing.
-    pub(crate) trial: bool,
+    trial: bool,
     /// Directory of the scanned file, when the scan is of a file on disk.
-    pub(crate) base_dir: Option<std::path::PathBuf>,
+    base_dir: Option<PathBuf>,
     /// Name of the scanned file, when the scan is of a file on disk.
-    pub(crate) file_name: Option<String>,
+    file_name: Option<String>,
 }
 
 impl<'t> Ctx<'t> {
-    pub(crate) fn new(limits: Limits, trace: Option<&'t mut dyn Trace>) -> Ctx<'t> {
+    fn new(limits: Limits, trace: Option<&'t mut dyn Trace>) -> Ctx<'t> {
         Ctx { limits, depth: 0, trace, expanded: 0, trial: false, base_dir: None, file_name: None }
     }
+}
 
+/// Scans a whole stream (the scanned file); `path` is the file it comes from, when it is one.
+pub(crate) fn scan_root(
+    s: Stream<'_>,
+    limits: Limits,
+    trace: Option<&mut dyn Trace>,
+    path: Option<&Path>,
+) -> Node {
+    let mut ctx = Ctx::new(limits, trace);
+    if let Some(path) = path {
+        ctx.base_dir =
+            Some(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf());
+        ctx.file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    }
+    scan_node(s, &mut ctx, Node::new("", None), How::Sniff)
+}
+
+/// Runs `f` with a fresh driver (for unit tests of parsers and sniff rules).
+#[cfg(test)]
+pub(crate) fn with_driver<R>(limits: Limits, f: impl FnOnce(&mut dyn Driver) -> R) -> R {
+    f(&mut Ctx::new(limits, None))
+}
+
+impl Driver for Ctx<'_> {
+    fn limits(&self) -> &Limits {
+        &self.limits
+    }
+    fn depth(&self) -> u32 {
+        self.depth
+    }
+    fn is_trial(&self) -> bool {
+        self.trial
+    }
+    fn set_trial(&mut self, trial: bool) -> bool {
+        std::mem::replace(&mut self.trial, trial)
+    }
+    fn tracing(&self) -> bool {
+        self.trace.is_some() && !self.trial
+    }
     fn trace(&mut self, event: TraceEvent<'_>) {
+        if self.trial {
+            return;
+        }
         if let Some(t) = self.trace.as_deref_mut() {
             t.event(event);
         }
     }
-}
-
-/// How the driver should treat a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum How {
-    /// Detect the format from the content.
-    Sniff,
-    /// The loader unpickles this stream whatever it looks like (one `load()` call when `single`).
-    Pickle { loader: PickleLoader, single: bool },
-    /// The loader treats the bytes as raw data (tensor storage): detect the format, but data that
-    /// is merely unrecognised, or only starts like a pickle, is not worth a note.
-    Data,
-}
-
-/// What a parser says about the bytes it did not consume.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Rest {
-    /// The parser stopped at the end of what the loader reads; anything after is trailing data.
-    Trailing,
-    /// The rest is accounted for (opaque content, or the parse stopped at an error already noted).
-    Drain,
+    fn base_dir(&self) -> Option<&Path> {
+        self.base_dir.as_deref()
+    }
+    fn file_name(&self) -> Option<&str> {
+        self.file_name.as_deref()
+    }
+    fn expanded(&self) -> u64 {
+        self.expanded
+    }
+    fn add_expanded(&mut self, bytes: u64) {
+        self.expanded = self.expanded.saturating_add(bytes);
+    }
+    fn scan_stream(&mut self, s: Stream<'_>, node: Node, how: How) -> Node {
+        scan_node(s, self, node, how)
+    }
+    fn scan_stream_with(
+        &mut self,
+        s: Stream<'_>,
+        node: Node,
+        detect: &mut Detect<'_>,
+        parse: &mut ParseWith<'_>,
+    ) -> Node {
+        scan_node_with(s, self, node, detect, parse)
+    }
+    fn archive_layouts(&self) -> &'static [&'static dyn crate::layout::ArchiveLayout] {
+        crate::registry::LAYOUTS
+    }
+    fn sniff(&mut self, s: &mut Stream<'_>) -> Format {
+        sniff::sniff(s, self)
+    }
+    fn parse_as(&mut self, format: Format, s: &mut Stream<'_>, node: &mut Node) -> Rest {
+        dispatch(format, s, self, node)
+    }
+    fn scan_trailing_data(&mut self, reader: &mut dyn Read, offset: u64, node: &mut Node) {
+        scan_trailing(reader, offset, self, node)
+    }
+    fn scan_embedded_data(&mut self, reader: &mut dyn Read, name: String, offset: u64) -> Option<Node> {
+        scan_embedded(reader, self, name, offset)
+    }
+    fn trial_driver(&self, limits: Limits) -> Box<dyn Driver + '_> {
+        let mut ctx = Ctx::new(limits, None);
+        ctx.trial = true;
+        ctx.depth = self.depth;
+        Box::new(ctx)
+    }
 }
 
 /// Scans one stream into `node`. I/O errors from the stream end the parse with a note; the caller
 /// decides whether the underlying source failed.
-pub(crate) fn scan_node(s: Stream<'_>, ctx: &mut Ctx<'_>, node: Node, how: How) -> Node {
+fn scan_node(s: Stream<'_>, ctx: &mut Ctx<'_>, node: Node, how: How) -> Node {
     let quiet = how == How::Data;
     let mut node = scan_node_with(
         s,
@@ -183,12 +169,12 @@ pub(crate) fn scan_node(s: Stream<'_>, ctx: &mut Ctx<'_>, node: Node, how: How) 
 
 /// Scans one stream with a custom format decision and parser; shared by [`scan_node`] and
 /// containers whose members the loader treats in a fixed way.
-pub(crate) fn scan_node_with(
+fn scan_node_with(
     mut s: Stream<'_>,
     ctx: &mut Ctx<'_>,
     mut node: Node,
-    detect: impl FnOnce(&mut Stream<'_>, &mut Ctx<'_>) -> Format,
-    parse: impl FnOnce(Format, &mut Stream<'_>, &mut Ctx<'_>, &mut Node) -> Rest,
+    detect: impl FnOnce(&mut Stream<'_>, &mut dyn Driver) -> Format,
+    parse: impl FnOnce(Format, &mut Stream<'_>, &mut dyn Driver, &mut Node) -> Rest,
 ) -> Node {
     if ctx.depth >= ctx.limits.max_depth {
         node.note(Note::new(
@@ -220,8 +206,8 @@ pub(crate) fn scan_node_with(
 /// import forms (docs/formats.md, "Recognition"): what a loader would unpickle is scanned as an
 /// embedded pickle even where the sniffer's trial parse gave up. Raw tensor storage
 /// ([`How::Data`]) is never unpickled and is not searched.
-fn dispatch_hunting(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
-    if ctx.trial || !matches!(format, Format::Text | Format::Json | Format::Unknown) {
+fn dispatch_hunting(format: Format, s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
+    if ctx.is_trial() || !format.is_hunted() {
         return dispatch(format, s, ctx, node);
     }
     let window = if s.position() == 0 { s.window() } else { None };
@@ -242,84 +228,28 @@ fn dispatch_hunting(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node:
     Rest::Drain
 }
 
-pub(crate) fn dispatch(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
-    match format {
-        Format::Pickle => crate::pickle::scan(s, ctx, node),
-        Format::Numpy => crate::numpy::scan(s, ctx, node),
-        Format::Zip => crate::container::zip::scan(s, ctx, node),
-        Format::Tar => crate::container::tar::scan(s, ctx, node),
-        Format::Gzip | Format::Bzip2 | Format::Xz | Format::Lzma | Format::Zlib => {
-            crate::container::compress::scan(format, s, ctx, node)
-        }
-        Format::SevenZip => crate::container::sevenz::scan(s, ctx, node),
-        Format::Hdf5 => crate::hdf5::scan(s, ctx, node),
-        Format::TfSavedmodel | Format::TfGraphDef | Format::TfKerasMetadata => {
-            crate::savedmodel::scan(format, s, ctx, node)
-        }
-        Format::Tflite => crate::tflite::scan(s, ctx, node),
-        Format::TfCheckpointIndex => crate::tf_checkpoint::scan(s, ctx, node),
-        Format::Onnx => crate::onnx::scan(s, ctx, node),
-        Format::Gguf => crate::gguf::scan(s, ctx, node),
-        Format::Safetensors => crate::safetensors::scan(s, ctx, node),
-        Format::Json | Format::Text => crate::repo::scan_text(format, s, ctx, node),
-        // Recognised but not inspected: fail closed (no sniffer produces these today).
-        Format::Protobuf | Format::TfCheckpointData => {
-            node.note(Note::new(
-                NoteKind::UnsupportedFormat,
-                format!("{format} model: recognised by its content, but this version of modelgate cannot inspect it yet"),
-            ));
-            Rest::Drain
-        }
-        Format::GitLfsPointer => {
-            crate::sniff::parse_lfs_pointer(s, node);
-            Rest::Drain
-        }
-        Format::Elf | Format::Pe | Format::MachO | Format::Script => {
-            node.note(Note::new(NoteKind::Executable, format!("{format} executable content")));
-            Rest::Drain
-        }
-        Format::Unknown => {
-            node.note(Note::new(NoteKind::UnrecognisedBinary, "binary data of no recognised format"));
-            Rest::Drain
-        }
-        _ => Rest::Drain,
-    }
-}
-
-/// Reads the rest of a stream that a parser needs whole (a JSON document, a table), up to
-/// `max_in_memory`. A read error is a malformed note and a larger stream a limit note, both
-/// naming `what`; either way `None`, and the caller drains the rest.
-pub(crate) fn read_whole(s: &mut Stream<'_>, ctx: &Ctx<'_>, node: &mut Node, what: &str) -> Option<Vec<u8>> {
-    let limit = ctx.limits.max_in_memory;
-    let max = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
-    match s.read_vec(max) {
-        Ok(data) if data.len() as u64 > limit => {
-            node.note(Note::new(
-                NoteKind::LimitExceeded,
-                format!("{what} larger than {limit} bytes; it was not inspected"),
-            ));
-            None
-        }
-        Ok(data) => Some(data),
-        Err(e) => {
-            node.note(Note::new(NoteKind::Malformed, format!("{what} could not be read: {e}")));
-            None
-        }
+/// Hands the stream to its format's parser: the first registry entry that lists the format
+/// (crate::registry). Formats without a parser (images, empty streams, those decided by a
+/// parent's layout) have nothing more to inventory.
+fn dispatch(format: Format, s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
+    match crate::registry::parser(format) {
+        Some(parse) => parse(format, s, ctx, node),
+        None => Rest::Drain,
     }
 }
 
 /// Notes bytes left after a structure the loader stops reading at, and scans them by content
 /// (polyglots hide payloads there).
-fn trailing(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) {
+fn trailing(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) {
     let offset = s.position();
     if matches!(s.at_eof(), Ok(false)) {
-        scan_trailing(s.take_next(u64::MAX), offset, ctx, node);
+        ctx.scan_trailing_data(&mut s.take_next(u64::MAX), offset, node);
     }
 }
 
 /// Scans bytes that follow the structure `node` describes as a child of their own, and notes
 /// them; `offset` is where they start in `node`'s bytes. Nothing is noted if there are none.
-pub(crate) fn scan_trailing(reader: impl Read, offset: u64, ctx: &mut Ctx<'_>, node: &mut Node) {
+fn scan_trailing(reader: impl Read, offset: u64, ctx: &mut Ctx<'_>, node: &mut Node) {
     let child = scan_node(
         Stream::new(reader, HashMode::Inline),
         ctx,
@@ -354,17 +284,10 @@ fn finish(s: Stream<'_>, node: &mut Node) {
     }
 }
 
-/// A fresh child node.
-pub(crate) fn child_node(name: String, relation: Relation, parent_offset: u64) -> Node {
-    let mut node = Node::new(name, Some(relation));
-    node.parent_offset = Some(parent_offset);
-    node
-}
-
 /// Scans bytes embedded in a pickle (a bytes value that looks like a pickle or a zip). The
 /// result is kept only if it says something: data that merely starts like a pickle and fails to
 /// parse without importing anything is just data.
-pub(crate) fn scan_embedded(reader: impl Read, ctx: &mut Ctx<'_>, name: String, offset: u64) -> Option<Node> {
+fn scan_embedded(reader: impl Read, ctx: &mut Ctx<'_>, name: String, offset: u64) -> Option<Node> {
     if ctx.trial {
         let mut s = Stream::new(reader, HashMode::None);
         let _ = s.skip(u64::MAX);

@@ -35,9 +35,9 @@
 //! parsed with `serde_json`, whose nesting limit (128) bounds the recursion, into at most
 //! `crate::json::MAX_VALUES` values; a deeper or larger document is a limit finding.
 
-use crate::inventory::{Detail, Format, GraphInventory, Node, Note, NoteKind, cap_notes};
+use crate::driver::{Driver, Rest};
+use crate::inventory::{Detail, Format, GraphInventory, Node, Note, NoteKind, Relation, Role, cap_notes};
 use crate::keras::{Seg, path_string};
-use crate::scan::{Ctx, Rest};
 use crate::stream::{HashMode, Stream, Window};
 use serde::Serialize;
 use serde_json::Value;
@@ -47,16 +47,12 @@ use std::collections::HashMap;
 /// The loader name allow-list entries are scoped with (`loaders = ["skops"]`).
 pub const LOADER: &str = "skops";
 
-/// Distinct globals kept; beyond this the schema is a limit finding.
-pub const MAX_GLOBALS: usize = 4096;
-/// Member names kept from `file` references.
-const MAX_FILES: usize = 65_536;
-/// Problems noted per schema before they are summarised.
-const MAX_NOTES: usize = 32;
-/// Deepest nesting walked (serde_json refuses more than 128 anyway).
-const MAX_DEPTH: usize = 160;
-/// Longest JSON path kept in a message.
-const MAX_PATH: usize = 160;
+/// [`Limits::SKOPS_GLOBALS`]
+pub const MAX_GLOBALS: usize = crate::limits::Limits::SKOPS_GLOBALS;
+const MAX_FILES: usize = crate::limits::Limits::SKOPS_FILES;
+const MAX_NOTES: usize = crate::limits::Limits::SKOPS_NOTES;
+const MAX_DEPTH: usize = crate::limits::Limits::SKOPS_DEPTH;
+const MAX_PATH: usize = crate::limits::Limits::SKOPS_PATH;
 
 /// Node kinds skops 0.16 registers (`skops.io._audit.NODE_TYPE_MAPPING`; the allow-list harvest,
 /// `support/allowlist/cases_skops.py`, fails when the installed skops registers others).
@@ -291,10 +287,10 @@ pub(crate) fn scan_schema(data: &[u8], source: &str, node: &mut Node, quick: boo
 pub(crate) fn scan_schema_member(
     format: Format,
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
 ) -> Rest {
-    let Some(data) = crate::scan::read_whole(s, ctx, node, "schema.json") else {
+    let Some(data) = crate::driver::read_whole(s, ctx, node, "schema.json") else {
         return Rest::Drain;
     };
     if scan_schema(&data, "schema.json", node, false) {
@@ -303,10 +299,10 @@ pub(crate) fn scan_schema_member(
     }
     // Not a skops schema: the member is whatever its content is.
     let mut inner = Stream::new(&data[..], HashMode::None).with_window(Window::from_slice(&data));
-    if crate::scan::dispatch(format, &mut inner, ctx, node) == Rest::Trailing {
+    if ctx.parse_as(format, &mut inner, node) == Rest::Trailing {
         let at = inner.position();
         if matches!(inner.at_eof(), Ok(false)) {
-            crate::scan::scan_trailing(inner.take_next(u64::MAX), at, ctx, node);
+            crate::driver::scan_trailing(inner.take_next(u64::MAX), at, ctx, node);
         }
     }
     Rest::Drain
@@ -521,6 +517,130 @@ fn bit_generator_name(v: &Value) -> Option<String> {
     match crate::json::from_str(raw, 1).ok()? {
         Value::String(s) => Some(s),
         _ => None,
+    }
+}
+
+/// skops's archive layout: `skops.io.load` reads the member named exactly `schema.json` at the
+/// root of any zip with `json.loads`, whatever else the archive is (src/layout.rs).
+pub(crate) struct SkopsLayout;
+
+impl crate::layout::ArchiveLayout for SkopsLayout {
+    fn name(&self) -> &'static str {
+        "skops"
+    }
+
+    fn open(&self, format: Format, names: &[&str]) -> Option<Box<dyn crate::layout::LayoutReader>> {
+        Some(Box::new(SkopsReader {
+            plain: format == Format::Zip,
+            names: names.iter().map(|n| n.to_string()).collect(),
+        }))
+    }
+}
+
+/// [`SkopsLayout`] applied to one zip.
+struct SkopsReader {
+    /// A zip of no more specific kind (a skops file is recognised by its `schema.json`).
+    plain: bool,
+    names: Vec<String>,
+}
+
+impl crate::layout::LayoutReader for SkopsReader {
+    fn role(&self, name: &str) -> Option<Role> {
+        // skops.io.load reads `schema.json` by exact name with json.loads, whatever it looks like
+        // and whatever else the archive is (a .keras or torch zip with one is also a skops file).
+        (name == "schema.json").then_some(Role::SkopsSchema)
+    }
+
+    fn claims(&self, role: Option<Role>) -> bool {
+        role == Some(Role::SkopsSchema)
+    }
+
+    fn scan_member(
+        &mut self,
+        stream: Stream<'_>,
+        ctx: &mut dyn Driver,
+        child: Node,
+        _role: Option<Role>,
+    ) -> Node {
+        crate::driver::scan_node_with(stream, ctx, child, |s, ctx| ctx.sniff(s), scan_schema_member)
+    }
+
+    fn finish(&mut self, archive: &mut Node, _members: &HashMap<String, u64>) {
+        if self.plain {
+            skops_layout(archive, &self.names);
+        } else {
+            skops_polyglot(archive);
+        }
+    }
+}
+
+/// A plain zip whose root `schema.json` turned out to be a skops schema is a skops file; one that
+/// carries a skops schema under any other name is a skops file `skops.io.load` cannot read.
+fn skops_layout(node: &mut Node, entries: &[String]) {
+    fn schema(c: &Node) -> Option<&SkopsInventory> {
+        match &c.detail {
+            Detail::Skops(s) if c.relation == Some(Relation::Member) => Some(s),
+            _ => None,
+        }
+    }
+    let root = node.children.iter().rposition(|c| c.name == "schema.json" && schema(c).is_some());
+    let Some(root) = root else {
+        if let Some(other) = node.children.iter().find(|c| schema(c).is_some()) {
+            node.note(
+                Note::new(
+                    NoteKind::Malformed,
+                    format!(
+                        "member {} is a skops schema, but skops.io.load reads only a member named exactly schema.json at the archive root, and this archive has no such schema",
+                        other.name
+                    ),
+                )
+                .evidence(other.name.clone()),
+            );
+        }
+        for c in node.children.iter_mut().filter(|c| c.role == Some(Role::SkopsSchema)) {
+            c.role = None;
+        }
+        return;
+    };
+    node.format = Format::Skops;
+    let names: std::collections::HashSet<&str> = entries.iter().map(String::as_str).collect();
+    let missing: Vec<String> = schema(&node.children[root])
+        .map(|s| s.files.iter().filter(|f| !names.contains(f.as_str())).cloned().collect())
+        .unwrap_or_default();
+    if let Some(first) = missing.first() {
+        node.note(
+            Note::new(
+                NoteKind::Malformed,
+                format!(
+                    "schema.json reads {} member{} the archive does not contain (first {first}); skops.io.load fails on it",
+                    missing.len(),
+                    if missing.len() == 1 { "" } else { "s" }
+                ),
+            )
+            .evidence(first.clone()),
+        );
+    }
+}
+
+/// A `.keras`, torch or other specific archive that also holds a root `schema.json` skops schema
+/// is two models in one file: `skops.io.load` reads the schema, the other loader the rest.
+fn skops_polyglot(node: &mut Node) {
+    let polyglot = node.children.iter().any(|c| {
+        c.name == "schema.json"
+            && c.relation == Some(Relation::Member)
+            && matches!(c.detail, Detail::Skops(_))
+    });
+    if polyglot {
+        let format = node.format;
+        node.note(
+            Note::new(
+                NoteKind::Malformed,
+                format!(
+                    "this {format} archive is also a skops file (a skops schema as its root schema.json): skops.io.load and the {format} loader read different models from it"
+                ),
+            )
+            .evidence("schema.json".to_string()),
+        );
     }
 }
 

@@ -6,27 +6,26 @@
 //! whole look-ahead window without an error, it is a pickle (this is what picklescan's maintainer
 //! calls the only reliable test, and what CVE-2025-10155 exploited).
 
+use crate::driver::Driver;
+use crate::driver::Probe;
 use crate::inventory::{Detail, Format, Node, Note, NoteKind};
 use crate::pickle::{End, PickleLoader, PlainLoader, Session};
 use crate::protobuf::slice::lenient;
-use crate::scan::Ctx;
-use crate::stream::{HashMode, MAX_PEEK, Stream};
+use crate::stream::{HashMode, MAX_PEEK, Stream, Window};
 
 /// Bytes looked at to decide a format.
 pub const WINDOW: usize = MAX_PEEK;
 
 /// Detects the format of the stream from its first bytes (and, for zips with data in front, its
 /// end).
-pub(crate) fn sniff(s: &mut Stream<'_>, ctx: &mut Ctx<'_>) -> Format {
+pub(crate) fn sniff(s: &mut Stream<'_>, ctx: &mut dyn Driver) -> Format {
     let head = match s.peek(WINDOW) {
         Ok(h) => h.to_vec(),
         Err(_) => return Format::Unknown,
     };
-    let total = s.window().map(|w| w.len());
-    let mut by_magic = sniff_sized(&head, total, ctx);
-    if by_magic == Format::Unknown && crate::sniff_tf::is_checkpoint_index(s, &head) {
-        by_magic = Format::TfCheckpointIndex;
-    }
+    let window = s.window();
+    let total = window.map(|w| w.len());
+    let by_magic = sniff_sized(&head, total, window, ctx);
     // A zip with something in front of it: torch reads the front (a legacy pickle, say),
     // zipfile-based loaders read the zip. Scan it as a zip; the front becomes a scanned prefix.
     // Not when a valid tar header starts the stream: a zip near the end of a tar is one of its
@@ -41,129 +40,47 @@ pub(crate) fn sniff(s: &mut Stream<'_>, ctx: &mut Ctx<'_>) -> Format {
 
 /// Detects a format from the first bytes alone.
 #[cfg(test)]
-pub(crate) fn sniff_bytes(head: &[u8], ctx: &mut Ctx<'_>) -> Format {
-    sniff_sized(head, None, ctx)
+pub(crate) fn sniff_bytes(head: &[u8], ctx: &mut dyn Driver) -> Format {
+    sniff_sized(head, None, None, ctx)
 }
 
-/// Detects a format from the first bytes and, when known, the stream's length. Structural tests
-/// that can tell a valid file apart come first, so that a valid file of one format is never read
-/// as another (docs/formats.md, "Recognition"): a safetensors header length whose first byte is
-/// 0x80 is not a pickle PROTO.
-fn sniff_sized(head: &[u8], total: Option<u64>, ctx: &mut Ctx<'_>) -> Format {
-    if head.is_empty() {
-        return Format::Empty;
-    }
-    if crate::safetensors::is_structural(head, total) {
-        return Format::Safetensors;
-    }
-    if head.starts_with(b"PK\x03\x04")
+/// Detects a format from the first bytes and, when known, the stream's length and random access
+/// to it: the first rule of the registry that recognises it (crate::registry; the order is a
+/// security property, docs/formats.md, "Recognition").
+fn sniff_sized(head: &[u8], total: Option<u64>, window: Option<Window<'_>>, ctx: &mut dyn Driver) -> Format {
+    crate::registry::sniff(&Probe { head, total, window }, ctx)
+}
+
+/// A zip local header, an empty zip, or a spanned zip's marker.
+pub(crate) fn is_zip(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x03\x04")
         || head.starts_with(b"PK\x05\x06")
         || head.starts_with(b"PK\x07\x08PK\x03\x04")
-    {
-        return Format::Zip;
-    }
-    if head.starts_with(b"\x93NUMPY") {
-        return Format::Numpy;
-    }
-    if head.len() >= 2 && head[0] == 0x80 && head[1] <= 5 {
-        return Format::Pickle;
-    }
-    if head.starts_with(b"\x1f\x8b") {
-        return Format::Gzip;
-    }
-    if head.len() >= 10
+}
+
+/// A bzip2 stream header and the first block's (or the end-of-stream) magic.
+pub(crate) fn is_bzip2(head: &[u8]) -> bool {
+    head.len() >= 10
         && head.starts_with(b"BZh")
         && (b'1'..=b'9').contains(&head[3])
         && (&head[4..10] == b"1AY&SY" || &head[4..10] == b"\x17\x72\x45\x38\x50\x90")
-    {
-        return Format::Bzip2;
-    }
-    if head.starts_with(b"\xfd7zXZ\x00") {
-        return Format::Xz;
-    }
-    if head.starts_with(b"7z\xbc\xaf\x27\x1c") {
-        return Format::SevenZip;
-    }
-    if is_zlib(head) || joblib_zf_header(head).is_some() {
-        return Format::Zlib;
-    }
-    if is_lzma_alone(head) {
-        return Format::Lzma;
-    }
-    if is_hdf5(head) {
-        return Format::Hdf5;
-    }
-    if head.starts_with(b"GGUF") {
-        return Format::Gguf;
-    }
-    if head.len() >= 8 && &head[4..8] == b"TFL3" {
-        return Format::Tflite;
-    }
-    if is_safetensors(head) {
-        return Format::Safetensors;
-    }
-    if head.starts_with(b"\x7fELF") {
-        return Format::Elf;
-    }
-    if is_macho(head) {
-        return Format::MachO;
-    }
-    if is_pe(head) {
-        return Format::Pe;
-    }
-    if head.starts_with(b"version https://git-lfs.github.com/spec/") {
-        return Format::GitLfsPointer;
-    }
-    if head.starts_with(b"#!") {
-        return Format::Script;
-    }
-    if is_tar(head) {
-        return Format::Tar;
-    }
-    if is_image(head) {
-        return Format::Image;
-    }
-    if crate::pickle::opcode_byte(head[0]) && trial_parse_pickle(head, total, ctx) {
-        return Format::Pickle;
-    }
-    if let Some(f) = sniff_protobuf(head) {
-        return f;
-    }
-    if is_text(head) {
-        let trimmed = head.iter().position(|b| !b.is_ascii_whitespace()).map(|i| head[i]);
-        return match trimmed {
-            Some(b'{') | Some(b'[') => Format::Json,
-            _ => Format::Text,
-        };
-    }
-    Format::Unknown
 }
 
-/// joblib's legacy (pre-0.10) compressed pickle, still read by `joblib.load`
-/// (`numpy_pickle_compat.read_zfile`): `ZF`, the pickle's length as `hex()` left-justified to 19
-/// bytes (parsed with `int(…, 16)`), one more space from joblib <= 0.8.4, then a zlib stream. The
-/// length of the header before the zlib stream, when `h` starts with one. Loose on the length's
-/// spelling (any hex-looking field): the zlib header after it decides, and failing closed on an
-/// odd length costs nothing — the stream is scanned either way.
-pub(crate) fn joblib_zf_header(h: &[u8]) -> Option<usize> {
-    const FIELD: usize = 2 + 19;
-    let field = h.get(2..FIELD).filter(|_| h.starts_with(b"ZF"))?;
-    let hexish = field.iter().all(|b| b.is_ascii_hexdigit() || b" \t_+-xX".contains(b));
-    if !hexish || !field.iter().any(u8::is_ascii_hexdigit) {
+/// Text by [`is_text`]: JSON when its first non-blank byte opens an object or an array.
+pub(crate) fn text(head: &[u8]) -> Option<Format> {
+    if !is_text(head) {
         return None;
     }
-    [FIELD, FIELD + 1]
-        .into_iter()
-        .find(|&at| h.get(at..).is_some_and(is_zlib) && (at == FIELD || h[FIELD] == b' '))
-}
-
-fn is_zlib(h: &[u8]) -> bool {
-    h.len() >= 2 && h[0] == 0x78 && (u16::from(h[0]) << 8 | u16::from(h[1])) % 31 == 0 && h[1] & 0x20 == 0
+    let trimmed = head.iter().position(|b| !b.is_ascii_whitespace()).map(|i| head[i]);
+    Some(match trimmed {
+        Some(b'{') | Some(b'[') => Format::Json,
+        _ => Format::Text,
+    })
 }
 
 /// `lzma.FORMAT_ALONE` (what joblib's `compress=('lzma', …)` writes): a properties byte, a
 /// dictionary size, and an uncompressed size that is either unknown (all ones) or sane.
-fn is_lzma_alone(h: &[u8]) -> bool {
+pub(crate) fn is_lzma_alone(h: &[u8]) -> bool {
     if h.len() < 13 || h[0] >= 225 {
         return false;
     }
@@ -174,7 +91,7 @@ fn is_lzma_alone(h: &[u8]) -> bool {
     h[0] == 0x5d && dict_ok && (size == u64::MAX || size < 1 << 48)
 }
 
-fn is_hdf5(h: &[u8]) -> bool {
+pub(crate) fn is_hdf5(h: &[u8]) -> bool {
     const SIG: &[u8] = b"\x89HDF\r\n\x1a\n";
     // The superblock may follow a user block of 512, 1024, 2048… bytes.
     let mut at = 0usize;
@@ -187,7 +104,7 @@ fn is_hdf5(h: &[u8]) -> bool {
     false
 }
 
-fn is_safetensors(h: &[u8]) -> bool {
+pub(crate) fn is_safetensors(h: &[u8]) -> bool {
     if h.len() < 10 {
         return false;
     }
@@ -197,7 +114,7 @@ fn is_safetensors(h: &[u8]) -> bool {
     ((2..100 << 20).contains(&n) && h[8] == b'{') || (n >= 100 << 20 && &h[8..10] == b"{\"")
 }
 
-fn is_macho(h: &[u8]) -> bool {
+pub(crate) fn is_macho(h: &[u8]) -> bool {
     const MAGICS: [[u8; 4]; 5] = [
         [0xfe, 0xed, 0xfa, 0xce],
         [0xce, 0xfa, 0xed, 0xfe],
@@ -208,7 +125,7 @@ fn is_macho(h: &[u8]) -> bool {
     h.len() >= 8 && MAGICS.iter().any(|m| h.starts_with(m))
 }
 
-fn is_pe(h: &[u8]) -> bool {
+pub(crate) fn is_pe(h: &[u8]) -> bool {
     if !h.starts_with(b"MZ") || h.len() < 0x40 {
         return false;
     }
@@ -225,7 +142,7 @@ fn tar_header_at_zero(h: &[u8]) -> bool {
     h.len() >= 512 && h[0] != 0 && checksum_ok(&h[..512])
 }
 
-fn is_tar(h: &[u8]) -> bool {
+pub(crate) fn is_tar(h: &[u8]) -> bool {
     // The ustar magic decides even when the header block is cut short (a truncated archive is
     // still an archive, and a broken one).
     if h.len() >= 262 && &h[257..262] == b"ustar" {
@@ -262,7 +179,7 @@ fn checksum_ok(block: &[u8]) -> bool {
     stored == sum && sum > 8 * 32
 }
 
-fn is_image(h: &[u8]) -> bool {
+pub(crate) fn is_image(h: &[u8]) -> bool {
     h.starts_with(b"\x89PNG\r\n\x1a\n")
         || h.starts_with(b"\xff\xd8\xff")
         || h.starts_with(b"GIF87a")
@@ -283,34 +200,48 @@ fn is_text(h: &[u8]) -> bool {
     controls * 100 <= valid_len.max(1)
 }
 
-/// Protobuf messages have no magic; recognise ONNX and SavedModel by their first fields.
-fn sniff_protobuf(h: &[u8]) -> Option<Format> {
+/// The first fields of a protobuf message, as the protobuf rules of the registry test them
+/// (number, wire type, value or length); `None` when the window does not start like a message
+/// (then none of those rules apply).
+fn protobuf_fields(h: &[u8]) -> Option<Vec<(u64, u64, u64)>> {
     let fields: Vec<(u64, u64, u64)> = lenient(h, 16)?.into_iter().map(|(n, w, v, _)| (n, w, v)).collect();
-    let first = *fields.first()?;
-    // SavedModel: saved_model_schema_version = 1, then meta_graphs.
-    if first == (1, 0, 1) && fields.get(1).is_some_and(|f| f.0 == 2 && f.1 == 2) {
-        return Some(Format::TfSavedmodel);
-    }
-    if let Some(f) = crate::sniff_tf::protobuf(h, &fields) {
-        return Some(f);
-    }
-    // ONNX ModelProto: only ModelProto fields with their wire types, and an ir_version among
-    // them (writers put it first; a reordered file loads all the same).
+    (!fields.is_empty()).then_some(fields)
+}
+
+/// SavedModel: saved_model_schema_version = 1, then meta_graphs.
+pub(crate) fn savedmodel_schema(h: &[u8]) -> Option<Format> {
+    let fields = protobuf_fields(h)?;
+    (fields[0] == (1, 0, 1) && fields.get(1).is_some_and(|f| f.0 == 2 && f.1 == 2))
+        .then_some(Format::TfSavedmodel)
+}
+
+/// A SavedModel's `keras_metadata.pb` or `fingerprint.pb` (src/sniff_tf.rs).
+pub(crate) fn tf_metadata(h: &[u8]) -> Option<Format> {
+    crate::sniff_tf::protobuf(h, &protobuf_fields(h)?)
+}
+
+/// ONNX ModelProto: only ModelProto fields with their wire types, and an ir_version among them
+/// (writers put it first; a reordered file loads all the same).
+pub(crate) fn onnx(h: &[u8]) -> Option<Format> {
     const ONNX: &[(u64, u64)] =
         &[(1, 0), (2, 2), (3, 2), (4, 2), (5, 0), (6, 2), (7, 2), (8, 2), (14, 2), (20, 2), (25, 2), (26, 2)];
-    if fields.iter().any(|&(f, w, v)| f == 1 && w == 0 && (3..=20).contains(&v))
+    let fields = protobuf_fields(h)?;
+    (fields.iter().any(|&(f, w, v)| f == 1 && w == 0 && (3..=20).contains(&v))
         && fields.len() >= 2
-        && fields.iter().all(|(f, w, _)| ONNX.contains(&(*f, *w)))
-    {
-        return Some(Format::Onnx);
-    }
-    if crate::sniff_tf::is_saved_model(h) {
-        return Some(Format::TfSavedmodel);
-    }
-    if crate::sniff_tf::is_graph_def(h) {
-        return Some(Format::TfGraphDef);
-    }
-    None
+        && fields.iter().all(|(f, w, _)| ONNX.contains(&(*f, *w))))
+    .then_some(Format::Onnx)
+}
+
+/// A SavedModel without (or with a late) schema version (src/sniff_tf.rs).
+pub(crate) fn savedmodel_loose(h: &[u8]) -> Option<Format> {
+    protobuf_fields(h)?;
+    crate::sniff_tf::is_saved_model(h).then_some(Format::TfSavedmodel)
+}
+
+/// A bare TensorFlow `GraphDef` (src/sniff_tf.rs).
+pub(crate) fn graph_def(h: &[u8]) -> Option<Format> {
+    protobuf_fields(h)?;
+    crate::sniff_tf::is_graph_def(h).then_some(Format::TfGraphDef)
 }
 
 /// Runs the pickle machine over the window, quietly. A pickle if it reaches STOP, imports or
@@ -318,9 +249,8 @@ fn sniff_protobuf(h: &[u8]) -> Option<Format> {
 /// argument goes on past the window (CPython reads any length; a long first string is no reason
 /// to stop treating the stream as a pickle), or the stream is still going at the end of the
 /// window.
-fn trial_parse_pickle(head: &[u8], total: Option<u64>, ctx: &mut Ctx<'_>) -> bool {
-    let saved_trace = ctx.trace.take();
-    let was_trial = std::mem::replace(&mut ctx.trial, true);
+pub(crate) fn trial_parse_pickle(head: &[u8], total: Option<u64>, ctx: &mut dyn Driver) -> bool {
+    let was_trial = ctx.set_trial(true);
     let mut node = Node::new("", None);
     let mut session = Session::new(PickleLoader::Pickle);
     let mut s = Stream::new(head, HashMode::None);
@@ -338,8 +268,7 @@ fn trial_parse_pickle(head: &[u8], total: Option<u64>, ctx: &mut Ctx<'_>) -> boo
             o + 256 >= head.len() as u64
                 || crate::pickle::recognise::runs_past_window(head, o as usize, total)
         });
-    ctx.trial = was_trial;
-    ctx.trace = saved_trace;
+    ctx.set_trial(was_trial);
     match end {
         End::Stop(_) => true,
         End::Error => imports || ran_out,
@@ -391,11 +320,10 @@ pub(crate) fn parse_lfs_pointer(s: &mut Stream<'_>, node: &mut Node) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::Limits;
+    use crate::limits::Limits;
 
     fn detect(bytes: &[u8]) -> Format {
-        let mut ctx = Ctx::new(Limits::default(), None);
-        sniff_bytes(bytes, &mut ctx)
+        crate::scan::with_driver(Limits::default(), |ctx| sniff_bytes(bytes, ctx))
     }
 
     #[test]
@@ -409,7 +337,7 @@ mod tests {
         // joblib's legacy ZF wrapper (19-byte hex length, an optional space, then zlib).
         assert_eq!(detect(b"ZF0x21               \x78\x9c\x00\x00"), Format::Zlib);
         assert_eq!(detect(b"ZF0x21                \x78\x9c\x00\x00"), Format::Zlib);
-        assert_eq!(joblib_zf_header(b"ZF0x21                \x78\x9c"), Some(22));
+        assert_eq!(crate::container::compress::joblib_zf_header(b"ZF0x21                \x78\x9c"), Some(22));
         assert_ne!(detect(b"ZF this is not a length\x78\x9c\x00\x00"), Format::Zlib);
         assert_eq!(detect(b"7z\xbc\xaf\x27\x1c\x00\x04"), Format::SevenZip);
         assert_eq!(detect(b"\x89HDF\r\n\x1a\n\x00"), Format::Hdf5);

@@ -3,9 +3,11 @@
 //! `sniff.rs` so each format family's rules stay together).
 
 use crate::inventory::Format;
+use crate::limits::Limits;
 use crate::protobuf::slice as protobuf;
-use crate::sniff::WINDOW;
-use crate::stream::Stream;
+
+const WINDOW: usize = Limits::PEEK;
+use crate::stream::Window;
 
 /// The magic number ending every TensorFlow table file (LevelDB's format, `table/format.h`).
 const TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
@@ -106,11 +108,11 @@ pub(crate) fn is_graph_def(h: &[u8]) -> bool {
 
 /// A TensorFlow table (the checkpoint index `variables.index`): the last eight bytes are the
 /// table magic. `head` is the stream's first `WINDOW` bytes (all of it when shorter).
-pub(crate) fn is_checkpoint_index(s: &Stream<'_>, head: &[u8]) -> bool {
+pub(crate) fn is_checkpoint_index(window: Option<Window<'_>>, head: &[u8]) -> bool {
     let tail = if head.len() < WINDOW {
         head.len().checked_sub(8).and_then(|at| head.get(at..)).and_then(|b| <[u8; 8]>::try_from(b).ok())
     } else {
-        s.window().and_then(|w| {
+        window.and_then(|w| {
             let mut buf = [0u8; 8];
             let at = w.len().checked_sub(8)?;
             w.read_exact_at(at, &mut buf).ok().map(|()| buf)

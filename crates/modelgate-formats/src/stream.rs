@@ -21,8 +21,8 @@ use std::thread::JoinHandle;
 /// syscall overhead negligible (`docs/performance.md`).
 pub const CHUNK: usize = 128 * 1024;
 
-/// The largest look-ahead a parser may ask for with [`Stream::peek`].
-pub const MAX_PEEK: usize = 64 * 1024;
+/// [`Limits::PEEK`]
+pub const MAX_PEEK: usize = crate::limits::Limits::PEEK;
 
 /// A SHA-256 digest.
 pub type Sha256Digest = [u8; 32];

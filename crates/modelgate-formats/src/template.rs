@@ -29,16 +29,12 @@
 use minijinja::machinery::ast::{self, CallArg, Expr, Stmt};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// Candidate values kept per expression before it becomes opaque.
-const MAX_CHOICES: usize = 32;
-/// Longest string built by constant folding (longer ones are opaque).
-const MAX_STRING: usize = 4096;
-/// Passes over the tree before values that still change are widened to opaque.
-const MAX_PASSES: usize = 8;
-/// Expression nesting followed; deeper expressions are opaque and noted as a limit.
-const MAX_DEPTH: usize = 400;
-/// Distinct names listed per template.
-pub(crate) const MAX_REACHES: usize = 512;
+const MAX_CHOICES: usize = crate::limits::Limits::TEMPLATE_CHOICES;
+const MAX_STRING: usize = crate::limits::Limits::TEMPLATE_STRING;
+const MAX_PASSES: usize = crate::limits::Limits::TEMPLATE_PASSES;
+const MAX_DEPTH: usize = crate::limits::Limits::TEMPLATE_DEPTH;
+/// [`Limits::TEMPLATE_REACHES`]
+pub(crate) const MAX_REACHES: usize = crate::limits::Limits::TEMPLATE_REACHES;
 
 /// How a template reaches a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

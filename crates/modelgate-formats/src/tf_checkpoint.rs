@@ -15,9 +15,9 @@
 //! restore from it. The extents are kept per shard, so the command can compare them with the
 //! shard files next to the index. Tensor data itself is never read.
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, GraphInventory, Node, Note, NoteKind};
 use crate::protobuf::slice::{self as protobuf, Field};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use serde::Serialize;
 
@@ -27,9 +27,8 @@ const TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
 const FOOTER: usize = 48;
 /// Type byte and checksum after every block.
 const BLOCK_TRAILER: usize = 5;
-/// Shards whose extents are kept (TensorFlow writes one per saving device, rarely more than a few
-/// hundred).
-pub const MAX_SHARDS: u64 = 65_536;
+/// [`Limits::TF_CHECKPOINT_SHARDS`]
+pub const MAX_SHARDS: u64 = crate::limits::Limits::TF_CHECKPOINT_SHARDS;
 
 /// What a checkpoint index says about its tensors and shards.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
@@ -61,8 +60,8 @@ fn bad(at: usize, what: impl Into<String>) -> Bad {
     Bad { at, what: what.into() }
 }
 
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
-    let Some(data) = crate::scan::read_whole(s, ctx, node, "the checkpoint index") else {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
+    let Some(data) = crate::driver::read_whole(s, ctx, node, "the checkpoint index") else {
         return Rest::Drain;
     };
     let mut info = CheckpointIndexInfo::default();

@@ -12,8 +12,8 @@
 //! offset and length bounds-checked, the number of operator codes capped.
 
 use crate::container::buffer_for_random_access;
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, GraphInventory, Node, Note, NoteKind};
-use crate::scan::{Ctx, Rest};
 use crate::stream::{Stream, Window};
 
 /// `BuiltinOperator.CUSTOM`.
@@ -32,12 +32,10 @@ fn builtin_name(code: i32) -> Option<&'static str> {
     });
     usize::try_from(code).ok().and_then(|i| names.get(i).copied())
 }
-/// Operator codes read per model (real models have a few dozen).
-const MAX_OPCODES: u32 = 65_536;
-/// Longest custom op name kept.
-const MAX_NAME: u32 = 4096;
+const MAX_OPCODES: u32 = crate::limits::Limits::TFLITE_OPCODES;
+const MAX_NAME: u32 = crate::limits::Limits::TFLITE_NAME;
 
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let buffered;
     let window = match s.window() {
         Some(w) => w,

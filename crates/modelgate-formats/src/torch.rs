@@ -10,10 +10,10 @@
 //! offset reach outside its storage, or a storage whose bytes disagree with the count the pickle
 //! declares, is a memory-safety problem for the loader (CVE-2026-24747) and a sign of tampering.
 
-use crate::inventory::{Format, Node, Note, NoteKind};
+use crate::driver::{Driver, Rest};
+use crate::inventory::{Format, Node, Note, NoteKind, Role};
 use crate::pickle::value::{Obj, Value};
 use crate::pickle::{End, Loader, Machine, PickleLoader, Session};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use std::collections::HashMap;
 
@@ -231,7 +231,7 @@ pub(crate) fn tensor_bounds_problem(offset: i64, size: &[i64], stride: &[i64], n
 /// torch's semantics; returns the storages it references.
 pub(crate) fn scan_archive_pickle(
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     kind: PickleLoader,
 ) -> Vec<StorageRef> {
@@ -246,7 +246,7 @@ pub(crate) fn scan_archive_pickle(
 /// Continues a legacy torch file after its magic-number pickle.
 pub(crate) fn scan_legacy_after_magic(
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     mut session: Session,
 ) -> Rest {
@@ -358,6 +358,154 @@ pub(crate) fn check_zip_storages(
             _ => {}
         }
     }
+}
+
+/// `torch.save`'s and `torch.jit.save`'s zip layout: `<prefix>/data.pkl` (and for TorchScript
+/// `code/`, `constants.pkl`), raw storages under `<prefix>/data/`, bookkeeping records
+/// (src/layout.rs).
+pub(crate) struct TorchZipLayout;
+
+impl crate::layout::ArchiveLayout for TorchZipLayout {
+    fn name(&self) -> &'static str {
+        "torch-zip"
+    }
+
+    fn classify(&self, names: &[&str]) -> Option<Format> {
+        let prefix = torch_prefix(names)?;
+        let has = |suffix: &str| names.iter().any(|n| n.to_ascii_lowercase() == format!("{prefix}{suffix}"));
+        let code = names.iter().any(|n| n.to_ascii_lowercase().starts_with(&format!("{prefix}code/")));
+        Some(if code || has("constants.pkl") { Format::Torchscript } else { Format::PytorchZip })
+    }
+
+    fn open(&self, format: Format, names: &[&str]) -> Option<Box<dyn crate::layout::LayoutReader>> {
+        if !matches!(format, Format::PytorchZip | Format::Torchscript) {
+            return None;
+        }
+        let prefix = torch_prefix(names)?;
+        Some(Box::new(TorchZipReader {
+            prefix,
+            torchscript: format == Format::Torchscript,
+            storages: Vec::new(),
+        }))
+    }
+}
+
+/// [`TorchZipLayout`] applied to one archive.
+struct TorchZipReader {
+    /// The lower-cased archive prefix, with its `/`.
+    prefix: String,
+    torchscript: bool,
+    /// Storages the loader pickles reference.
+    storages: Vec<StorageRef>,
+}
+
+impl crate::layout::LayoutReader for TorchZipReader {
+    fn role(&self, name: &str) -> Option<Role> {
+        let lower = name.to_ascii_lowercase();
+        let rel = lower.strip_prefix(self.prefix.as_str())?;
+        Some(match rel {
+            "data.pkl" | "constants.pkl" => Role::LoaderPickle,
+            // torch.jit.load reads every pickle of a TorchScript archive with its own unpickler
+            // (debug info, traced_inputs.pkl, …).
+            r if r.ends_with(".debug_pkl") => Role::LoaderPickle,
+            r if self.torchscript && r.ends_with(".pkl") && !r.starts_with("code/") => Role::LoaderPickle,
+            r if r.starts_with("data/") => Role::TensorStorage,
+            r if r.starts_with("code/") => Role::TorchscriptCode,
+            "version"
+            | ".data/version"
+            | "byteorder"
+            | ".data/serialization_id"
+            | ".format_version"
+            | ".storage_alignment" => Role::LoaderRecord,
+            r if r.starts_with("extra/") || r.starts_with(".data/") => Role::LoaderRecord,
+            _ => return None,
+        })
+    }
+
+    fn claims(&self, role: Option<Role>) -> bool {
+        role == Some(Role::LoaderPickle)
+    }
+
+    fn scan_member(
+        &mut self,
+        stream: Stream<'_>,
+        ctx: &mut dyn Driver,
+        child: Node,
+        _role: Option<Role>,
+    ) -> Node {
+        // torch unpickles these whatever they look like.
+        let kind = if self.torchscript { PickleLoader::Torchscript } else { PickleLoader::TorchZip };
+        let mut found = Vec::new();
+        let node = crate::driver::scan_node_with(
+            stream,
+            ctx,
+            child,
+            |_, _| Format::Pickle,
+            |_, s, ctx, node| {
+                found = scan_archive_pickle(s, ctx, node, kind);
+                Rest::Trailing
+            },
+        );
+        self.storages.extend(found);
+        node
+    }
+
+    fn member_start(&self, archive: &mut Node, name: &str, role: Option<Role>, at: u64) {
+        if role.is_none() {
+            archive.note(
+                Note::new(NoteKind::TorchUnexpectedMember, format!("member {name} is not part of the PyTorch archive layout; torch.load ignores it, other tools may not"))
+                    .at(at)
+                    .evidence(name.to_string()),
+            );
+        }
+    }
+
+    fn member_read(&self, archive: &mut Node, name: &str, method: u16, at: u64) {
+        if matches!(method, 12 | 14) {
+            archive.note(
+                Note::new(
+                    NoteKind::ArchiveMalformed,
+                    format!(
+                        "member {name}: compression method {method} ({}), which torch's reader cannot decompress (torch.load fails on it)",
+                        if method == 12 { "bzip2" } else { "LZMA" }
+                    ),
+                )
+                .at(at)
+                .evidence(name.to_string()),
+            );
+        }
+    }
+
+    fn member_done(&self, archive: &mut Node, name: &str, role: Option<Role>) {
+        if role == Some(Role::TorchscriptCode)
+            && !archive.notes.iter().any(|n| n.kind == NoteKind::TorchscriptCode)
+        {
+            archive.note(
+                Note::new(
+                    NoteKind::TorchscriptCode,
+                    format!(
+                        "TorchScript archive with code under {}; torch.jit.load compiles and runs it",
+                        name.rsplit_once("code/").map(|(p, _)| format!("{p}code/")).unwrap_or_default()
+                    ),
+                )
+                .evidence(name.to_string()),
+            );
+        }
+    }
+
+    fn finish(&mut self, archive: &mut Node, members: &HashMap<String, u64>) {
+        check_zip_storages(archive, &self.prefix, &self.storages, members);
+    }
+}
+
+/// torch's reader takes the archive prefix from the first central-directory entry, up to the
+/// first '/', and is a torch archive if `<prefix>/data.pkl` exists (matched case-insensitively).
+fn torch_prefix(names: &[&str]) -> Option<String> {
+    let first = names.first()?;
+    let slash = first.find('/')?;
+    let prefix = first[..=slash].to_ascii_lowercase();
+    let data_pkl = format!("{prefix}data.pkl");
+    names.iter().any(|n| n.to_ascii_lowercase() == data_pkl).then_some(prefix)
 }
 
 #[cfg(test)]

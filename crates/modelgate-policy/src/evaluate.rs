@@ -102,18 +102,10 @@ pub fn apply_suppressions(
     }
 }
 
-/// File extensions that make unrecognised content count as a model (the content still decides
-/// the format; a name only makes an unknown file stricter, never laxer).
-#[rustfmt::skip]
-const MODEL_EXTENSIONS: &[&str] = &[
-    "pt", "pth", "bin", "ckpt", "pkl", "pickle", "joblib", "dill", "npy", "npz", "h5", "hdf5", "keras", "onnx",
-    "tflite", "gguf", "ggml", "safetensors", "mar", "nemo", "pdparams", "sav", "skops",
-];
-
+/// "Named like a model" has one definition, beside the formats' (the content still decides the
+/// format; a name only makes an unknown file stricter, never laxer).
 fn looks_like_model(name: &str) -> bool {
-    let file = name.rsplit(['/', '\\', '!']).next().unwrap_or(name);
-    file.rsplit_once('.')
-        .is_some_and(|(_, ext)| MODEL_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+    modelgate_formats::inventory::is_model_name(name)
 }
 
 /// Evaluates one scanned file (`path` as it will be reported) against the policy.

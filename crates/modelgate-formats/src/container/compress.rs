@@ -16,31 +16,59 @@
 //! before is still inspected. Dictionaries count against [`crate::Limits::max_in_memory`]: a
 //! header asking for more is a [`NoteKind::LimitExceeded`] note, and nothing is allocated for it.
 
+use super::Fuse;
 use crate::container::{ExpansionBudget, FuseOnError, Tap};
+use crate::driver::{Driver, How, Rest, child_node, scan_node, scan_trailing};
 use crate::inventory::{Format, Node, Note, NoteKind, Relation};
-use crate::scan::{Ctx, How, Rest, child_node, scan_node, scan_trailing};
 use crate::stream::{HashMode, Stream};
 use lzma_rust2::{Action, LzmaStream, Status, XzStream};
 use std::io::{self, BufRead, Read};
 
 const GZIP_MAGIC: &[u8; 2] = b"\x1f\x8b";
 const XZ_MAGIC: &[u8; 6] = b"\xfd7zXZ\x00";
-/// Decoder memory allowed on top of the dictionary (probability models, buffers), in bytes.
-pub(crate) const DECODER_OVERHEAD: u64 = 16 << 20;
+/// [`Limits::DECODER_OVERHEAD`]
+pub(crate) const DECODER_OVERHEAD: u64 = crate::limits::Limits::DECODER_OVERHEAD;
+
+/// joblib's legacy (pre-0.10) compressed pickle, still read by `joblib.load`
+/// (`numpy_pickle_compat.read_zfile`): `ZF`, the pickle's length as `hex()` left-justified to 19
+/// bytes (parsed with `int(…, 16)`), one more space from joblib <= 0.8.4, then a zlib stream. The
+/// length of the header before the zlib stream, when `h` starts with one. Loose on the length's
+/// spelling (any hex-looking field): the zlib header after it decides, and failing closed on an
+/// odd length costs nothing — the stream is scanned either way.
+pub(crate) fn joblib_zf_header(h: &[u8]) -> Option<usize> {
+    const FIELD: usize = 2 + 19;
+    let field = h.get(2..FIELD).filter(|_| h.starts_with(b"ZF"))?;
+    let hexish = field.iter().all(|b| b.is_ascii_hexdigit() || b" \t_+-xX".contains(b));
+    if !hexish || !field.iter().any(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    [FIELD, FIELD + 1]
+        .into_iter()
+        .find(|&at| h.get(at..).is_some_and(is_zlib) && (at == FIELD || h[FIELD] == b' '))
+}
+
+/// A zlib stream, or one behind joblib's legacy `ZF` header ([`joblib_zf_header`]).
+pub(crate) fn is_zlib_or_zf(h: &[u8]) -> bool {
+    is_zlib(h) || joblib_zf_header(h).is_some()
+}
+
+pub(crate) fn is_zlib(h: &[u8]) -> bool {
+    h.len() >= 2 && h[0] == 0x78 && (u16::from(h[0]) << 8 | u16::from(h[1])) % 31 == 0 && h[1] & 0x20 == 0
+}
 
 /// Scans compressed data: its decompressed content becomes one child node.
-pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     // joblib's legacy `ZF` wrapper: its header is skipped, the zlib stream after it is what
     // `joblib.load` decompresses and unpickles.
     if format == Format::Zlib
         && let Ok(head) = s.peek(2 + 19 + 1 + 2)
-        && let Some(skip) = crate::sniff::joblib_zf_header(head)
+        && let Some(skip) = joblib_zf_header(head)
         && s.skip(skip as u64).is_err()
     {
         return Rest::Drain;
     }
     let start = s.position();
-    let dict_cap = ctx.limits.max_in_memory;
+    let dict_cap = ctx.limits().max_in_memory;
     if format == Format::Lzma
         && let Ok(head) = s.peek(5)
         && head.len() == 5
@@ -61,7 +89,7 @@ pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: 
     // against the compressed bytes consumed so far otherwise.
     let known = s.window().map(|w| w.len().saturating_sub(start));
     let mut budget = ExpansionBudget::new(ctx, known.unwrap_or(u64::MAX));
-    let dynamic = known.is_none().then_some((ctx.limits.max_ratio, ctx.limits.ratio_floor));
+    let dynamic = known.is_none().then_some((ctx.limits().max_ratio, ctx.limits().ratio_floor));
     let mem_kb = u32::try_from(dict_cap.saturating_add(DECODER_OVERHEAD) / 1024)
         .unwrap_or(u32::MAX - 1)
         .min(u32::MAX - 1);
@@ -79,7 +107,7 @@ pub(crate) fn scan(format: Format, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: 
             How::Sniff,
         )
     };
-    ctx.expanded = ctx.expanded.saturating_add(child.size);
+    ctx.add_expanded(child.size);
     let mut child = child;
     let consumed = s.position().saturating_sub(start);
     let mut stopped = false;
@@ -488,42 +516,10 @@ fn skip_c_string(s: &mut Stream<'_>) -> io::Result<bool> {
 
 /// Scans what follows a stream whose decoder took in the first bytes of it: those bytes, then the
 /// rest of the parent stream, as one trailing child.
-fn trailing_with_prefix(prefix: Vec<u8>, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) {
+fn trailing_with_prefix(prefix: Vec<u8>, s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) {
     let offset = s.position().saturating_sub(prefix.len() as u64);
     let reader = io::Cursor::new(prefix).chain(s.take_next(u64::MAX));
     scan_trailing(reader, offset, ctx, node);
-}
-
-/// A reader that turns an error into the end of the data, remembering the first error. A child
-/// scan then sees clean, truncated content (and gets a size and digest for what it read), and the
-/// caller reports the error where it belongs.
-pub(crate) struct Fuse<'e, R> {
-    inner: R,
-    error: &'e mut Option<io::Error>,
-}
-
-impl<'e, R: Read> Fuse<'e, R> {
-    pub(crate) fn new(inner: R, error: &'e mut Option<io::Error>) -> Fuse<'e, R> {
-        Fuse { inner, error }
-    }
-}
-
-impl<R: Read> Read for Fuse<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.error.is_some() {
-            return Ok(0);
-        }
-        loop {
-            match self.inner.read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    *self.error = Some(e);
-                    return Ok(0);
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

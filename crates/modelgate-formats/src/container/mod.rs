@@ -9,8 +9,8 @@ pub(crate) mod tar;
 pub(crate) mod torch_tar;
 pub(crate) mod zip;
 
+use crate::driver::Driver;
 use crate::inventory::{Node, Note, NoteKind};
-use crate::scan::Ctx;
 use crate::stream::Stream;
 use std::io::{self, Read};
 
@@ -19,11 +19,11 @@ use std::io::{self, Read};
 /// inspected, which is noted as a limit (never a silent skip).
 pub(crate) fn buffer_for_random_access(
     s: &mut Stream<'_>,
-    ctx: &Ctx<'_>,
+    ctx: &dyn Driver,
     node: &mut Node,
     what: &str,
 ) -> Option<Vec<u8>> {
-    let limit = ctx.limits.max_in_memory;
+    let limit = ctx.limits().max_in_memory;
     let data = match s.read_vec(usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX)) {
         Ok(d) => d,
         Err(e) => {
@@ -53,9 +53,9 @@ pub(crate) struct ExpansionBudget {
 }
 
 impl ExpansionBudget {
-    pub(crate) fn new(ctx: &Ctx<'_>, compressed: u64) -> ExpansionBudget {
-        let by_ratio = compressed.saturating_mul(ctx.limits.max_ratio).max(ctx.limits.ratio_floor);
-        let left = ctx.limits.max_expanded_bytes.saturating_sub(ctx.expanded);
+    pub(crate) fn new(ctx: &dyn Driver, compressed: u64) -> ExpansionBudget {
+        let by_ratio = compressed.saturating_mul(ctx.limits().max_ratio).max(ctx.limits().ratio_floor);
+        let left = ctx.limits().max_expanded_bytes.saturating_sub(ctx.expanded());
         ExpansionBudget { allowed: by_ratio.min(left), produced: 0, exceeded: false, compressed }
     }
 
@@ -144,4 +144,53 @@ impl<R: Read> Read for Tap<'_, R> {
         }
         Ok(n)
     }
+}
+
+/// A reader that turns an error into the end of the data, remembering the first error. A child
+/// scan then sees clean, truncated content (and gets a size and digest for what it read), and the
+/// caller reports the error where it belongs.
+pub(crate) struct Fuse<'e, R> {
+    inner: R,
+    error: &'e mut Option<io::Error>,
+}
+
+impl<'e, R: Read> Fuse<'e, R> {
+    pub(crate) fn new(inner: R, error: &'e mut Option<io::Error>) -> Fuse<'e, R> {
+        Fuse { inner, error }
+    }
+}
+
+impl<R: Read> Read for Fuse<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.error.is_some() {
+            return Ok(0);
+        }
+        loop {
+            match self.inner.read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    *self.error = Some(e);
+                    return Ok(0);
+                }
+            }
+        }
+    }
+}
+
+/// Why an archive path is unsafe to extract, if it is.
+pub(crate) fn unsafe_path(name: &str, unix_mode: Option<u32>) -> Option<String> {
+    if unix_mode.is_some_and(|m| m & 0o170000 == 0o120000) {
+        return Some("a symbolic link (extraction can write or read outside the target directory)".into());
+    }
+    let n = name.replace('\\', "/");
+    if n.starts_with('/')
+        || (n.len() >= 2 && n.as_bytes()[1] == b':' && n.as_bytes()[0].is_ascii_alphabetic())
+    {
+        return Some("an absolute path".into());
+    }
+    if n.split('/').any(|c| c == "..") {
+        return Some("a path that climbs out of the archive with '..'".into());
+    }
+    None
 }

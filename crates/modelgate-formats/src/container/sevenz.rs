@@ -11,24 +11,23 @@
 //! Each member is scanned by content as a child. Members that cannot be decoded (an unsupported
 //! or encrypted method, corrupt data) are reported with one [`NoteKind::ArchiveOpaque`] note.
 
-use crate::container::compress::Fuse;
-use crate::container::zip::unsafe_path;
+use super::Fuse;
+use super::unsafe_path;
 use crate::container::{ExpansionBudget, Tap, buffer_for_random_access};
+use crate::driver::{Driver, How, Rest, child_node, scan_node, scan_trailing};
 use crate::inventory::{Node, Note, NoteKind, Relation};
-use crate::scan::{Ctx, How, Rest, child_node, scan_node, scan_trailing};
 use crate::stream::{HashMode, Stream, Window};
 use sevenz_rust2::{Archive, ArchiveEntry, BlockDecoder, Password};
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom};
 
 const SIGNATURE_HEADER: u64 = 32;
-/// Decoder memory allowed on top of the dictionary limit (probability models, buffers).
-const DECODER_OVERHEAD: u64 = 16 << 20;
+const DECODER_OVERHEAD: u64 = crate::limits::Limits::DECODER_OVERHEAD;
 /// `FILE_ATTRIBUTE_UNIX_EXTENSION`: the high 16 bits of the attributes hold a Unix mode.
 const UNIX_EXTENSION: u32 = 0x8000;
 
 /// Scans a 7z archive: its members by content.
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let start = s.position();
     let Some(w) = s.window().and_then(|w| w.sub(start, w.len().saturating_sub(start))) else {
         return scan_buffered(s, ctx, node);
@@ -44,7 +43,7 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
 }
 
 /// A 7z inside a compressed member or another forward-only stream: held in memory (bounded).
-fn scan_buffered(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+fn scan_buffered(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let Some(data) = buffer_for_random_access(s, ctx, node, "a 7z archive") else {
         return Rest::Drain;
     };
@@ -57,13 +56,13 @@ fn scan_buffered(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest
 }
 
 /// Lists and decodes the archive in `w`; returns where its structure ends, when it could be read.
-fn scan_window(w: Window<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Option<u64> {
+fn scan_window(w: Window<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Option<u64> {
     let end = check_signature_header(w, ctx, node)?;
     if end == SIGNATURE_HEADER {
         // No header at all: an empty archive.
         return Some(end);
     }
-    let mem_kb = usize::try_from(ctx.limits.max_in_memory.saturating_add(DECODER_OVERHEAD) / 1024)
+    let mem_kb = usize::try_from(ctx.limits().max_in_memory.saturating_add(DECODER_OVERHEAD) / 1024)
         .unwrap_or(usize::MAX);
     let password = Password::empty();
     let mut source = WindowCursor { w, pos: 0 };
@@ -91,12 +90,12 @@ fn scan_window(w: Window<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Option<u64>
     let expected_crc: Vec<Option<u64>> =
         archive.files.iter_mut().map(|f| std::mem::take(&mut f.has_crc).then_some(f.crc)).collect();
     let files = archive.files.len();
-    if files as u64 > ctx.limits.max_members {
+    if files as u64 > ctx.limits().max_members {
         node.note(Note::new(
             NoteKind::LimitExceeded,
             format!(
                 "{files} members, more than the limit of {}; the rest were not inspected",
-                ctx.limits.max_members
+                ctx.limits().max_members
             ),
         ));
     }
@@ -203,7 +202,7 @@ impl Run {
         entry: &ArchiveEntry,
         expected_crc: Option<u64>,
         reader: &mut dyn Read,
-        ctx: &mut Ctx<'_>,
+        ctx: &mut dyn Driver,
         node: &mut Node,
     ) -> bool {
         if self.stop {
@@ -213,7 +212,7 @@ impl Run {
             return true;
         }
         self.members += 1;
-        if self.members > ctx.limits.max_members {
+        if self.members > ctx.limits().max_members {
             self.stop = true;
             return false;
         }
@@ -230,7 +229,7 @@ impl Run {
         };
         let mut child = child;
         child.parent_offset = None;
-        ctx.expanded = ctx.expanded.saturating_add(child.size);
+        ctx.add_expanded(child.size);
         if self.budget.exceeded() {
             child.note(Note::new(NoteKind::LimitExceeded, self.budget.describe()));
             node.children.push(child);
@@ -283,7 +282,7 @@ impl Run {
 }
 
 /// Checks the signature header; returns where the archive's structure ends.
-fn check_signature_header(w: Window<'_>, ctx: &Ctx<'_>, node: &mut Node) -> Option<u64> {
+fn check_signature_header(w: Window<'_>, ctx: &dyn Driver, node: &mut Node) -> Option<u64> {
     let mut sig = [0u8; SIGNATURE_HEADER as usize];
     let opaque = |node: &mut Node, kind: NoteKind, detail: String| {
         node.note(Note::new(kind, detail).at(0));
@@ -346,7 +345,7 @@ fn check_signature_header(w: Window<'_>, ctx: &Ctx<'_>, node: &mut Node) -> Opti
         );
         return None;
     };
-    if size > ctx.limits.max_in_memory {
+    if size > ctx.limits().max_in_memory {
         node.note(Note::new(
             NoteKind::LimitExceeded,
             format!(

@@ -18,24 +18,19 @@
 //! `torch.serialization._legacy_load` reads them ([`super::torch_tar`]).
 
 use super::torch_tar::{self, LegacyMember, LegacyState};
-use crate::container::zip::unsafe_path;
+use super::unsafe_path;
+use crate::driver::{Driver, How, Rest, child_node, scan_node};
 use crate::inventory::{Format, Node, Note, NoteKind, Relation, Role};
-use crate::scan::{Ctx, How, Rest, child_node, scan_node};
 use crate::stream::{HashMode, Stream, Window};
 use std::collections::HashMap;
 use std::io::{self, Read};
 
 const BLOCK: usize = 512;
 const BLOCK_U64: u64 = BLOCK as u64;
-/// Bytes of a GNU long name/link or of pax records kept in memory; the rest is skipped.
-const MAX_META: usize = 1 << 20;
-/// Longest member or link name kept (no file system extracts longer ones).
-const MAX_NAME: usize = 16 << 10;
-/// Extended headers (GNU long names, pax) allowed in front of one member. Python recurses once
-/// per extended header and fails on long chains.
-const MAX_META_CHAIN: usize = 64;
-/// Invalid headers tolerated (each one is noted) before the rest of the archive is given up.
-const MAX_BAD_HEADERS: u32 = 64;
+const MAX_META: usize = crate::limits::Limits::TAR_META;
+const MAX_NAME: usize = crate::limits::Limits::TAR_NAME;
+const MAX_META_CHAIN: usize = crate::limits::Limits::TAR_META_CHAIN;
+const MAX_BAD_HEADERS: u32 = crate::limits::Limits::TAR_BAD_HEADERS;
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -682,14 +677,14 @@ fn list_names(w: Window<'_>, max_members: u64) -> Option<Vec<String>> {
 }
 
 /// Scans a tar archive: every regular member by content.
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let start = s.position();
     // With random access, decide the legacy torch layout from the whole listing first; reading
     // forward only, from the members seen so far.
     let listed = s
         .window()
         .and_then(|w| w.sub(start, w.len().saturating_sub(start)))
-        .and_then(|w| list_names(w, ctx.limits.max_members));
+        .and_then(|w| list_names(w, ctx.limits().max_members));
     let legacy_listed = listed.as_deref().map(torch_tar::is_legacy_layout);
     let mut legacy = LegacyState::default();
     let mut reader = Reader::default();
@@ -773,13 +768,13 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
             }
             Event::Entry(e) => {
                 members += 1;
-                if members > ctx.limits.max_members {
+                if members > ctx.limits().max_members {
                     node.note(
                         Note::new(
                             NoteKind::LimitExceeded,
                             format!(
                                 "more than {} members; the rest of the archive was not inspected",
-                                ctx.limits.max_members
+                                ctx.limits().max_members
                             ),
                         )
                         .at(e.header_at),
@@ -906,7 +901,7 @@ fn check_entry(node: &mut Node, e: &Entry, seen: &mut HashMap<String, u64>) {
 /// Scans one member's data and consumes its padding. False when the archive ends early.
 fn read_member(
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     e: &Entry,
     role: Option<LegacyMember>,
@@ -962,7 +957,7 @@ fn read_member(
 
 /// After an invalid header: scans the bytes up to the next valid header (or the end) by content,
 /// as one child, so that nothing a lenient reader might extract goes unseen.
-fn resync(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) {
+fn resync(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) {
     let at = s.position();
     if is_boundary(s) {
         return;

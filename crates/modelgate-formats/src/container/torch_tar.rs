@@ -15,17 +15,15 @@
 //! pickles runs. Each member is scanned as the loader reads it; tensors are checked against the
 //! storages they view.
 
+use crate::driver::{Driver, How, Rest, scan_node, scan_node_with};
 use crate::inventory::{Format, Node, Note, NoteKind};
 use crate::pickle::value::{Obj, Value};
 use crate::pickle::{End, Loader, Machine, PickleLoader, PlainLoader, Session};
-use crate::scan::{Ctx, How, Rest, scan_node, scan_node_with};
 use crate::stream::Stream;
 use std::collections::HashMap;
 
-/// Storage and tensor records remembered per archive (for the bounds check).
-const MAX_RECORDS: usize = 100_000;
-/// Tensors with more dimensions than this are not bounds-checked.
-const MAX_DIMS: u64 = 64;
+const MAX_RECORDS: usize = crate::limits::Limits::TORCH_TAR_RECORDS;
+const MAX_DIMS: u64 = crate::limits::Limits::TORCH_TAR_DIMS;
 
 /// A member the legacy loader reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +97,7 @@ impl LegacyState {
 /// Scans one member of a legacy torch tar the way the loader reads it.
 pub(crate) fn scan_member(
     stream: Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     child: Node,
     which: LegacyMember,
     state: &mut LegacyState,
@@ -171,7 +169,7 @@ fn layout_note(node: &mut Node, offset: u64, detail: String) {
 fn load<R>(
     session: &mut Session,
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     inspect: impl FnOnce(&Machine<'_>, &Value) -> R,
 ) -> Option<R> {
@@ -193,7 +191,7 @@ fn load<R>(
 fn count(
     session: &mut Session,
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     what: &str,
 ) -> Option<u64> {
@@ -212,7 +210,7 @@ fn count(
 fn storages(
     session: &mut Session,
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     state: &mut LegacyState,
 ) -> Rest {
@@ -311,7 +309,7 @@ fn storages(
 fn tensors(
     session: &mut Session,
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     state: &mut LegacyState,
 ) -> Rest {

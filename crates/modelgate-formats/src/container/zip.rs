@@ -11,10 +11,11 @@
 //! The central directory is read through random access; member data is then read front to back
 //! in offset order through the stream, so every byte is read (and hashed) once.
 
+use super::unsafe_path;
 use crate::container::{ExpansionBudget, FuseOnError, Tap, buffer_for_random_access};
-use crate::inventory::{Detail, Format, Node, Note, NoteKind, Relation, Role};
-use crate::pickle::PickleLoader;
-use crate::scan::{Ctx, How, Rest, child_node, scan_node, scan_node_with, scan_trailing};
+use crate::driver::{Driver, How, Rest, child_node, scan_node, scan_trailing};
+use crate::inventory::{Node, Note, NoteKind, Relation, Role};
+use crate::layout::LayoutReader;
 use crate::stream::{HashMode, Stream, Window};
 use std::collections::HashMap;
 use std::io::Read;
@@ -24,8 +25,7 @@ const EOCD64_LOCATOR_SIG: &[u8; 4] = b"PK\x06\x07";
 const EOCD64_SIG: &[u8; 4] = b"PK\x06\x06";
 const CDH_SIG: &[u8; 4] = b"PK\x01\x02";
 const LFH_SIG: &[u8; 4] = b"PK\x03\x04";
-/// The central directory is held in memory; beyond this it is a limit finding.
-const MAX_CENTRAL_DIRECTORY: u64 = 64 << 20;
+const MAX_CENTRAL_DIRECTORY: u64 = crate::limits::Limits::ZIP_CENTRAL_DIRECTORY;
 /// Flag bits that make Python's zipfile (and scanners built on it) refuse a member: encrypted,
 /// compressed patched data, strong encryption.
 const REFUSED_FLAGS: u16 = 0x0001 | 0x0020 | 0x0040;
@@ -139,7 +139,7 @@ struct Entry {
 }
 
 /// Scans a zip archive: central directory first, then members in offset order.
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     match s.window() {
         Some(w) => scan_with_window(s, w, ctx, node),
         None => scan_buffered(s, ctx, node),
@@ -148,7 +148,7 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
 
 /// A zip inside a compressed member or other forward-only stream: held in memory (bounded) to
 /// reach its central directory.
-fn scan_buffered(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+fn scan_buffered(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let Some(data) = buffer_for_random_access(s, ctx, node, "a nested zip") else {
         return Rest::Drain;
     };
@@ -161,7 +161,7 @@ fn scan_buffered(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest
     Rest::Drain
 }
 
-fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let Some(eocd) = find_eocd(&w) else {
         node.note(Note::new(
             NoteKind::ArchiveMalformed,
@@ -210,10 +210,17 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
             .at(eocd.offset),
         );
     }
-    classify(node, &entries);
+    // The loaders' layouts (registered with the driver) decide what the archive is and what
+    // each member is to its loader.
+    let layouts = ctx.archive_layouts();
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    if let Some(format) = layouts.iter().find_map(|l| l.classify(&names)) {
+        node.format = format;
+    }
     check_names(node, &entries);
-
-    let layout = Layout::of(node.format, &entries);
+    let mut readers: Vec<Box<dyn LayoutReader>> =
+        layouts.iter().filter_map(|l| l.open(node.format, &names)).collect();
+    drop(names);
     entries.sort_by_key(|e| (e.local, e.index));
     let mut members: HashMap<String, u64> = HashMap::new();
     let mut found = Found::default();
@@ -252,14 +259,14 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
             if reread.skip(e.local).ok() != Some(e.local) {
                 continue;
             }
-            read_member(&mut reread, Some(w), e, &layout, ctx, node, &mut found);
+            read_member(&mut reread, Some(w), e, &mut readers, ctx, node, &mut found);
             continue;
         }
         if e.local > pos {
             gap(s, e.local - pos, first, ctx, node, &entries, e);
         }
         first = false;
-        read_member(s, Some(w), e, &layout, ctx, node, &mut found);
+        read_member(s, Some(w), e, &mut readers, ctx, node, &mut found);
     }
     // Between the last member and the central directory: data descriptors are fine, anything
     // else is hidden.
@@ -274,13 +281,8 @@ fn scan_with_window(s: &mut Stream<'_>, w: Window<'_>, ctx: &mut Ctx<'_>, node: 
         }
     }
     found.note_uncomputed_crcs(node);
-    if layout.plain {
-        skops_layout(node, &entries);
-    } else {
-        skops_polyglot(node);
-    }
-    if let Some(prefix) = &layout.torch_prefix {
-        crate::torch::check_zip_storages(node, prefix, &found.storages, &members);
+    for reader in &mut readers {
+        reader.finish(node, &members);
     }
     // The central directory, ZIP64 records and end record.
     let end = eocd.offset + 22 + eocd.comment_len;
@@ -316,7 +318,7 @@ fn gap(
     s: &mut Stream<'_>,
     n: u64,
     before_first: bool,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     entries: &[Entry],
     next: &Entry,
@@ -362,15 +364,18 @@ fn parse_central_directory(
     shift: u64,
     cd_at: u64,
     node: &mut Node,
-    ctx: &Ctx<'_>,
+    ctx: &dyn Driver,
 ) -> Option<Vec<Entry>> {
     let mut entries = Vec::new();
     let mut i = 0usize;
     while i < cd.len() {
-        if entries.len() as u64 >= ctx.limits.max_members {
+        if entries.len() as u64 >= ctx.limits().max_members {
             node.note(Note::new(
                 NoteKind::LimitExceeded,
-                format!("more than {} archive members; the rest were not inspected", ctx.limits.max_members),
+                format!(
+                    "more than {} archive members; the rest were not inspected",
+                    ctx.limits().max_members
+                ),
             ));
             break;
         }
@@ -466,112 +471,18 @@ fn extra_fields(mut extra: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-/// Decides what the archive is from its member names.
-fn classify(node: &mut Node, entries: &[Entry]) {
-    if let Some(prefix) = torch_prefix(entries) {
-        let has =
-            |suffix: &str| entries.iter().any(|e| e.name.to_ascii_lowercase() == format!("{prefix}{suffix}"));
-        let code = entries.iter().any(|e| e.name.to_ascii_lowercase().starts_with(&format!("{prefix}code/")));
-        node.format = if code || has("constants.pkl") { Format::Torchscript } else { Format::PytorchZip };
-        return;
-    }
-    if !entries.is_empty() && entries.iter().all(|e| e.name.to_ascii_lowercase().ends_with(".npy")) {
-        node.format = Format::NumpyNpz;
-    }
-    if is_keras(entries) {
-        node.format = Format::Keras;
-    }
-}
-
-/// Keras 3 `.keras`: `config.json` next to `metadata.json` or `model.weights.h5` (Keras'
-/// `saving_lib` reads `config.json` from the archive root, exactly as named).
-fn is_keras(entries: &[Entry]) -> bool {
-    let has = |name: &str| entries.iter().any(|e| e.name == name);
-    has("config.json") && (has("metadata.json") || has("model.weights.h5"))
-}
-
-/// A plain zip whose root `schema.json` turned out to be a skops schema is a skops file; one that
-/// carries a skops schema under any other name is a skops file `skops.io.load` cannot read.
-fn skops_layout(node: &mut Node, entries: &[Entry]) {
-    fn schema(c: &Node) -> Option<&crate::skops::SkopsInventory> {
-        match &c.detail {
-            Detail::Skops(s) if c.relation == Some(Relation::Member) => Some(s),
-            _ => None,
-        }
-    }
-    let root = node.children.iter().rposition(|c| c.name == "schema.json" && schema(c).is_some());
-    let Some(root) = root else {
-        if let Some(other) = node.children.iter().find(|c| schema(c).is_some()) {
-            node.note(
-                Note::new(
-                    NoteKind::Malformed,
-                    format!(
-                        "member {} is a skops schema, but skops.io.load reads only a member named exactly schema.json at the archive root, and this archive has no such schema",
-                        other.name
-                    ),
-                )
-                .evidence(other.name.clone()),
-            );
-        }
-        for c in node.children.iter_mut().filter(|c| c.role == Some(Role::SkopsSchema)) {
-            c.role = None;
-        }
-        return;
-    };
-    node.format = Format::Skops;
-    let names: std::collections::HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-    let missing: Vec<String> = schema(&node.children[root])
-        .map(|s| s.files.iter().filter(|f| !names.contains(f.as_str())).cloned().collect())
-        .unwrap_or_default();
-    if let Some(first) = missing.first() {
-        node.note(
-            Note::new(
-                NoteKind::Malformed,
-                format!(
-                    "schema.json reads {} member{} the archive does not contain (first {first}); skops.io.load fails on it",
-                    missing.len(),
-                    if missing.len() == 1 { "" } else { "s" }
-                ),
-            )
-            .evidence(first.clone()),
-        );
-    }
-}
-
-/// A `.keras`, torch or other specific archive that also holds a root `schema.json` skops schema
-/// is two models in one file: `skops.io.load` reads the schema, the other loader the rest.
-fn skops_polyglot(node: &mut Node) {
-    let polyglot = node.children.iter().any(|c| {
-        c.name == "schema.json"
-            && c.relation == Some(Relation::Member)
-            && matches!(c.detail, Detail::Skops(_))
-    });
-    if polyglot {
-        let format = node.format;
-        node.note(
-            Note::new(
-                NoteKind::Malformed,
-                format!(
-                    "this {format} archive is also a skops file (a skops schema as its root schema.json): skops.io.load and the {format} loader read different models from it"
-                ),
-            )
-            .evidence("schema.json".to_string()),
-        );
-    }
-}
-
 /// A zip LZMA member (method 14) as a reader of its content. The member starts with a version
 /// (2 bytes), the properties' length (2, always 5) and the properties (the LZMA byte and the
 /// dictionary size); the raw stream ends with an end marker when flag bit 1 says so (Python's
 /// zipfile always writes one), otherwise after the uncompressed size.
-fn zip_lzma<'r>(mut data: impl Read + 'r, e: &Entry, ctx: &Ctx<'_>) -> Result<Box<dyn Read + 'r>, String> {
+fn zip_lzma<'r>(mut data: impl Read + 'r, e: &Entry, ctx: &dyn Driver) -> Result<Box<dyn Read + 'r>, String> {
     let mut head = [0u8; 9];
     data.read_exact(&mut head).map_err(|_| "the member is shorter than its LZMA header".to_string())?;
     if u16::from_le_bytes([head[2], head[3]]) != 5 {
         return Err("the LZMA properties are not 5 bytes long".into());
     }
     let dict = u64::from(u32::from_le_bytes([head[5], head[6], head[7], head[8]]));
-    let cap = ctx.limits.max_in_memory;
+    let cap = ctx.limits().max_in_memory;
     if dict > cap {
         return Err(format!(
             "the header asks for a {dict}-byte dictionary, more than the {cap}-byte in-memory limit"
@@ -586,16 +497,6 @@ fn zip_lzma<'r>(mut data: impl Read + 'r, e: &Entry, ctx: &Ctx<'_>) -> Result<Bo
     let reader = lzma_rust2::LzmaReader::new_mem_limit(std::io::Cursor::new(alone).chain(data), mem_kb, None)
         .map_err(|err| format!("the LZMA stream cannot be opened ({err})"))?;
     Ok(Box::new(reader))
-}
-
-/// torch's reader takes the archive prefix from the first central-directory entry, up to the
-/// first '/', and is a torch archive if `<prefix>/data.pkl` exists (matched case-insensitively).
-fn torch_prefix(entries: &[Entry]) -> Option<String> {
-    let first = entries.first()?;
-    let slash = first.name.find('/')?;
-    let prefix = first.name[..=slash].to_ascii_lowercase();
-    let data_pkl = format!("{prefix}data.pkl");
-    entries.iter().any(|e| e.name.to_ascii_lowercase() == data_pkl).then_some(prefix)
 }
 
 fn check_names(node: &mut Node, entries: &[Entry]) {
@@ -637,28 +538,9 @@ fn check_names(node: &mut Node, entries: &[Entry]) {
     }
 }
 
-/// Why an archive path is unsafe to extract, if it is.
-pub(crate) fn unsafe_path(name: &str, unix_mode: Option<u32>) -> Option<String> {
-    if unix_mode.is_some_and(|m| m & 0o170000 == 0o120000) {
-        return Some("a symbolic link (extraction can write or read outside the target directory)".into());
-    }
-    let n = name.replace('\\', "/");
-    if n.starts_with('/')
-        || (n.len() >= 2 && n.as_bytes()[1] == b':' && n.as_bytes()[0].is_ascii_alphabetic())
-    {
-        return Some("an absolute path".into());
-    }
-    if n.split('/').any(|c| c == "..") {
-        return Some("a path that climbs out of the archive with '..'".into());
-    }
-    None
-}
-
 /// What reading the members turned up, for the archive-level checks at the end.
 #[derive(Default)]
 struct Found {
-    /// Storages the loader pickles reference.
-    storages: Vec<crate::torch::StorageRef>,
     /// Members whose central-directory CRC-32 is 0 though their data is not empty: (offset, name).
     uncomputed_crc: Vec<(u64, String)>,
 }
@@ -680,66 +562,12 @@ impl Found {
     }
 }
 
-/// What the archive's layout says about each member.
-struct Layout {
-    torch_prefix: Option<String>,
-    torchscript: bool,
-    keras: bool,
-    /// A zip of no more specific kind (a skops file is recognised by its `schema.json`).
-    plain: bool,
-}
-
-impl Layout {
-    fn of(format: Format, entries: &[Entry]) -> Layout {
-        let torch_prefix = matches!(format, Format::PytorchZip | Format::Torchscript)
-            .then(|| torch_prefix(entries))
-            .flatten();
-        Layout {
-            torch_prefix,
-            torchscript: format == Format::Torchscript,
-            keras: format == Format::Keras,
-            plain: format == Format::Zip,
-        }
-    }
-
-    fn role(&self, name: &str) -> Option<Role> {
-        if self.keras && name == "config.json" {
-            return Some(Role::KerasConfig);
-        }
-        // skops.io.load reads `schema.json` by exact name with json.loads, whatever it looks like
-        // and whatever else the archive is (a .keras or torch zip with one is also a skops file).
-        if name == "schema.json" {
-            return Some(Role::SkopsSchema);
-        }
-        let prefix = self.torch_prefix.as_ref()?;
-        let lower = name.to_ascii_lowercase();
-        let rel = lower.strip_prefix(prefix.as_str())?;
-        Some(match rel {
-            "data.pkl" | "constants.pkl" => Role::LoaderPickle,
-            // torch.jit.load reads every pickle of a TorchScript archive with its own unpickler
-            // (debug info, traced_inputs.pkl, …).
-            r if r.ends_with(".debug_pkl") => Role::LoaderPickle,
-            r if self.torchscript && r.ends_with(".pkl") && !r.starts_with("code/") => Role::LoaderPickle,
-            r if r.starts_with("data/") => Role::TensorStorage,
-            r if r.starts_with("code/") => Role::TorchscriptCode,
-            "version"
-            | ".data/version"
-            | "byteorder"
-            | ".data/serialization_id"
-            | ".format_version"
-            | ".storage_alignment" => Role::LoaderRecord,
-            r if r.starts_with("extra/") || r.starts_with(".data/") => Role::LoaderRecord,
-            _ => return None,
-        })
-    }
-}
-
 fn read_member(
     s: &mut Stream<'_>,
     w: Option<Window<'_>>,
     e: &Entry,
-    layout: &Layout,
-    ctx: &mut Ctx<'_>,
+    readers: &mut [Box<dyn LayoutReader>],
+    ctx: &mut dyn Driver,
     node: &mut Node,
     found: &mut Found,
 ) {
@@ -817,18 +645,14 @@ fn read_member(
         );
     }
 
-    let role = layout.role(&e.name);
-    if layout.torch_prefix.is_some() && role.is_none() {
-        node.note(
-            Note::new(NoteKind::TorchUnexpectedMember, format!("member {} is not part of the PyTorch archive layout; torch.load ignores it, other tools may not", e.name))
-                .at(at)
-                .evidence(e.name.clone()),
-        );
+    let role = readers.iter().find_map(|r| r.role(&e.name));
+    for reader in readers.iter() {
+        reader.member_start(node, &e.name, role, at);
     }
 
     let mut crc = flate2::Crc::new();
     let mut budget = ExpansionBudget::new(ctx, e.comp_size);
-    let start_expanded = ctx.expanded;
+    let start_expanded = ctx.expanded();
     let data = s.take_next(e.comp_size);
     let mut child = child_node(e.name.clone(), Relation::Member, at);
     child.role = role;
@@ -837,7 +661,6 @@ fn read_member(
         Some(Role::TensorStorage) => How::Data,
         _ => How::Sniff,
     };
-    let loader_kind = if layout.torchscript { PickleLoader::Torchscript } else { PickleLoader::TorchZip };
     let (child, method_ok) = match e.method {
         0 => {
             let tap = Tap::new(data, &mut crc, None);
@@ -845,7 +668,7 @@ fn read_member(
             if let Some(mw) = member_window {
                 stream = stream.with_window(mw);
             }
-            (scan_member(stream, ctx, child, how, role, loader_kind, &mut found.storages), true)
+            (scan_member(stream, ctx, child, how, role, readers), true)
         }
         // Deflate (torch and zipfile), bzip2 and LZMA (zipfile only: skops, joblib-in-zip, plain
         // zips): inflated through the expansion budget and scanned.
@@ -859,7 +682,7 @@ fn read_member(
                 Ok(decoder) => {
                     let tap = Tap::new(decoder, &mut crc, Some(&mut budget));
                     let stream = Stream::new(tap, HashMode::Inline);
-                    (scan_member(stream, ctx, child, how, role, loader_kind, &mut found.storages), true)
+                    (scan_member(stream, ctx, child, how, role, readers), true)
                 }
                 Err(why) => {
                     let mut child = child;
@@ -885,22 +708,10 @@ fn read_member(
         }
     };
     if e.method != 0 {
-        ctx.expanded = ctx.expanded.saturating_add(child.size);
+        ctx.add_expanded(child.size);
     }
-    if matches!(e.method, 12 | 14) && (layout.torch_prefix.is_some() || layout.torchscript) {
-        node.note(
-            Note::new(
-                NoteKind::ArchiveMalformed,
-                format!(
-                    "member {}: compression method {} ({}), which torch's reader cannot decompress (torch.load fails on it)",
-                    e.name,
-                    e.method,
-                    if e.method == 12 { "bzip2" } else { "LZMA" }
-                ),
-            )
-            .at(at)
-            .evidence(e.name.clone()),
-        );
+    for reader in readers.iter() {
+        reader.member_read(node, &e.name, e.method, at);
     }
     let _ = start_expanded;
     let mut child = child;
@@ -946,59 +757,25 @@ fn read_member(
             );
         }
     }
-    if role == Some(Role::TorchscriptCode) && !node.notes.iter().any(|n| n.kind == NoteKind::TorchscriptCode)
-    {
-        node.note(
-            Note::new(
-                NoteKind::TorchscriptCode,
-                format!(
-                    "TorchScript archive with code under {}; torch.jit.load compiles and runs it",
-                    e.name.rsplit_once("code/").map(|(p, _)| format!("{p}code/")).unwrap_or_default()
-                ),
-            )
-            .evidence(e.name.clone()),
-        );
+    for reader in readers.iter() {
+        reader.member_done(node, &e.name, role);
     }
     node.children.push(child);
     let _ = e.zip64;
 }
 
+/// Scans a member: by the layout that claims its role, or by content (raw tensor storage as
+/// data).
 fn scan_member(
     stream: Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     child: Node,
     how: How,
     role: Option<Role>,
-    loader_kind: PickleLoader,
-    storages: &mut Vec<crate::torch::StorageRef>,
+    readers: &mut [Box<dyn LayoutReader>],
 ) -> Node {
-    if role == Some(Role::KerasConfig) {
-        return scan_node_with(
-            stream,
-            ctx,
-            child,
-            |_, _| Format::Json,
-            |_, s, ctx, node| crate::keras::scan_config_stream(s, ctx, node),
-        );
+    match readers.iter_mut().find(|r| r.claims(role)) {
+        Some(reader) => reader.scan_member(stream, ctx, child, role),
+        None => scan_node(stream, ctx, child, how),
     }
-    if role == Some(Role::SkopsSchema) {
-        return scan_node_with(stream, ctx, child, crate::sniff::sniff, crate::skops::scan_schema_member);
-    }
-    if role == Some(Role::LoaderPickle) {
-        // torch unpickles these whatever they look like.
-        let mut found = Vec::new();
-        let node = scan_node_with(
-            stream,
-            ctx,
-            child,
-            |_, _| Format::Pickle,
-            |_, s, ctx, node| {
-                found = crate::torch::scan_archive_pickle(s, ctx, node, loader_kind);
-                Rest::Trailing
-            },
-        );
-        storages.extend(found);
-        return node;
-    }
-    scan_node(stream, ctx, child, how)
 }

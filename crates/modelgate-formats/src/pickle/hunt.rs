@@ -11,21 +11,16 @@
 
 use super::recognise::{ImportForm, import_forms};
 use super::{Callee, End, PickleLoader, PlainLoader, Session};
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Format, Node, Note, NoteKind, Relation};
-use crate::scan::{Ctx, Rest};
 use crate::stream::{HashMode, Stream};
 use std::io::Read;
 
-/// Bytes kept before a hit (MARKs that an INST or OBJ pops may open there).
-const LOOKBACK: usize = 4096;
-/// Bytes kept from the start of a segment.
-const SEGMENT: usize = 1 << 20;
-/// Segments kept per stream; more hits than these segments hold are noted, not dropped.
-const MAX_SEGMENTS: usize = 64;
-/// Opcodes one candidate parse may run.
-const CANDIDATE_OPCODES: u64 = 1 << 16;
-/// MARK positions before a hit tried as candidate starts.
-const MARK_STARTS: usize = 8;
+const LOOKBACK: usize = crate::limits::Limits::HUNT_LOOKBACK;
+const SEGMENT: usize = crate::limits::Limits::HUNT_SEGMENT;
+const MAX_SEGMENTS: usize = crate::limits::Limits::HUNT_SEGMENTS;
+const CANDIDATE_OPCODES: u64 = crate::limits::Limits::HUNT_CANDIDATE_OPCODES;
+const MARK_STARTS: usize = crate::limits::Limits::HUNT_MARK_STARTS;
 
 struct Segment {
     start: u64,
@@ -108,7 +103,7 @@ impl Hunt {
     }
 
     /// Parses the candidates and adds what they found to `node`.
-    pub(crate) fn finish(mut self, ctx: &mut Ctx<'_>, node: &mut Node) {
+    pub(crate) fn finish(mut self, ctx: &mut dyn Driver, node: &mut Node) {
         let batch = std::mem::take(&mut self.pending);
         self.search(&batch);
         for seg in &self.segments {
@@ -152,16 +147,14 @@ impl Hunt {
 
 /// Runs a quiet candidate parse; `Some(bytes consumed)` when it is a pickle: STOP after an
 /// import, or a call of an imported global.
-fn accept(data: &[u8], ctx: &Ctx<'_>) -> Option<u64> {
-    let mut limits = ctx.limits.clone();
+fn accept(data: &[u8], ctx: &dyn Driver) -> Option<u64> {
+    let mut limits = ctx.limits().clone();
     limits.pickle_opcodes = CANDIDATE_OPCODES;
-    let mut tctx = Ctx::new(limits, None);
-    tctx.trial = true;
-    tctx.depth = ctx.depth;
+    let mut tctx = ctx.trial_driver(limits);
     let mut node = Node::new("", None);
     let mut session = Session::new(PickleLoader::Pickle);
     let mut s = Stream::new(data, HashMode::None);
-    let (end, _) = session.run(&mut node, &mut s, &mut tctx, &mut PlainLoader, |_, _| ());
+    let (end, _) = session.run(&mut node, &mut s, &mut *tctx, &mut PlainLoader, |_, _| ());
     let inv = session.inventory();
     let calls_global = inv.calls.iter().any(|c| matches!(c.callee, Callee::Global { .. }));
     let stopped = matches!(end, End::Stop(_)) && !inv.globals.is_empty();
@@ -169,11 +162,11 @@ fn accept(data: &[u8], ctx: &Ctx<'_>) -> Option<u64> {
 }
 
 /// Scans an accepted candidate as an embedded pickle of `node`.
-fn embed(data: &[u8], at: u64, ctx: &mut Ctx<'_>, node: &mut Node) {
-    let child = crate::scan::scan_node_with(
+fn embed(data: &[u8], at: u64, ctx: &mut dyn Driver, node: &mut Node) {
+    let child = crate::driver::scan_node_with(
         Stream::new(data, HashMode::Inline),
         ctx,
-        crate::scan::child_node(format!("pickle at offset {at}"), Relation::Embedded, at),
+        crate::driver::child_node(format!("pickle at offset {at}"), Relation::Embedded, at),
         |_, _| Format::Pickle,
         |_, s, ctx, node| {
             crate::pickle::scan(s, ctx, node);

@@ -20,14 +20,13 @@
 use super::value::{FORGOTTEN, Kind, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 
-/// Plain values kept in full (the most recent ones).
-pub(crate) const RETAIN_ENTRIES: usize = 1 << 16;
-/// Bytes of string and bytes prefixes kept in full among them.
-pub(crate) const RETAIN_BYTES: usize = 16 << 20;
+/// [`Limits::PICKLE_MEMO_RETAIN_ENTRIES`]
+pub(crate) const RETAIN_ENTRIES: usize = crate::limits::Limits::PICKLE_MEMO_RETAIN_ENTRIES;
+/// [`Limits::PICKLE_MEMO_RETAIN_BYTES`]
+pub(crate) const RETAIN_BYTES: usize = crate::limits::Limits::PICKLE_MEMO_RETAIN_BYTES;
 /// Keys this far beyond the dense part go to the sparse map (PUT may name any key).
 const DENSE_GAP: u64 = 1 << 16;
-/// Entries the sparse map may hold (the rest of the memo limit is dense, 4 bytes an entry).
-const SPARSE_MAX: usize = 1 << 20;
+const SPARSE_MAX: usize = crate::limits::Limits::PICKLE_MEMO_SPARSE;
 
 const EMPTY: u32 = 0;
 const NONE: u32 = 1;

@@ -14,46 +14,15 @@ pub(crate) mod recognise;
 pub(crate) mod value;
 pub(crate) mod vm;
 
+use crate::driver::{Driver, Rest};
 use crate::inventory::{Detail, Node};
-use crate::scan::{Ctx, Rest};
 use crate::stream::Stream;
 use serde::Serialize;
 use std::collections::HashMap;
 pub(crate) use value::Value;
 pub(crate) use vm::{End, Loader, Machine, PlainLoader};
 
-/// Which loader's semantics the engine applied to a pickle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum PickleLoader {
-    /// `pickle.load`.
-    #[default]
-    Pickle,
-    /// `joblib.load` (array bytes follow each `NumpyArrayWrapper`).
-    Joblib,
-    /// `torch.load` on a zip archive (`persistent_load` returns storages).
-    TorchZip,
-    /// `torch.jit.load` (globals may name TorchScript classes, `__torch__.*`).
-    Torchscript,
-    /// `torch.load` on a pre-1.6 stacked-pickle file.
-    TorchLegacy,
-    /// `numpy.load(allow_pickle=True)` on an object array.
-    NumpyObject,
-}
-
-impl PickleLoader {
-    /// The kebab-case name (as in reports and allow-list `loaders`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PickleLoader::Pickle => "pickle",
-            PickleLoader::Joblib => "joblib",
-            PickleLoader::TorchZip => "torch-zip",
-            PickleLoader::Torchscript => "torchscript",
-            PickleLoader::TorchLegacy => "torch-legacy",
-            PickleLoader::NumpyObject => "numpy-object",
-        }
-    }
-}
+pub use crate::inventory::PickleLoader;
 
 /// What the pickle engine saw in one byte stream.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
@@ -229,7 +198,7 @@ impl Session {
         &mut self,
         node: &mut Node,
         s: &mut Stream<'_>,
-        ctx: &mut Ctx<'_>,
+        ctx: &mut dyn Driver,
         loader: &mut dyn Loader,
         at_stop: impl FnOnce(&Machine<'_>, &Value) -> R,
     ) -> (End, Option<R>) {
@@ -274,7 +243,7 @@ fn is_torch_magic(v: &Value) -> bool {
 /// Scans a byte stream that starts with a pickle: every stream to the end, as `pickle.load`
 /// called in a loop would, switching to torch's legacy layout or joblib's interleaved arrays when
 /// the content says so.
-pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Rest {
+pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut dyn Driver, node: &mut Node) -> Rest {
     let mut session = Session::new(PickleLoader::Pickle);
     let mut loader = crate::joblib::JoblibLoader::default();
     let (end, magic) = session.run(node, s, ctx, &mut loader, |_, v| is_torch_magic(v));
@@ -301,7 +270,7 @@ pub(crate) fn scan(s: &mut Stream<'_>, ctx: &mut Ctx<'_>, node: &mut Node) -> Re
 /// Returns true if it reached STOP.
 pub(crate) fn scan_one(
     s: &mut Stream<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut dyn Driver,
     node: &mut Node,
     loader_kind: PickleLoader,
 ) -> bool {

@@ -59,8 +59,7 @@ const STACK_GLOBAL: u8 = 0x93;
 const MEMOIZE: u8 = 0x94;
 const BINPUT: u8 = b'q';
 
-/// Longest module or name considered (CPython has no limit; real ones are short).
-const MAX_NAME: usize = 256;
+const MAX_NAME: usize = crate::limits::Limits::PICKLE_NAME;
 
 /// Every import form in `data`, in order. `start` is where an earlier call left off (the search
 /// runs over chunks); forms that begin before it are not reported.

@@ -8,17 +8,14 @@
 
 use std::rc::Rc;
 
-/// How many items of a container are kept (the rest are counted, not stored).
-pub(crate) const CONTAINER_KEEP: usize = 64;
-/// How many bytes of a string are kept.
-pub(crate) const TEXT_KEEP: usize = 4096;
-/// How many bytes of a bytes value are kept.
-pub(crate) const BLOB_KEEP: usize = 64;
-/// How deeply tuples may nest in the machine. Tuples hold each other by `Rc`, so dropping (or
-/// walking) a tuple recurses once per level: `N` followed by 100,000 `TUPLE1` opcodes overflowed
-/// the scan thread's stack. Deeper items are replaced by [`Value::Unknown`]: no opcode takes an
-/// item out of a tuple, so nothing a loader does with the stream depends on them.
-pub(crate) const TUPLE_DEPTH: u32 = 1000;
+/// [`Limits::PICKLE_CONTAINER_ITEMS_KEPT`]
+pub(crate) const CONTAINER_KEEP: usize = crate::limits::Limits::PICKLE_CONTAINER_ITEMS_KEPT;
+/// [`Limits::PICKLE_TEXT_KEPT`]
+pub(crate) const TEXT_KEEP: usize = crate::limits::Limits::PICKLE_TEXT_KEPT;
+/// [`Limits::PICKLE_BYTES_KEPT`]
+pub(crate) const BLOB_KEEP: usize = crate::limits::Limits::PICKLE_BYTES_KEPT;
+/// [`Limits::PICKLE_TUPLE_DEPTH`]
+pub(crate) const TUPLE_DEPTH: u32 = crate::limits::Limits::PICKLE_TUPLE_DEPTH;
 
 /// A string value: a bounded prefix and the full length in bytes (UTF-8).
 #[derive(Debug)]

@@ -11,21 +11,14 @@ use super::memo::Memo;
 use super::opcodes::{Arg, Len, Op};
 use super::value::{BLOB_KEEP, Blob, FORGOTTEN, Kind, Obj, SHORT_MAX, Short, TEXT_KEEP, Text, Tuple, Value};
 use super::{CallSite, Callee, GlobalRef, PickleInventory, PickleStreamInfo};
+use crate::driver::{Driver, TraceEvent};
 use crate::inventory::{Node, Note, NoteKind};
-use crate::scan::{Ctx, TraceEvent};
 use crate::stream::Stream;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-/// Lists, dicts and sets whose contents are kept: the most recent [`CONTAINERS_KEPT`] (and at
-/// most [`CONTAINER_ITEMS_KEPT`] items among them). A pickled list of millions of dicts does not
-/// hold millions of dicts: what a loader reads from a container (joblib's array state, torch's
-/// storage keys) is built just before it is read, and the verdict is about globals and calls,
-/// which are recorded when they happen. An older container keeps its kind (so SETITEMS on it is
-/// still a dict update, not a method call), not its items.
-const CONTAINERS_KEPT: usize = 1 << 16;
-/// Items kept in all retained containers together.
-const CONTAINER_ITEMS_KEPT: usize = 1 << 18;
+const CONTAINERS_KEPT: usize = crate::limits::Limits::PICKLE_CONTAINERS_KEPT;
+const CONTAINER_ITEMS_KEPT: usize = crate::limits::Limits::PICKLE_RETAINED_ITEMS;
 
 #[derive(Default)]
 struct Containers {
@@ -115,7 +108,7 @@ pub(crate) trait Loader {
         &mut self,
         _m: &mut Machine<'_>,
         _stream: &mut Stream<'_>,
-        _ctx: &mut Ctx<'_>,
+        _ctx: &mut dyn Driver,
     ) -> Result<(), Stop> {
         Ok(())
     }
@@ -166,11 +159,9 @@ struct MachineLimits {
     opcodes: u64,
 }
 
-/// At most this many notes of one kind are kept per node.
-const NOTES_PER_KIND: u32 = 20;
+const NOTES_PER_KIND: u32 = crate::limits::Limits::PICKLE_NOTES_PER_KIND;
 
-/// Distinct call sites kept per node (calls are deduplicated by opcode and callee).
-const MAX_CALL_SITES: usize = 10_000;
+const MAX_CALL_SITES: usize = crate::limits::Limits::PICKLE_CALL_SITES;
 
 impl<'n> Machine<'n> {
     pub(crate) fn new(
@@ -178,12 +169,12 @@ impl<'n> Machine<'n> {
         inv: &'n mut PickleInventory,
         global_index: &'n mut HashMap<(String, String), u32>,
         call_index: &'n mut HashMap<(String, String), usize>,
-        ctx: &Ctx<'_>,
+        ctx: &dyn Driver,
     ) -> Machine<'n> {
         Machine {
             stack: Vec::new(),
             marks: Vec::new(),
-            memo: Memo::new(ctx.limits.pickle_memo),
+            memo: Memo::new(ctx.limits().pickle_memo),
             memo_dropped: false,
             heap: Vec::new(),
             heap_full: false,
@@ -196,11 +187,11 @@ impl<'n> Machine<'n> {
             call_index,
             note_counts: HashMap::new(),
             limits: MachineLimits {
-                stack: ctx.limits.pickle_stack,
-                marks: ctx.limits.pickle_marks,
-                memo: ctx.limits.pickle_memo,
-                heap: ctx.limits.pickle_heap,
-                opcodes: ctx.limits.pickle_opcodes,
+                stack: ctx.limits().pickle_stack,
+                marks: ctx.limits().pickle_marks,
+                memo: ctx.limits().pickle_memo,
+                heap: ctx.limits().pickle_heap,
+                opcodes: ctx.limits().pickle_opcodes,
             },
         }
     }
@@ -224,7 +215,7 @@ impl<'n> Machine<'n> {
     pub(crate) fn run_nested(
         &mut self,
         s: &mut Stream<'_>,
-        ctx: &mut Ctx<'_>,
+        ctx: &mut dyn Driver,
         loader: &mut dyn Loader,
     ) -> End {
         let mut nested = Machine {
@@ -599,7 +590,7 @@ impl<'n> Machine<'n> {
     // ---- the interpreter ----------------------------------------------------------------------
 
     /// Runs one pickle stream from the stream's position to STOP (or the first error).
-    pub(crate) fn run(&mut self, s: &mut Stream<'_>, ctx: &mut Ctx<'_>, loader: &mut dyn Loader) -> End {
+    pub(crate) fn run(&mut self, s: &mut Stream<'_>, ctx: &mut dyn Driver, loader: &mut dyn Loader) -> End {
         let start = s.position();
         let mut info = PickleStreamInfo { offset: start, protocol: 0, opcodes: 0, stop: None };
         let mut seen_proto: Option<u64> = None;
@@ -695,10 +686,10 @@ impl<'n> Machine<'n> {
         op: Op,
         offset: u64,
         s: &mut Stream<'_>,
-        ctx: &mut Ctx<'_>,
+        ctx: &mut dyn Driver,
         loader: &mut dyn Loader,
     ) -> Result<Option<Value>, Stop> {
-        let trace_on = ctx.trace.is_some();
+        let trace_on = ctx.tracing();
         let mut trace_arg = String::new();
         let mut trace_note = String::new();
         match op {
@@ -802,7 +793,7 @@ impl<'n> Machine<'n> {
                 self.push(Value::Float(f64::from_be_bytes(b)), offset)?;
             }
             Op::STRING => {
-                const KEEP: usize = 1 << 16;
+                const KEEP: usize = crate::limits::Limits::PICKLE_STRING_ARG_KEPT;
                 let mut line = self.read_line_arg(s, op, offset, KEEP)?;
                 if line.len() == KEEP && matches!(line[0], b'\'' | b'"') {
                     // Longer than what is kept: CPython takes any length, so the closing quote
@@ -824,7 +815,7 @@ impl<'n> Machine<'n> {
             }
             Op::UNICODE => {
                 let keep = match s.peek(8) {
-                    Ok(p) if p.starts_with(b"\x80") || encoded_embeddable(p) => ctx.limits.embed_in_memory,
+                    Ok(p) if p.starts_with(b"\x80") || encoded_embeddable(p) => ctx.limits().embed_in_memory,
                     _ => TEXT_KEEP,
                 };
                 let line = s.read_line(keep).map_err(|e| self.io_fatal(offset, e))?;
@@ -883,7 +874,7 @@ impl<'n> Machine<'n> {
                     return Ok(None);
                 }
                 let looks_embedded = matches!(s.peek(8), Ok(p) if (p.len() >= 3 && p[0] == 0xc2 && p[1] == 0x80 && (2..=5).contains(&p[2])) || encoded_embeddable(p));
-                let keep = if looks_embedded { ctx.limits.embed_in_memory } else { TEXT_KEEP };
+                let keep = if looks_embedded { ctx.limits().embed_in_memory } else { TEXT_KEEP };
                 let (bytes, got) = s.read_prefix_skip_rest(n, keep).map_err(|e| self.io_fatal(offset, e))?;
                 if got < n {
                     return Err(self.truncated(op, offset));
@@ -1339,10 +1330,8 @@ impl<'n> Machine<'n> {
         }
     }
 
-    fn trace(&self, ctx: &mut Ctx<'_>, offset: u64, op: Op, arg: &str, note: &str) {
-        if let Some(t) = ctx.trace.as_deref_mut() {
-            t.event(TraceEvent::Opcode { offset, name: op.name(), arg, note });
-        }
+    fn trace(&self, ctx: &mut dyn Driver, offset: u64, op: Op, arg: &str, note: &str) {
+        ctx.trace(TraceEvent::Opcode { offset, name: op.name(), arg, note });
     }
 
     // ---- argument readers ---------------------------------------------------------------------
@@ -1419,7 +1408,7 @@ impl<'n> Machine<'n> {
         op: Op,
         offset: u64,
         n: u64,
-        ctx: &mut Ctx<'_>,
+        ctx: &mut dyn Driver,
     ) -> Result<Value, Stop> {
         let head = s.peek(BLOB_KEEP).map_err(|e| self.io_fatal(offset, e))?;
         let keep = (n.min(head.len() as u64)) as usize;
@@ -1429,7 +1418,7 @@ impl<'n> Machine<'n> {
         if embedded {
             let start = s.position();
             let name = format!("bytes at offset {offset}");
-            let child = crate::scan::scan_embedded(s.take_next(n), ctx, name, start);
+            let child = crate::driver::scan_embedded(s.take_next(n), ctx, name, start);
             let consumed = s.position() - start;
             if let Some(child) = child {
                 self.node.children.push(child);
@@ -1453,7 +1442,7 @@ impl<'n> Machine<'n> {
         &mut self,
         decoded: Vec<u8>,
         offset: u64,
-        ctx: &mut Ctx<'_>,
+        ctx: &mut dyn Driver,
     ) -> Result<Value, Stop> {
         let child_index = self.embed_from_memory(&decoded, offset, ctx);
         if decoded.is_ascii() && child_index.is_none() {
@@ -1469,7 +1458,7 @@ impl<'n> Machine<'n> {
 
     /// A complete str. Protocol 2 pickles bytes as `_codecs.encode(str, 'latin1')`, so a str whose
     /// code points spell a pickle is scanned as one.
-    fn text_value(&mut self, text: String, offset: u64, ctx: &mut Ctx<'_>) -> Result<Value, Stop> {
+    fn text_value(&mut self, text: String, offset: u64, ctx: &mut dyn Driver) -> Result<Value, Stop> {
         if text.starts_with('\u{80}')
             && let Some(latin1) =
                 text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect::<Option<Vec<u8>>>()
@@ -1487,15 +1476,15 @@ impl<'n> Machine<'n> {
         Ok(Value::Str(Rc::new(Text { text: truncate_str(&text, TEXT_KEEP).into(), len })))
     }
 
-    fn embed_from_memory(&mut self, data: &[u8], offset: u64, ctx: &mut Ctx<'_>) -> Option<usize> {
+    fn embed_from_memory(&mut self, data: &[u8], offset: u64, ctx: &mut dyn Driver) -> Option<usize> {
         self.embed_named(data, offset, ctx, format!("string at offset {offset}"))
     }
 
-    fn embed_named(&mut self, data: &[u8], offset: u64, ctx: &mut Ctx<'_>, name: String) -> Option<usize> {
+    fn embed_named(&mut self, data: &[u8], offset: u64, ctx: &mut dyn Driver, name: String) -> Option<usize> {
         if (data.len() as u64) < EMBED_MIN_LEN || !looks_embeddable(data) {
             return None;
         }
-        let child = crate::scan::scan_embedded(data, ctx, name, offset)?;
+        let child = crate::driver::scan_embedded(data, ctx, name, offset)?;
         self.node.children.push(child);
         Some(self.node.children.len() - 1)
     }

@@ -12,7 +12,7 @@ use super::Run;
 use super::gitlab::uuid_from;
 use crate::run::{Artifact, HubRepo};
 use modelgate_formats::stream::hex;
-use modelgate_formats::{Detail, Format, Node};
+use modelgate_formats::{Detail, Node};
 use modelgate_policy::pins::oms_root_digest;
 use modelgate_policy::suppress::Date;
 use modelgate_policy::{Finding, Severity};
@@ -283,33 +283,8 @@ fn sha256(node: &Node) -> Hash {
     Hash { alg: "SHA-256", content: hex(&node.sha256) }
 }
 
-/// Formats that are models themselves (a file holding one of these anywhere is a model).
-fn model_format(f: Format) -> bool {
-    matches!(
-        f,
-        Format::Pickle
-            | Format::PytorchZip
-            | Format::Torchscript
-            | Format::PytorchLegacy
-            | Format::PytorchLegacyTar
-            | Format::Numpy
-            | Format::NumpyNpz
-            | Format::Joblib
-            | Format::Hdf5
-            | Format::TfSavedmodel
-            | Format::TfGraphDef
-            | Format::Keras
-            | Format::Skops
-            | Format::Onnx
-            | Format::Tflite
-            | Format::Gguf
-            | Format::Safetensors
-            | Format::GitLfsPointer
-    )
-}
-
 fn holds_model(node: &Node) -> bool {
-    model_format(node.format) || node.children.iter().any(holds_model)
+    node.format.is_model() || node.children.iter().any(holds_model)
 }
 
 /// Files that make their directory a model directory.

@@ -80,7 +80,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
     magic!("xz", Format::Xz, |h| h.starts_with(b"\xfd7zXZ\x00"), DECOMPRESS),
     magic!("7z", Format::SevenZip, |h| h.starts_with(b"7z\xbc\xaf\x27\x1c"), Some(|_, s, ctx, node| crate::container::sevenz::scan(s, ctx, node))),
     magic!("zlib", Format::Zlib, |h| crate::container::compress::is_zlib_or_zf(h), DECOMPRESS),
-    magic!("lzma", Format::Lzma, |h| crate::sniff::is_lzma_alone(h), DECOMPRESS),
+    magic!("lzma", Format::Lzma, |h| crate::container::compress::is_lzma_alone(h), DECOMPRESS),
     magic!("hdf5", Format::Hdf5, |h| crate::sniff::is_hdf5(h), Some(|_, s, ctx, node| crate::hdf5::scan(s, ctx, node))),
     magic!("gguf", Format::Gguf, |h| h.starts_with(b"GGUF"), Some(|_, s, ctx, node| crate::gguf::scan(s, ctx, node))),
     magic!("tflite", Format::Tflite, |h| h.len() >= 8 && &h[4..8] == b"TFL3", Some(|_, s, ctx, node| crate::tflite::scan(s, ctx, node))),

@@ -78,19 +78,6 @@ pub(crate) fn text(head: &[u8]) -> Option<Format> {
     })
 }
 
-/// `lzma.FORMAT_ALONE` (what joblib's `compress=('lzma', …)` writes): a properties byte, a
-/// dictionary size, and an uncompressed size that is either unknown (all ones) or sane.
-pub(crate) fn is_lzma_alone(h: &[u8]) -> bool {
-    if h.len() < 13 || h[0] >= 225 {
-        return false;
-    }
-    let dict = u32::from_le_bytes([h[1], h[2], h[3], h[4]]);
-    let size = u64::from_le_bytes([h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12]]);
-    let dict_ok =
-        dict >= 4096 && (dict.is_power_of_two() || (dict.is_multiple_of(3) && (dict / 3).is_power_of_two()));
-    h[0] == 0x5d && dict_ok && (size == u64::MAX || size < 1 << 48)
-}
-
 pub(crate) fn is_hdf5(h: &[u8]) -> bool {
     const SIG: &[u8] = b"\x89HDF\r\n\x1a\n";
     // The superblock may follow a user block of 512, 1024, 2048… bytes.

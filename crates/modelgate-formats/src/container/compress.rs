@@ -7,9 +7,10 @@
 //!
 //! * gzip: every member to the end, as `gzip.GzipFile` does (zero padding between members is
 //!   skipped); each member's CRC-32 and length are checked.
-//! * bzip2 and xz: concatenated streams are read to the end, as `bz2.BZ2File` and `xz` do (xz
-//!   stream padding included).
-//! * zlib and lzma ("lzma alone", joblib's `compress='lzma'`): one stream.
+//! * bzip2: concatenated streams are read to the end, as `bz2.BZ2File` does.
+//! * xz and lzma ("lzma alone", joblib's `compress='lzma'`): concatenated streams, each of
+//!   either kind, are read to the end, as `lzma.LZMAFile` does with FORMAT_AUTO.
+//! * zlib: one stream.
 //!
 //! Whatever follows the last stream is returned as trailing data. Corrupt or truncated data ends
 //! the decompressed content where the error is, with a [`NoteKind::Malformed`] note; what came
@@ -54,6 +55,19 @@ pub(crate) fn is_zlib_or_zf(h: &[u8]) -> bool {
 
 pub(crate) fn is_zlib(h: &[u8]) -> bool {
     h.len() >= 2 && h[0] == 0x78 && (u16::from(h[0]) << 8 | u16::from(h[1])) % 31 == 0 && h[1] & 0x20 == 0
+}
+
+/// `lzma.FORMAT_ALONE` (what joblib's `compress=('lzma', …)` writes): a properties byte, a
+/// dictionary size, and an uncompressed size that is either unknown (all ones) or sane.
+pub(crate) fn is_lzma_alone(h: &[u8]) -> bool {
+    if h.len() < 13 || h[0] >= 225 {
+        return false;
+    }
+    let dict = u32::from_le_bytes([h[1], h[2], h[3], h[4]]);
+    let size = u64::from_le_bytes([h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12]]);
+    let dict_ok =
+        dict >= 4096 && (dict.is_power_of_two() || (dict.is_multiple_of(3) && (dict / 3).is_power_of_two()));
+    h[0] == 0x5d && dict_ok && (size == u64::MAX || size < 1 << 48)
 }
 
 /// Scans compressed data: its decompressed content becomes one child node.
@@ -251,7 +265,11 @@ impl<'s, 'a, 'o> Decompressor<'s, 'a, 'o> {
             }
             Format::Zlib => Member::Zlib(flate2::bufread::ZlibDecoder::new(s)),
             Format::Bzip2 => Member::Bzip2(FuseOnError::new(bzip2::bufread::BzDecoder::new(s))),
-            Format::Xz => Member::Xz { s, dec: Box::new(XzStream::new_mem_limit(false, self.mem_kb)) },
+            // Python's `lzma.LZMAFile` reads with FORMAT_AUTO (joblib's xz and lzma compressors,
+            // pandas): each stream may be xz or lzma-alone, whatever the first one was.
+            _ if s.peek(XZ_MAGIC.len())?.starts_with(XZ_MAGIC) => {
+                Member::Xz { s, dec: Box::new(XzStream::new_mem_limit(false, self.mem_kb)) }
+            }
             _ => Member::Lzma { s, dec: Box::new(LzmaStream::new_mem_limit(self.mem_kb, None)) },
         }))
     }
@@ -279,21 +297,24 @@ impl<'s, 'a, 'o> Decompressor<'s, 'a, 'o> {
                     && (b'1'..=b'9').contains(&head[3])
                     && (&head[4..10] == b"1AY&SY" || &head[4..10] == b"\x17\x72\x45\x38\x50\x90"))
             }
-            Format::Xz => {
-                // Stream padding: NUL bytes in multiples of four, then another stream.
+            Format::Xz | Format::Lzma => {
+                // `lzma.LZMAFile` (FORMAT_AUTO) reads concatenated streams as one, each xz or
+                // lzma-alone: a pickle cut across two lzma-alone streams is one pickle to
+                // `joblib.load`. After an xz stream, stream padding: NUL bytes in multiples of
+                // four.
                 loop {
-                    let head = s.peek(XZ_MAGIC.len())?;
-                    if head.starts_with(XZ_MAGIC) {
+                    let head = s.peek(13)?;
+                    if head.starts_with(XZ_MAGIC) || is_lzma_alone(head) {
                         return Ok(true);
                     }
-                    if head.len() >= 4 && head[..4] == [0; 4] {
+                    if self.format == Format::Xz && head.len() >= 4 && head[..4] == [0; 4] {
                         s.consume_buffered(4);
                         continue;
                     }
                     return Ok(false);
                 }
             }
-            // zlib and lzma alone: one stream; anything after it is trailing data.
+            // zlib: one stream; anything after it is trailing data.
             _ => Ok(false),
         }
     }

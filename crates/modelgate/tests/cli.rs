@@ -90,7 +90,7 @@ fn gate_errors_exit_2() {
     let bad_policy = modelgate(&["scan", "--policy", "p.toml", "x.pkl"], dir.path());
     assert_eq!(code(&bad_policy), 2);
     let err = String::from_utf8_lossy(&bad_policy.stderr);
-    assert!(err.contains("p.toml") && err.contains("line 2") && err.contains("fial-on"), "{err}");
+    assert!(err.contains("p.toml:2:1: ") && err.contains("fial-on"), "{err}");
     assert_eq!(code(&modelgate(&["scan", "--policy", "absent.toml", "x.pkl"], dir.path())), 2);
 }
 

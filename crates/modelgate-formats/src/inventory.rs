@@ -137,6 +137,8 @@ vocabulary! {
     Lzma = "lzma", NONE;
     /// zlib-compressed data.
     Zlib = "zlib", NONE;
+    /// Zstandard-compressed data.
+    Zstd = "zstd", NONE;
     /// A 7-Zip archive.
     SevenZip = "7z", ARCHIVE;
     /// HDF5 (Keras 2 `.h5`).
@@ -698,7 +700,7 @@ mod vocabulary_tests {
         let formats: Vec<String> = Format::ALL.iter().map(|f| serde_json::to_string(f).unwrap()).collect();
         assert_eq!(
             formats.join(","),
-            r#""pickle","pytorch-zip","torchscript","pytorch-legacy","pytorch-legacy-tar","numpy","numpy-npz","joblib","zip","tar","gzip","bzip2","xz","lzma","zlib","7z","hdf5","tf-savedmodel","tf-graph-def","onnx","protobuf","tflite","gguf","safetensors","skops","keras","tf-keras-metadata","tf-fingerprint","tf-checkpoint-index","tf-checkpoint-data","git-lfs-pointer","elf","pe","mach-o","script","msgpack","json","text","image","empty","unknown""#
+            r#""pickle","pytorch-zip","torchscript","pytorch-legacy","pytorch-legacy-tar","numpy","numpy-npz","joblib","zip","tar","gzip","bzip2","xz","lzma","zlib","zstd","7z","hdf5","tf-savedmodel","tf-graph-def","onnx","protobuf","tflite","gguf","safetensors","skops","keras","tf-keras-metadata","tf-fingerprint","tf-checkpoint-index","tf-checkpoint-data","git-lfs-pointer","elf","pe","mach-o","script","msgpack","json","text","image","empty","unknown""#
         );
         let differ: Vec<(&str, &str)> = NoteKind::ALL
             .iter()

@@ -384,6 +384,38 @@ fn a_modelkit_with_a_malicious_gzip_tar_layer_fails_and_nothing_is_kept() {
     assert!(kept.is_empty(), "nothing is kept when the gate fails: {kept:?}");
 }
 
+/// An OCI image layer of media type `tar+zstd` (the OCI image spec's zstd layers): decompressed,
+/// read as the tar it is, and its malicious member found.
+#[test]
+fn a_zstd_tar_layer_is_scanned_by_content() {
+    let Some(reg) = Registry::start(false) else { return };
+    let repo = "img/zstd";
+    let config = reg.blob(
+        repo,
+        "application/vnd.oci.image.config.v1+json",
+        br#"{"architecture":"amd64","os":"linux"}"#,
+        None,
+    );
+    let tarball = tar(&[("models/pytorch_model.bin", EVIL_PICKLE)]);
+    let layer = ruzstd::encoding::compress_to_vec(&tarball[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let layer = reg.blob(repo, "application/vnd.oci.image.layer.v1.tar+zstd", &layer, None);
+    reg.manifest(
+        repo,
+        "v1",
+        OCI_MANIFEST,
+        &json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [layer]}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!("oci://{}/{repo}:v1", reg.host);
+    let o = modelgate(dir.path(), &["scan", &src, "--json", "r.json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = report(dir.path());
+    assert!(rules(&r).iter().any(|id| id == "MG101"), "the pickle in the zstd layer: {:?}", rules(&r));
+    let formats: Vec<&str> =
+        r["artifacts"].as_array().unwrap().iter().filter_map(|a| a["format"].as_str()).collect();
+    assert!(formats.contains(&"zstd"), "{formats:?}");
+}
+
 #[test]
 fn a_layer_whose_bytes_are_not_its_digest_is_critical() {
     let Some(reg) = Registry::start(false) else { return };

@@ -10,6 +10,8 @@
 //! * bzip2: concatenated streams are read to the end, as `bz2.BZ2File` does.
 //! * xz and lzma ("lzma alone", joblib's `compress='lzma'`): concatenated streams, each of
 //!   either kind, are read to the end, as `lzma.LZMAFile` does with FORMAT_AUTO.
+//! * zstd: every frame to the end (the `zstd` tool, python-zstandard with `read_across_frames`),
+//!   each frame's window held to [`crate::Limits::max_in_memory`] before anything is allocated.
 //! * zlib: one stream.
 //!
 //! Whatever follows the last stream is returned as trailing data. Corrupt or truncated data ends
@@ -27,6 +29,8 @@ use std::io::{self, BufRead, Read};
 
 const GZIP_MAGIC: &[u8; 2] = b"\x1f\x8b";
 const XZ_MAGIC: &[u8; 6] = b"\xfd7zXZ\x00";
+/// A Zstandard frame (RFC 8878 §3.1.1).
+pub(crate) const ZSTD_MAGIC: &[u8; 4] = b"\x28\xb5\x2f\xfd";
 /// [`Limits::DECODER_OVERHEAD`]
 pub(crate) const DECODER_OVERHEAD: u64 = crate::limits::Limits::DECODER_OVERHEAD;
 
@@ -197,6 +201,7 @@ enum Member<'s, 'a> {
     Bzip2(FuseOnError<bzip2::bufread::BzDecoder<&'s mut Stream<'a>>>),
     Xz { s: &'s mut Stream<'a>, dec: Box<XzStream> },
     Lzma { s: &'s mut Stream<'a>, dec: Box<LzmaStream> },
+    Zstd(Box<ruzstd::decoding::StreamingDecoder<&'s mut Stream<'a>, ruzstd::decoding::FrameDecoder>>),
 }
 
 enum State<'s, 'a> {
@@ -265,6 +270,18 @@ impl<'s, 'a, 'o> Decompressor<'s, 'a, 'o> {
             }
             Format::Zlib => Member::Zlib(flate2::bufread::ZlibDecoder::new(s)),
             Format::Bzip2 => Member::Bzip2(FuseOnError::new(bzip2::bufread::BzDecoder::new(s))),
+            Format::Zstd => {
+                let cap = self.mem_kb.saturating_mul(1024);
+                match ruzstd::decoding::StreamingDecoder::new_with_max_window_size(s, u64::from(cap)) {
+                    Ok(dec) => Member::Zstd(Box::new(dec)),
+                    Err(e) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("zstd frame header: {e}"),
+                        ));
+                    }
+                }
+            }
             // Python's `lzma.LZMAFile` reads with FORMAT_AUTO (joblib's xz and lzma compressors,
             // pandas): each stream may be xz or lzma-alone, whatever the first one was.
             _ if s.peek(XZ_MAGIC.len())?.starts_with(XZ_MAGIC) => {
@@ -314,6 +331,7 @@ impl<'s, 'a, 'o> Decompressor<'s, 'a, 'o> {
                     return Ok(false);
                 }
             }
+            Format::Zstd => Ok(s.peek(4)?.starts_with(ZSTD_MAGIC)),
             // zlib: one stream; anything after it is trailing data.
             _ => Ok(false),
         }
@@ -326,6 +344,7 @@ impl<'s, 'a, 'o> Decompressor<'s, 'a, 'o> {
             State::In(Member::Zlib(dec)) => dec.get_ref().position(),
             State::In(Member::Bzip2(dec)) => dec.get_ref().get_ref().position(),
             State::In(Member::Xz { s, .. }) | State::In(Member::Lzma { s, .. }) => s.position(),
+            State::In(Member::Zstd(dec)) => dec.get_ref().position(),
             State::Done => return None,
         })
     }
@@ -363,6 +382,7 @@ impl<'s, 'a, 'o> Decompressor<'s, 'a, 'o> {
             Member::Zlib(dec) => dec.into_inner(),
             Member::Bzip2(dec) => dec.into_inner().into_inner(),
             Member::Xz { s, .. } => s,
+            Member::Zstd(dec) => dec.into_inner(),
             Member::Lzma { s, dec } => {
                 self.outcome.unused = dec.unused_input().to_vec();
                 s
@@ -438,6 +458,7 @@ fn member_position(member: &Member<'_, '_>) -> u64 {
         Member::Zlib(dec) => dec.get_ref().position(),
         Member::Bzip2(dec) => dec.get_ref().get_ref().position(),
         Member::Xz { s, .. } | Member::Lzma { s, .. } => s.position(),
+        Member::Zstd(dec) => dec.get_ref().position(),
     }
 }
 
@@ -449,6 +470,7 @@ impl Member<'_, '_> {
             Member::Bzip2(dec) => dec.read(buf),
             Member::Xz { s, dec } => push_read(s, |i, o, a| dec.process(i, o, a), buf),
             Member::Lzma { s, dec } => push_read(s, |i, o, a| dec.process(i, o, a), buf),
+            Member::Zstd(dec) => dec.read(buf),
         }
     }
 }
@@ -605,6 +627,23 @@ pub(crate) mod tests {
         node.notes.iter().map(|n| n.kind).collect()
     }
 
+    pub(crate) fn zstd(data: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    /// A zstd frame whose header asks for a window larger than the in-memory limit: a finding,
+    /// and nothing allocated for it.
+    #[test]
+    fn a_zstd_window_beyond_the_memory_limit_is_refused() {
+        // Frame header: magic, descriptor 0x00 (window descriptor present, no content size),
+        // window descriptor 0xf0 (exponent 30: a 1 TiB window), then a raw last block.
+        let mut data = ZSTD_MAGIC.to_vec();
+        data.extend_from_slice(&[0x00, 0xf0, 0x01, 0x00, 0x00]);
+        let root = scan_bytes(&data, Options::default());
+        assert_eq!(root.format, Format::Zstd);
+        assert!(!root.notes.is_empty() || root.children.iter().any(|c| !c.notes.is_empty()), "{root:?}");
+    }
+
     pub(crate) fn scan_with(data: &[u8], limits: Limits) -> Node {
         scan_bytes(data, Options { limits, trace: None })
     }
@@ -620,6 +659,9 @@ pub(crate) mod tests {
             (Format::Xz, hex(PY_XZ)),
             (Format::Lzma, hex(PY_LZMA)),
             (Format::Bzip2, hex(PY_BZ2)),
+            (Format::Zstd, zstd(EVIL)),
+            // Two frames, the pickle cut between them: read as one stream.
+            (Format::Zstd, [zstd(&EVIL[..10]), zstd(&EVIL[10..])].concat()),
         ];
         for (format, data) in cases {
             let root = scan_bytes(&data, Options::default());

@@ -928,7 +928,20 @@ def torch_mutant(S, rnd):
             c = pickle_extras(c, rnd, sub) if rnd.random() < 0.1 else c
             log.append("data.pkl: " + ", ".join(sub))
         out.append((n, c))
-    data = write_zip(out, rnd, log)
+    if rnd.random() < 0.1:
+        # A second data.pkl of the same name: benign, before or after the real one.
+        benign = io.BytesIO()
+        torch.save({"weight": 1}, benign)
+        bpk = [c for n, c in zip_members(benign.getvalue()) if n.endswith("/data.pkl")][0]
+        at = [i for i, (n, _) in enumerate(out) if n.endswith("/data.pkl")][0]
+        where = rnd.choice([at, at + 1, len(out)])
+        out.insert(where, (out[at][0], bpk))
+        log.append("a benign data.pkl of the same name " + ("before" if where <= at else "after") + " it")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = write_zip(out, rnd, log)
     return f"torch-zip-{pname}", rnd.choice(TORCH_NAMES), data, log
 
 
@@ -1020,15 +1033,23 @@ def joblib_wrap(data, rnd, log):
         hdr = b"\x1f\x8b\x08\x18" + struct.pack("<I", 0) + b"\x00\x03" + b"model.pkl\x00" + b"comment\x00"
         log.append("gzip FNAME and FCOMMENT")
         return hdr + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
-    if k == "bz2":
-        log.append("joblib bz2 wrapper")
-        return bz2.compress(data, rnd.randrange(1, 10))
-    if k == "lzma":
-        log.append("joblib lzma (alone) wrapper")
-        return lzma.compress(data, format=lzma.FORMAT_ALONE)
-    if k == "xz":
-        log.append("joblib xz wrapper")
-        return lzma.compress(data, format=lzma.FORMAT_XZ, check=rnd.choice([lzma.CHECK_CRC64, lzma.CHECK_NONE, lzma.CHECK_SHA256]))
+    if k in ("bz2", "lzma", "xz"):
+        if k == "bz2":
+            log.append("joblib bz2 wrapper")
+            comp = lambda d: bz2.compress(d, rnd.randrange(1, 10))
+        elif k == "lzma":
+            log.append("joblib lzma (alone) wrapper")
+            comp = lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE)
+        else:
+            log.append("joblib xz wrapper")
+            check = rnd.choice([lzma.CHECK_CRC64, lzma.CHECK_NONE, lzma.CHECK_SHA256])
+            comp = lambda d: lzma.compress(d, format=lzma.FORMAT_XZ, check=check)
+        if rnd.random() < 0.3 and len(data) > 2:
+            # BZ2File and LZMAFile read concatenated streams as one.
+            cut = rnd.randrange(1, len(data))
+            log.append(f"split into two {k} streams at byte {cut}")
+            return comp(data[:cut]) + comp(data[cut:])
+        return comp(data)
     # Legacy (joblib < 0.10) ZF wrapper: 'ZF', the length in hex padded to 19, zlib data.
     n = len(data)
     form = rnd.choice(["0x%x", "0x%X", "%x", "0X%x", "0x%016x", " 0x%x", "+0x%x"])
@@ -1086,7 +1107,7 @@ BENIGN_TAIL = [
 def jstr(s, rnd, sets, log):
     """A Jinja expression whose value is the string s."""
     k = rnd.choice(["lit", "lit", "concat", "plus", "mul", "join", "format", "strformat", "reverse", "replace",
-                    "escape", "set", "lower", "setblock"])
+                    "escape", "set", "lower", "setblock", "strof", "dictkw", "implicit", "center"])
     q = rnd.choice(["'", '"'])
     if len(s) < 2:
         k = rnd.choice(["lit", "escape"])
@@ -1096,6 +1117,20 @@ def jstr(s, rnd, sets, log):
     if k == "lit":
         return L(s)
     log.add(f"string by {k}")
+    if k == "strof":
+        # Underscores taken out of a function's repr: "<function generate_lorem_ipsum at …>".
+        if "_" not in s:
+            return L(s)
+        return " ~ ".join("(lipsum|string)[18]" if c == "_" else L(c) for c in s)
+    if k == "dictkw":
+        return f"(dict({s}=1)|first)" if s.isidentifier() else L(s)
+    if k == "implicit":
+        return f"{L(a)} {L(b)}"
+    if k == "center":
+        core = s.strip("_")
+        if s == "__" + core + "__" and core:
+            return f"{L(core)}|center({len(s)})|replace(' ', '_')"
+        return L(s)
     if k == "concat":
         return f"{L(a)} ~ {L(b)}"
     if k == "plus":
@@ -1135,7 +1170,7 @@ def jchain(base, steps, args, rnd, log):
         if name.isidentifier():
             forms += ["dot", "dot"]
         if kind == "a":
-            forms.append("attr")
+            forms += ["attr", "map"]
         else:
             forms.append("get")
         f = rnd.choice(forms)
@@ -1148,6 +1183,8 @@ def jchain(base, steps, args, rnd, log):
             e = f"{e}[{s}]"
         elif f == "attr":
             e = f"({e}|attr({s}))"
+        elif f == "map":
+            e = f"([{e}]|map(attribute={s})|first)"
         else:
             e = f"{e}.get({s})"
     return sets, f"{e}({args})"
@@ -1163,7 +1200,8 @@ def template_mutant(S, rnd):
     sets, call = jchain(base, steps, args, rnd, log)
     wc = lambda: rnd.choice(["", "", "-", "+"]) if rnd.random() < 0.3 else ""
     wr = lambda: rnd.choice(["", "", "-"]) if rnd.random() < 0.3 else ""
-    k = rnd.choice(["out", "out", "set", "if", "for", "macro", "filter", "tuple", "cond", "call"])
+    k = rnd.choice(["out", "out", "set", "if", "for", "macro", "filter", "tuple", "cond", "call", "with",
+                    "filterblock"])
     log.add(f"payload in {k}")
     if k == "out":
         stmt = "{{" + wr() + jspace(call, rnd) + wr() + "}}"
@@ -1181,6 +1219,10 @@ def template_mutant(S, rnd):
         stmt = "{{ (" + call + ", 1)[1] }}"
     elif k == "cond":
         stmt = "{{ '' if " + call + " else '' }}"
+    elif k == "with":
+        stmt = "{% with r = " + call + " %}{{ r }}{% endwith %}"
+    elif k == "filterblock":
+        stmt = "{% filter lower %}{{ " + call + " }}{% endfilter %}"
     else:
         stmt = "{% macro g() %}{{ caller() }}{% endmacro %}{% call g() %}{{ " + call + " }}{% endcall %}"
     parts = sets + [stmt]

@@ -1524,6 +1524,9 @@ def main():
                             continue
                         c["silent_pass"] += 1
                         cls = silent_class(fam, log)
+                        with open(os.path.join(args.work, f"silent-s{args.seed}.jsonl"), "a") as f:
+                            f.write(json.dumps({"family": fam, "class": cls, "file_name": relname,
+                                                "mutations": log}) + "\n")
                         by_class[cls] = by_class.get(cls, 0) + 1
                         c.setdefault("classes", {})[cls] = by_class[cls]
                         if by_class[cls] > args.save_per_class:
@@ -1574,6 +1577,12 @@ def main():
 def silent_class(fam, log):
     """A coarse class for a silent pass, so that one known gap does not fill found/."""
     text = "; ".join(log)
+    wrapped = any(w in text for w in ("joblib zlib wrapper", "joblib gzip wrapper", "joblib bz2 wrapper",
+                                       "joblib xz wrapper", "joblib lzma (alone) wrapper"))
+    if "legacy ZF wrapper" in text:
+        return f"{fam}: legacy ZF wrapper"
+    if wrapped and "lead: big bytes" in text:
+        return f"{fam}: compressed, first opcode past 64 KiB"
     for marker in ("legacy ZF wrapper", "joblib zlib wrapper", "joblib gzip wrapper", "joblib bz2 wrapper",
                    "joblib xz wrapper", "joblib lzma (alone) wrapper", "inside an .npz", "a benign stream before it",
                    "the payload stream twice", "bytes after STOP", "GLOBAL names in Python 2 spelling"):

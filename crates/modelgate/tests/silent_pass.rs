@@ -1,7 +1,8 @@
 //! Silent passes found by the hunter (support/hunter/, docs/fuzzing.md "Silent-pass hunter"):
 //! files whose payload a real loader runs and that modelgate passed with exit 0. Each test
 //! rebuilds the hunter's minimal mutant byte by byte (the loader's behaviour on these exact bytes
-//! was checked with the library named in the test) and requires a failing verdict, exit code 1.
+//! was checked with the library named in the test) and requires a failing verdict, exit code 1,
+//! with the rule that should fire (MG101: the wrapped pickle imports a denied global).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,20 +30,22 @@ fn scan(name: &str, bytes: &[u8]) -> (i32, String) {
     (code(&out), text)
 }
 
-/// Every case must fail the gate (exit 1); the panic lists every one that did not.
-fn all_fail(cases: &[(String, String, Vec<u8>)]) {
+/// Every case must fail the gate (exit 1), with `rule` among the findings when given; the
+/// panic lists every case that did not.
+fn all_fail(cases: &[(String, String, Vec<u8>)], rule: Option<&str>) {
     let mut silent = Vec::new();
     for (what, name, bytes) in cases {
         let (code, text) = scan(name, bytes);
-        if code != 1 {
+        if code != 1 || rule.is_some_and(|r| !text.contains(r)) {
             silent.push(format!("{what} as {name}: exit {code}\n{text}"));
         }
     }
     assert!(
         silent.is_empty(),
-        "{} of {} cases not failed:\n{}",
+        "{} of {} cases not failed{}:\n{}",
         silent.len(),
         cases.len(),
+        rule.map(|r| format!(" with {r}")).unwrap_or_default(),
         silent.join("\n")
     );
 }
@@ -84,7 +87,7 @@ fn a_joblib_legacy_zf_file_is_scanned_as_the_pickle_it_wraps() {
             }
         }
     }
-    all_fail(&cases);
+    all_fail(&cases, Some("MG101"));
 }
 
 /// The silent passes of this class the hunter's campaign (seed 1) saved, as found: `joblib.dump`
@@ -92,7 +95,7 @@ fn a_joblib_legacy_zf_file_is_scanned_as_the_pickle_it_wraps() {
 /// wrapper (named `.xz` by the campaign).
 #[test]
 fn the_hunters_zf_mutant_fails() {
-    all_fail(&data_files("joblib-zf-"));
+    all_fail(&data_files("joblib-zf-"), Some("MG101"));
 }
 
 /// The committed files of `tests/data/silent_pass/` whose name starts with `prefix`, each scanned
@@ -126,6 +129,28 @@ fn long_first_opcode_pickle() -> Vec<u8> {
     p
 }
 
+/// Two variants of the same class: literal operands with `N0` (NONE, POP) between them and
+/// STACK_GLOBAL, which the import-form search does not match either; and a first opcode that is a
+/// BINUNICODE of 70,000 `a`, after which the decompressed stream is sniffed as text and the file
+/// passes with no finding at all.
+fn long_first_opcode_variants() -> Vec<(&'static str, Vec<u8>)> {
+    let mut noise = vec![0x8e];
+    noise.extend_from_slice(&70_000u64.to_le_bytes());
+    noise.resize(noise.len() + 70_000, 0);
+    noise.extend_from_slice(b"0\x80\x04\x8c\x05posix\x8c\x06systemN0\x93\x8c\x0aecho pwned\x85R.");
+    let mut text = vec![b'X'];
+    text.extend_from_slice(&70_000u32.to_le_bytes());
+    text.resize(text.len() + 70_000, b'a');
+    text.extend_from_slice(
+        b"0\x80\x04\x8c\x05posix\x94\x8c\x06system\x94h\x00h\x01\x93\x8c\x0aecho pwned\x85R.",
+    );
+    vec![
+        ("BINBYTES8 lead, memo operands", long_first_opcode_pickle()),
+        ("N0 between operands", noise),
+        ("BINUNICODE lead", text),
+    ]
+}
+
 /// Such a pickle compressed, as joblib writes `.gz`, `.z`, `.bz2`, `.xz` and `.lzma` files.
 /// `joblib.load` (1.6.0) sniffs the compressor, decompresses and unpickles: the payload runs
 /// (checked for each wrapper with a payload that creates a directory). As a plain file the
@@ -138,19 +163,20 @@ fn long_first_opcode_pickle() -> Vec<u8> {
 /// MG002). MG101 (critical) should fire on the decompressed stream.
 #[test]
 fn a_compressed_pickle_whose_first_opcode_runs_past_the_window_is_still_a_pickle() {
-    let pickle = long_first_opcode_pickle();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(3));
-    gz.write_all(&pickle).unwrap();
-    let gz = gz.finish().unwrap();
-    let z = zlib(&pickle, 3);
     let mut cases = Vec::new();
-    for (what, bytes) in [("gzip", &gz), ("zlib", &z)] {
-        for name in ["model.dat", "model.gz", "model.z", "weights.bin.gz"] {
-            cases.push((what.to_string(), name.to_string(), bytes.clone()));
+    for (variant, pickle) in long_first_opcode_variants() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(3));
+        gz.write_all(&pickle).unwrap();
+        let gz = gz.finish().unwrap();
+        let z = zlib(&pickle, 3);
+        for (what, bytes) in [("gzip", &gz), ("zlib", &z)] {
+            for name in ["model.dat", "model.gz", "model.z", "weights.bin.gz"] {
+                cases.push((format!("{variant}, {what}"), name.to_string(), bytes.clone()));
+            }
         }
     }
     // bzip2, xz and lzma-alone forms of the same pickle (made with Python's bz2 and lzma), and
     // the campaign's own mutant (xz of a joblib.dump re-encoded, behind a 70,000-byte BINBYTES8).
     cases.extend(data_files("compressed-long-first-opcode"));
-    all_fail(&cases);
+    all_fail(&cases, Some("MG101"));
 }

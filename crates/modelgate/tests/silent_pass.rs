@@ -180,3 +180,17 @@ fn a_compressed_pickle_whose_first_opcode_runs_past_the_window_is_still_a_pickle
     cases.extend(data_files("compressed-long-first-opcode"));
     all_fail(&cases, Some("MG101"));
 }
+
+/// Two lzma-alone (`.lzma`, `FORMAT_ALONE`) streams one after the other, the pickle cut between
+/// them: joblib's lzma compressor reads with `lzma.LZMAFile`, which decompresses concatenated
+/// streams as one, so `joblib.load` unpickles the whole pickle and the payload runs. modelgate
+/// decompresses the first stream only and calls the second "trailing data the loader never reads"
+/// (MG006, medium); neither half is recognised as a pickle (MG003, low), and the file passes.
+/// (xz and bzip2 streams cut the same way are read as one and fail.) The hunter's mutant as found
+/// in the second campaign (seed 2): `joblib.dump` of `os.makedirs('hunter_mark')`, re-encoded, cut
+/// at byte 108 of the pickle, inside the operands of its STACK_GLOBAL; cuts from 100 to 120 all
+/// pass. The streams should be read as one, and MG101 fire on the pickle.
+#[test]
+fn concatenated_lzma_alone_streams_are_one_stream() {
+    all_fail(&data_files("lzma-alone-concatenated"), Some("MG101"));
+}

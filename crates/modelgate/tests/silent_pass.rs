@@ -186,10 +186,14 @@ fn a_compressed_pickle_whose_first_opcode_runs_past_the_window_is_still_a_pickle
 /// streams as one, so `joblib.load` unpickles the whole pickle and the payload runs. modelgate
 /// decompresses the first stream only and calls the second "trailing data the loader never reads"
 /// (MG006, medium); neither half is recognised as a pickle (MG003, low), and the file passes.
-/// (xz and bzip2 streams cut the same way are read as one and fail.) The hunter's mutant as found
-/// in the second campaign (seed 2): `joblib.dump` of `os.makedirs('hunter_mark')`, re-encoded, cut
-/// at byte 108 of the pickle, inside the operands of its STACK_GLOBAL; cuts from 100 to 120 all
-/// pass. The streams should be read as one, and MG101 fire on the pickle.
+/// (xz and bzip2 streams cut the same way are read as one and fail.) Files: the hunter's mutant
+/// as found in the second campaign (seed 2): `joblib.dump` of `os.makedirs('hunter_mark')`,
+/// re-encoded, cut at byte 108 of the pickle, inside the operands of its STACK_GLOBAL (cuts from
+/// 100 to 120 all pass); and a minimal one made with Python's lzma: `posix.system('echo pwned')`
+/// at protocol 4 with memo-fetched STACK_GLOBAL operands, the first stream holding only the PROTO
+/// opcode byte `\x80` (the second then starts with its argument, `\x04`, and is no pickle start;
+/// cut anywhere else the second half is recognised and fails). The streams should be read as one,
+/// and MG101 fire on the pickle.
 #[test]
 fn concatenated_lzma_alone_streams_are_one_stream() {
     all_fail(&data_files("lzma-alone-concatenated"), Some("MG101"));

@@ -4,7 +4,11 @@
 Writes one benign file (or directory) per format family into $BENCH_DIR, then times
 `target/release/modelgate scan -q FILE` and `target/release/examples/sha256 FILE` alternately
 (A B A B …, $RUNS pairs after one warm-up pair, page cache warm) under `/usr/bin/time -f "%e %M"`
-and prints a Markdown table of medians: MB/s, the ratio to SHA-256, peak RSS and the verdict.
+(see `timed` for which figure comes from where)
+and prints a Markdown table of medians: MB/s, the ratio to SHA-256, wall and CPU (user + system)
+seconds, peak RSS and the verdict. CPU time is the steadier figure on a loaded machine, where
+modelgate's second (hashing) thread competes for a core instead of running beside the parser. A
+directory is compared with SHA-256 of its files' bytes concatenated into one file.
 
 It builds nothing. Build first, from the repository root:
 
@@ -479,20 +483,29 @@ def warm(path):
 
 
 def timed(cmd, cwd):
-    """One run under /usr/bin/time: (wall s, peak RSS KiB, exit code, last stdout line)."""
+    """One run under /usr/bin/time: (wall s, peak RSS KiB, exit code, last stdout line, CPU s).
+
+    Peak RSS is /usr/bin/time's %M; wall is timed around the spawn and CPU (user + system) comes
+    from wait4, both at microsecond resolution (%e, %U and %S have 10 ms steps)."""
     fd, tf = tempfile.mkstemp()
     os.close(fd)
     try:
-        p = subprocess.run(
+        t0 = time.perf_counter()
+        p = subprocess.Popen(
             ["/usr/bin/time", "-f", "%e %M", "-o", tf] + cmd,
             cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV,
         )
+        out = p.stdout.read()
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        p.stdout.close()
         with open(tf) as f:
-            wall, rss = f.read().split()[-2:]
+            rss = f.read().split()[-1]
     finally:
         os.unlink(tf)
-    lines = p.stdout.decode(errors="replace").strip().splitlines()
-    return float(wall), int(rss), p.returncode, (lines[-1] if lines else "")
+    lines = out.decode(errors="replace").strip().splitlines()
+    return wall, int(rss), p.returncode, (lines[-1] if lines else ""), ru.ru_utime + ru.ru_stime
 
 
 def spawn_ms(cmd, cwd, runs):
@@ -518,6 +531,8 @@ def compare(cmd_a, cmd_b, cwd, runs):
         max(x[1] for x in a),
         a[-1][2],
         a[-1][3],
+        statistics.median(x[4] for x in a),
+        statistics.median(x[4] for x in b),
     )
 
 
@@ -584,7 +599,7 @@ def main():
         path = os.path.join(bench, name)
         missing = have(*needs)
         if missing:
-            rows.append(f"| {label} | — | not measured: needs {', '.join(missing)} | | | | |")
+            rows.append(f"| {label} | — | not measured: needs {', '.join(missing)} | | | | | | |")
             continue
         generate(path, gen)
         if generate_only:
@@ -600,10 +615,11 @@ def main():
                             shutil.copyfileobj(f, out)
         warm(path), warm(sha_target)
         print(f"timing {label}", file=sys.stderr)
-        mg_s, sha_s, rss, rc, line = compare([mg, "scan", "-q", path], [sha, sha_target], bench, runs)
+        mg_s, sha_s, rss, rc, line, mg_cpu, sha_cpu = compare([mg, "scan", "-q", path], [sha, sha_target], bench, runs)
         rows.append(
             f"| {label} | {nbytes:,} | {nbytes / mg_s / 1e6:.0f} | {mg_s / sha_s:.2f} "
-            f"| {mg_s:.2f} / {sha_s:.2f} | {rss / 1024:.1f} | {verdict(rc, line)} |"
+            f"| {mg_cpu / sha_cpu:.2f} | {mg_s:.3f} / {sha_s:.3f} | {mg_cpu:.3f} / {sha_cpu:.3f} | {rss / 1024:.1f} "
+            f"| {verdict(rc, line)} |"
         )
         if name == "dense.pkl":
             py = [sys.executable, "-c", "import pickle,sys; pickle.load(open(sys.argv[1],'rb'))", path]
@@ -627,10 +643,10 @@ def main():
         scan_ms = spawn_ms([mg, "scan", "-q", small], bench, n)
         ver_ms = spawn_ms([mg, "--version"], bench, n)
         sha_ms = spawn_ms([sha, small], bench, n)
-        _, rss, rc, line = timed([mg, "scan", "-q", small], bench)
+        _, rss, rc, line, _ = timed([mg, "scan", "-q", small], bench)
         rows.append(
             f"| 2 KiB checkpoint (small-file latency) | {os.path.getsize(small):,} | "
-            f"{scan_ms:.1f} ms wall | — | {sha_ms:.1f} ms SHA-256 | {rss / 1024:.1f} | "
+            f"{scan_ms:.1f} ms wall | — | — | {sha_ms:.1f} ms SHA-256 | | {rss / 1024:.1f} | "
             f"{verdict(rc, line)} |"
         )
         notes.append(
@@ -646,9 +662,9 @@ def main():
         f"median of {runs} alternating runs after a warm-up pair, page cache warm"
     )
     print()
-    print("| family | bytes | modelgate MB/s | × SHA-256 | wall s (modelgate / SHA-256) "
-          "| peak RSS MiB | exit / verdict |")
-    print("|---|---|---|---|---|---|---|")
+    print("| family | bytes | modelgate MB/s | × SHA-256 | × SHA-256 CPU | wall s (modelgate / SHA-256) "
+          "| CPU s (modelgate / SHA-256) | peak RSS MiB | exit / verdict |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(r)
     print()

@@ -13,6 +13,10 @@
 #   RUNS           repetitions per command (default 5); the median is reported
 #
 # Prints a Markdown table; docs/performance.md records the figures from a run.
+#
+# Per format family (torch zip, legacy torch, opcode-dense pickle, joblib, safetensors, GGUF, HDF5
+# Keras, SavedModel, ONNX, tokenizer.json, a 10k-file directory, a 2 KiB checkpoint), after the two
+# `cargo build --release` lines below: `python3 support/bench/families.py` (see its docstring).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SIZE_GIB=${1:-2}

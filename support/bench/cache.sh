@@ -161,11 +161,14 @@ before=$(downloads)
 "$MG" scan -q hf://bench/repo --cache "$CACHE" >/dev/null
 warm_dl=$(( $(downloads) - before ))
 warm=$(time_runs warm "$MG" scan -q hf://bench/repo --cache "$CACHE")
+before=$(downloads)
+"$MG" scan -q hf://bench/repo >/dev/null
+none_dl=$(( $(downloads) - before ))
 none=$(time_runs warm "$MG" scan -q hf://bench/repo)
-echo "| no cache | $none | $cold_dl |"
+echo "| no cache | $none | $none_dl |"
 echo "| cold cache (empty) | $cold | $cold_dl |"
 echo "| warm cache | $warm | $warm_dl |"
-echo "| warm / cold | $(echo "scale=3; $warm / $cold" | bc) | |"
+echo "| warm / cold | $(echo "$warm / $cold" | bc -l | xargs printf '%.3f') | |"
 
 echo
 echo "### Local re-scan, page cache warm, median of $RUNS"
@@ -181,7 +184,7 @@ local_row() {
   cold=$(time_runs cold "$MG" scan -q "$path" --cache "$CACHE")
   "$MG" scan -q "$path" --cache "$CACHE" >/dev/null || true
   warm=$(time_runs warm "$MG" scan -q "$path" --cache "$CACHE")
-  echo "| $name | $sha | $plain | $cold | $warm | $(echo "scale=2; $warm / $sha" | bc) |"
+  echo "| $name | $sha | $plain | $cold | $warm | $(echo "$warm / $sha" | bc -l | xargs printf '%.2f') |"
 }
 local_row "1 GiB PyTorch checkpoint" "$CKPT" "$SHA" "$CKPT"
 # The floor for a tree: every file hashed by one process (the example hashes one file; cat feeds

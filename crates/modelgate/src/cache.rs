@@ -23,6 +23,16 @@
 //! share one directory; a damaged entry (unparseable, another key, a checksum that does not
 //! match) is ignored and rewritten, never trusted. The directory is kept under a size limit by
 //! evicting the least recently used entries at the end of a run.
+//!
+//! Shards on different machines share the cache in an object store instead: `--cache
+//! s3://bucket/prefix` (or `gs://`, `az://`), the same keys and entries as objects
+//! `prefix/modelgate-cache-v1/<2 hex>/<62 hex>.json`, through the client modelgate-remote
+//! configures for object-store sources. An object store's put is atomic; a new entry is written
+//! with a conditional put (`PutMode::Create`: S3 `If-None-Match: *`, GCS generation 0, Azure
+//! `If-None-Match: *`), so the first writer of a key wins and later ones leave it alone (where
+//! the store cannot, the last writer wins: entries for one key are identical anyway). A damaged
+//! entry is replaced only if it is still the object that was read (`PutMode::Update` on its
+//! ETag). Eviction is left to the bucket's lifecycle rules (`docs/scale.md`).
 
 use crate::error::GateError;
 use crate::walk::Target;
@@ -41,17 +51,20 @@ pub const CACHE_FORMAT: u32 = 1;
 /// Default size limit.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
-/// Where entries are kept: a directory here; an object store is the same four operations.
+/// Where entries are kept: a directory ([`DirBackend`]) or an object store ([`StoreBackend`]).
 pub trait Backend: Send + Sync {
     /// The entry for a key, if there is one (damage is the caller's to detect).
     fn get(&self, key: &str) -> Option<Vec<u8>>;
-    /// Stores an entry atomically: readers see the old entry, the new one, or none.
+    /// Stores an entry atomically: readers see the old entry, the new one, or none. Called only
+    /// after a miss: an entry that [`Backend::get`] returned for this key was found unsound.
     fn put(&self, key: &str, bytes: &[u8]) -> std::io::Result<()>;
     /// Marks an entry as used (for eviction).
     fn touch(&self, key: &str);
     /// Evicts least recently used entries until at most `max_bytes` remain; returns how many
-    /// bytes remain.
-    fn evict(&self, max_bytes: u64) -> std::io::Result<u64>;
+    /// bytes remain, or `None` when eviction is left to the store.
+    fn evict(&self, max_bytes: u64) -> std::io::Result<Option<u64>>;
+    /// Where the entries are, for messages.
+    fn describe(&self) -> String;
 }
 
 /// The embedded backend: `DIR/modelgate-cache-v1/<2 hex>/<62 hex>.json`.
@@ -97,7 +110,7 @@ impl Backend for DirBackend {
         }
     }
 
-    fn evict(&self, max_bytes: u64) -> std::io::Result<u64> {
+    fn evict(&self, max_bytes: u64) -> std::io::Result<Option<u64>> {
         let mut entries = Vec::new();
         let mut total = 0u64;
         let stale = SystemTime::now() - Duration::from_secs(3600);
@@ -118,7 +131,7 @@ impl Backend for DirBackend {
             }
         }
         if total <= max_bytes {
-            return Ok(total);
+            return Ok(Some(total));
         }
         // Down to 90% of the limit, so that the next run does not evict again at once.
         let target = max_bytes / 10 * 9;
@@ -134,7 +147,168 @@ impl Backend for DirBackend {
                 Err(e) => return Err(e),
             }
         }
-        Ok(total)
+        Ok(Some(total))
+    }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+}
+
+/// Largest entry read from an object store (an inventory is kilobytes; anything far larger is
+/// damage, and is not downloaded).
+const MAX_STORED_ENTRY: u64 = 64 << 20;
+
+/// A cache shared through an object store: `s3://bucket/prefix`, `gs://…`, `az://…`.
+pub struct StoreBackend {
+    shown: String,
+    root: String,
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    runtime: tokio::runtime::Runtime,
+    /// The version of every entry read, so that a damaged one is replaced only if it is still
+    /// the one read.
+    seen: std::sync::Mutex<std::collections::HashMap<String, object_store::UpdateVersion>>,
+    /// Set after the store failed: the rest of the run goes without the cache (one warning).
+    broken: std::sync::atomic::AtomicBool,
+}
+
+impl StoreBackend {
+    pub fn new(location: &modelgate_remote::objstore::Location) -> Result<StoreBackend, GateError> {
+        let usage = |why: String| GateError::Usage(format!("--cache {}: {why}", location.key()));
+        // Short deadlines: a slow cache must not hold the scan up for long (a miss only costs a
+        // parse or a download).
+        let mut settings = modelgate_remote::http::Settings::new(
+            modelgate_remote::Url::parse("https://cache.invalid/").map_err(|e| usage(e.to_string()))?,
+        );
+        settings.connect_timeout = Duration::from_secs(5);
+        settings.read_timeout = Duration::from_secs(30);
+        settings.retries = 2;
+        let store =
+            modelgate_remote::objstore::open(location, &settings).map_err(|e| usage(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| usage(format!("cannot start the object-store runtime: {e}")))?;
+        let root = match location.prefix.as_str() {
+            "" => format!("modelgate-cache-v{CACHE_FORMAT}"),
+            p => format!("{p}/modelgate-cache-v{CACHE_FORMAT}"),
+        };
+        Ok(StoreBackend {
+            shown: location.key(),
+            root,
+            store,
+            runtime,
+            seen: std::sync::Mutex::new(std::collections::HashMap::new()),
+            broken: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    fn path(&self, key: &str) -> object_store::path::Path {
+        let (a, b) = key.split_at(2.min(key.len()));
+        object_store::path::Path::from(format!("{}/{a}/{b}.json", self.root))
+    }
+
+    /// The first failure is reported and switches the cache off for the rest of the run.
+    fn failed(&self, what: &str, e: &object_store::Error) {
+        if !self.broken.swap(true, Ordering::Relaxed) {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                let more = s.to_string();
+                if !why.contains(&more) {
+                    why = format!("{why}: {more}");
+                }
+                source = s.source();
+            }
+            let why: String = why.chars().map(|c| if c.is_control() { ' ' } else { c }).take(600).collect();
+            eprintln!(
+                "modelgate: warning: cache {}: {what}: {why}; continuing without the cache",
+                self.shown
+            );
+        }
+    }
+
+    fn seen(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, object_store::UpdateVersion>> {
+        self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Backend for StoreBackend {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        use object_store::ObjectStoreExt;
+        if self.broken.load(Ordering::Relaxed) {
+            return None;
+        }
+        let path = self.path(key);
+        let result = self.runtime.block_on(async {
+            let got = self.store.get(&path).await?;
+            let version = object_store::UpdateVersion {
+                e_tag: got.meta.e_tag.clone(),
+                version: got.meta.version.clone(),
+            };
+            if got.meta.size > MAX_STORED_ENTRY {
+                return Ok((version, None));
+            }
+            Ok::<_, object_store::Error>((version, Some(got.bytes().await?.to_vec())))
+        });
+        match result {
+            Ok((version, bytes)) => {
+                self.seen().insert(key.to_string(), version);
+                bytes
+            }
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => {
+                self.failed("reading an entry", &e);
+                None
+            }
+        }
+    }
+
+    fn put(&self, key: &str, bytes: &[u8]) -> std::io::Result<()> {
+        use object_store::PutMode;
+        if self.broken.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let path = self.path(key);
+        // An entry read for this key was unsound: replace that one, unless another writer
+        // already has. Otherwise create: the first writer of a key wins.
+        let mode = match self.seen().remove(key) {
+            Some(version) if version.e_tag.is_some() || version.version.is_some() => PutMode::Update(version),
+            Some(_) => PutMode::Overwrite,
+            None => PutMode::Create,
+        };
+        let put = |mode: PutMode| {
+            let payload = object_store::PutPayload::from(bytes.to_vec());
+            self.runtime.block_on(self.store.put_opts(&path, payload, mode.into()))
+        };
+        let result = match put(mode) {
+            // The store cannot put conditionally: last writer wins.
+            Err(object_store::Error::NotImplemented { .. }) => put(PutMode::Overwrite),
+            r => r,
+        };
+        match result {
+            Ok(_) => {}
+            // Another shard wrote this key first, or replaced the damaged entry first.
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {}
+            Err(e) => self.failed("writing an entry", &e),
+        }
+        Ok(())
+    }
+
+    /// Object stores keep no access time that a lifecycle rule could use, and rewriting an entry
+    /// to mark it would cost a put per hit: nothing.
+    fn touch(&self, _key: &str) {}
+
+    /// Left to the bucket's lifecycle rules (`docs/scale.md`): listing a shared cache at the end
+    /// of every shard would cost more than it saves, and shards would evict each other's work.
+    fn evict(&self, _max_bytes: u64) -> std::io::Result<Option<u64>> {
+        Ok(None)
+    }
+
+    fn describe(&self) -> String {
+        self.shown.clone()
     }
 }
 
@@ -174,8 +348,20 @@ pub fn active() -> Option<&'static Cache> {
     ACTIVE.get()
 }
 
-/// Opens the cache for this run: `--cache DIR`, else `MODELGATE_CACHE`; the size limit is
-/// `--cache-max-size`, else `MODELGATE_CACHE_MAX_SIZE`, else 1 GiB.
+/// `s3://…`, `gs://…`, `az://…` name an object store; anything else is a directory.
+fn store_location(arg: &Path) -> Result<Option<modelgate_remote::objstore::Location>, GateError> {
+    let Some(text) = arg.to_str() else { return Ok(None) };
+    let scheme = text.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("s3" | "gs" | "az")) {
+        return Ok(None);
+    }
+    modelgate_remote::objstore::Location::parse(text)
+        .map(Some)
+        .map_err(|e| GateError::Usage(format!("--cache: {e}")))
+}
+
+/// Opens the cache for this run: `--cache DIR|URL`, else `MODELGATE_CACHE`; the size limit (of
+/// a directory) is `--cache-max-size`, else `MODELGATE_CACHE_MAX_SIZE`, else 1 GiB.
 pub fn install(dir: Option<&Path>, max: Option<&str>) -> Result<(), GateError> {
     let env_dir = std::env::var_os("MODELGATE_CACHE").filter(|v| !v.is_empty()).map(PathBuf::from);
     let Some(dir) = dir.map(Path::to_path_buf).or(env_dir) else { return Ok(()) };
@@ -186,9 +372,14 @@ pub fn install(dir: Option<&Path>, max: Option<&str>) -> Result<(), GateError> {
         })?,
         None => DEFAULT_MAX_BYTES,
     };
-    let backend = DirBackend::new(&dir).map_err(|source| GateError::Output { path: dir.clone(), source })?;
+    let backend: Box<dyn Backend> = match store_location(&dir)? {
+        Some(location) => Box::new(StoreBackend::new(&location)?),
+        None => {
+            Box::new(DirBackend::new(&dir).map_err(|source| GateError::Output { path: dir.clone(), source })?)
+        }
+    };
     let cache = Cache {
-        backend: Box::new(backend),
+        backend,
         build: build_id()?,
         max_bytes,
         hits: AtomicU64::new(0),
@@ -326,20 +517,20 @@ impl Cache {
     /// End of the run: evicts down to the size limit and says what the cache did.
     pub fn finish(&self, quiet: bool) {
         let kept = match self.backend.evict(self.max_bytes) {
-            Ok(n) => n,
+            Ok(Some(n)) => format!("{} kept", crate::report::text::human_bytes(n)),
+            Ok(None) => format!("in {} (eviction: the store's lifecycle rules)", self.backend.describe()),
             Err(e) => {
                 eprintln!("modelgate: warning: cache eviction failed: {e}");
-                0
+                format!("in {}", self.backend.describe())
             }
         };
         if !quiet {
             let skipped = self.skipped_downloads.load(Ordering::Relaxed);
             eprintln!(
-                "modelgate: cache: {} hit(s), {} miss(es){}, {} kept",
+                "modelgate: cache: {} hit(s), {} miss(es){}, {kept}",
                 self.hits.load(Ordering::Relaxed),
                 self.misses.load(Ordering::Relaxed),
                 if skipped > 0 { format!(", {skipped} download(s) skipped") } else { String::new() },
-                crate::report::text::human_bytes(kept)
             );
         }
     }
@@ -373,8 +564,8 @@ mod tests {
             let f = std::fs::File::options().append(true).open(b.path(key)).unwrap();
             f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1000 + i as u64)).unwrap();
         }
-        assert_eq!(b.evict(1000).unwrap(), 300);
-        assert_eq!(b.evict(250).unwrap(), 200);
+        assert_eq!(b.evict(1000).unwrap(), Some(300));
+        assert_eq!(b.evict(250).unwrap(), Some(200));
         assert!(b.get("aa01").is_none() && b.get("aa02").is_some() && b.get("bb03").is_some());
     }
 }

@@ -33,8 +33,9 @@ pub struct ScaleArgs {
     /// With --shard auto on Kubernetes: the number of shards (the Job's completions).
     #[arg(long, value_name = "N")]
     pub shards: Option<usize>,
-    /// Cache inventories by content in DIR (default: $MODELGATE_CACHE); shards may share it.
-    #[arg(long, value_name = "DIR")]
+    /// Cache inventories by content in DIR, or in an object store (s3://, gs://, az://BUCKET/PREFIX)
+    /// that shards on other machines share (default: $MODELGATE_CACHE).
+    #[arg(long, value_name = "DIR|URL")]
     pub cache: Option<PathBuf>,
     /// Size limit of the cache, such as 500M or 20G (default: $MODELGATE_CACHE_MAX_SIZE, else 1G).
     #[arg(long, value_name = "SIZE")]

@@ -340,3 +340,57 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// examples/scale/gitlab-parallel.yml as it is, run by gitlab-ci-local (the harness of
+/// `tests/ci.rs`: the cached npm tool, shell executor, the modelgate binary on PATH standing in
+/// for the image): `parallel: 4` gives each copy CI_NODE_INDEX/CI_NODE_TOTAL for `--shard auto`,
+/// the shard jobs pass on a finding and the merge job fails the pipeline with it.
+#[test]
+fn the_gitlab_parallel_example_runs_in_gitlab_ci_local() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_modelgate"), bin.join("modelgate")).unwrap();
+    let repo = tmp.path().join("repo");
+    let ex = |p: &str| root().join("examples").join(p);
+    for (dir, from) in [
+        ("a", ex("malicious-model/pytorch_model.bin")),
+        ("b", ex("benign-model/model.pt")),
+        ("c", root().join("tests/fixtures/benign/anomalies/state_dict_crc32_disabled.pt")),
+    ] {
+        std::fs::create_dir_all(repo.join("models").join(dir)).unwrap();
+        std::fs::copy(&from, repo.join("models").join(dir).join(from.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(ex("scale/gitlab-parallel.yml"), repo.join(".gitlab-ci.yml")).unwrap();
+    for args in [&["init", "--quiet", "-b", "main"][..], &["add", "-A"], &["commit", "--quiet", "-m", "x"]] {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out));
+    }
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("support/lint/ci-files.py"))
+        .args(["gitlab-ci-local", "--force-shell-executor", "--shell-isolation"])
+        .current_dir(&repo)
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    for v in ["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "MODELGATE_CACHE", "CI_NODE_INDEX", "CI_NODE_TOTAL"] {
+        cmd.env_remove(v);
+    }
+    let out = cmd.output().expect("python3 runs support/lint/ci-files.py");
+    if out.status.code() == Some(2) && !text(&out).contains("modelgate-merge") {
+        eprintln!("\n\n*** SKIPPED: gitlab-ci-local cannot be installed:\n{} ***\n\n", text(&out));
+        return;
+    }
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    for k in 1..=4 {
+        assert!(text(&out).contains(&format!("PASS  modelgate-shard: [{k}/4]")), "{}", text(&out));
+    }
+    assert!(text(&out).contains("FAIL  modelgate-merge"), "{}", text(&out));
+    let merged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.join("gl-modelgate.json")).unwrap()).unwrap();
+    assert_eq!(merged["artifacts"].as_array().unwrap().len(), 3);
+    assert!(text(&out).contains("MG101"), "{}", text(&out));
+}

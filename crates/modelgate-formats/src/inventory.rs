@@ -521,7 +521,7 @@ pub struct OpCount {
     pub count: u64,
 }
 
-/// [`Limits::GRAPH_DISTINCT_OPS`]
+/// [`Limits::GRAPH_DISTINCT_OPS`](crate::Limits::GRAPH_DISTINCT_OPS)
 pub const MAX_DISTINCT_OPS: usize = crate::limits::Limits::GRAPH_DISTINCT_OPS;
 
 impl GraphInventory {

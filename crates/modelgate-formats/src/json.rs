@@ -10,7 +10,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::cell::Cell;
 
-/// [`Limits::JSON_VALUES`]
+/// [`Limits::JSON_VALUES`](crate::Limits::JSON_VALUES)
 pub(crate) const MAX_VALUES: usize = crate::limits::Limits::JSON_VALUES;
 
 /// What the error says when the bound is hit (callers turn it into a limit note).

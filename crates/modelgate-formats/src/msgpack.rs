@@ -8,10 +8,10 @@
 //! so recognition is strict and looks at the whole stream: exactly one top-level map with at
 //! least one entry and keys that are strings, byte strings or integers, every length inside the
 //! stream, every string valid UTF-8, no reserved byte (0xc1), nesting within
-//! [`Limits::MSGPACK_DEPTH`], and the map ending at the last byte. Byte strings and extension
+//! [`Limits::MSGPACK_DEPTH`](crate::Limits::MSGPACK_DEPTH), and the map ending at the last byte. Byte strings and extension
 //! payloads are skipped by offset, so a large weights file is checked by reading its headers
-//! only; the walk is bounded by [`Limits::MSGPACK_ITEMS`] values,
-//! [`Limits::MSGPACK_TEXT_BYTES`] of string bytes and [`Limits::MSGPACK_READS`] reads. A stream
+//! only; the walk is bounded by [`Limits::MSGPACK_ITEMS`](crate::Limits::MSGPACK_ITEMS) values,
+//! [`Limits::MSGPACK_TEXT_BYTES`](crate::Limits::MSGPACK_TEXT_BYTES) of string bytes and [`Limits::MSGPACK_READS`](crate::Limits::MSGPACK_READS) reads. A stream
 //! the walk cannot finish within them, or without random access to all of it, is not
 //! recognised (and stays unrecognised binary, which the policy fails closed on).
 //!

@@ -1,8 +1,8 @@
 //! The scan driver: every byte stream goes through `scan_node`, which sniffs its format,
 //! hands it to that format's parser (crate::registry), notes any data the parser did not account
 //! for, and finishes the stream (so its digest covers every byte). Containers call back into the
-//! driver for each member, through the [`Driver`] trait (crate::driver), so a member is treated
-//! exactly like a file. The scan context, [`Ctx`], is private to this module.
+//! driver for each member, through the `Driver` trait (crate::driver), so a member is treated
+//! exactly like a file. The scan context, `Ctx`, is private to this module.
 
 use crate::driver::{Detect, Driver, How, ParseWith, Rest, child_node};
 use crate::inventory::{Format, Node, Note, NoteKind, Relation};

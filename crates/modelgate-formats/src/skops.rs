@@ -47,7 +47,7 @@ use std::collections::HashMap;
 /// The loader name allow-list entries are scoped with (`loaders = ["skops"]`).
 pub const LOADER: &str = "skops";
 
-/// [`Limits::SKOPS_GLOBALS`]
+/// [`Limits::SKOPS_GLOBALS`](crate::Limits::SKOPS_GLOBALS)
 pub const MAX_GLOBALS: usize = crate::limits::Limits::SKOPS_GLOBALS;
 const MAX_FILES: usize = crate::limits::Limits::SKOPS_FILES;
 const MAX_NOTES: usize = crate::limits::Limits::SKOPS_NOTES;

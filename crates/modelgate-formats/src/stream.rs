@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 /// syscall overhead negligible (`docs/performance.md`).
 pub const CHUNK: usize = 128 * 1024;
 
-/// [`Limits::PEEK`]
+/// [`Limits::PEEK`](crate::Limits::PEEK)
 pub const MAX_PEEK: usize = crate::limits::Limits::PEEK;
 
 /// A SHA-256 digest.

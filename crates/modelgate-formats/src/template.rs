@@ -33,7 +33,7 @@ const MAX_CHOICES: usize = crate::limits::Limits::TEMPLATE_CHOICES;
 const MAX_STRING: usize = crate::limits::Limits::TEMPLATE_STRING;
 const MAX_PASSES: usize = crate::limits::Limits::TEMPLATE_PASSES;
 const MAX_DEPTH: usize = crate::limits::Limits::TEMPLATE_DEPTH;
-/// [`Limits::TEMPLATE_REACHES`]
+/// [`Limits::TEMPLATE_REACHES`](crate::Limits::TEMPLATE_REACHES)
 pub(crate) const MAX_REACHES: usize = crate::limits::Limits::TEMPLATE_REACHES;
 
 /// How a template reaches a name.

@@ -27,7 +27,7 @@ const TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
 const FOOTER: usize = 48;
 /// Type byte and checksum after every block.
 const BLOCK_TRAILER: usize = 5;
-/// [`Limits::TF_CHECKPOINT_SHARDS`]
+/// [`Limits::TF_CHECKPOINT_SHARDS`](crate::Limits::TF_CHECKPOINT_SHARDS)
 pub const MAX_SHARDS: u64 = crate::limits::Limits::TF_CHECKPOINT_SHARDS;
 
 /// What a checkpoint index says about its tensors and shards.

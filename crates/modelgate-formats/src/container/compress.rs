@@ -31,7 +31,7 @@ const GZIP_MAGIC: &[u8; 2] = b"\x1f\x8b";
 const XZ_MAGIC: &[u8; 6] = b"\xfd7zXZ\x00";
 /// A Zstandard frame (RFC 8878 §3.1.1).
 pub(crate) const ZSTD_MAGIC: &[u8; 4] = b"\x28\xb5\x2f\xfd";
-/// [`Limits::DECODER_OVERHEAD`]
+/// [`Limits::DECODER_OVERHEAD`](crate::Limits::DECODER_OVERHEAD)
 pub(crate) const DECODER_OVERHEAD: u64 = crate::limits::Limits::DECODER_OVERHEAD;
 
 /// joblib's legacy (pre-0.10) compressed pickle, still read by `joblib.load`

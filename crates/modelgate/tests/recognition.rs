@@ -245,3 +245,31 @@ fn a_tar_holding_a_zip_is_a_tar() {
     let nemo = tar(&[("./model_config.yaml", config), ("./model_weights.ckpt", &evil_inner)]);
     assert_denied(&scan(nemo, "model.nemo"), "pickle in a zip in a tar");
 }
+
+/// An unrecognised binary under a name loaders open as a wrapper (joblib's and pandas'
+/// compression suffixes, `.pth.tar`, `.dat`) is judged as a model (MG002, high), not as plain data
+/// (MG003, low): before the `ZF` wrapper was known, such files passed as low under exactly these
+/// names (docs/fuzzing.md, "Silent-pass hunter"). A name with no such meaning stays MG003.
+#[test]
+fn unknown_binaries_under_wrapper_names_are_models() {
+    let mut rng = Rng::new(2020);
+    let blob: Vec<u8> = (0..4096).map(|_| (rng.next() >> 24) as u8 | 0x80).collect();
+    for name in [
+        "model.pkl.z",
+        "model.gz",
+        "model.bz2",
+        "model.xz",
+        "model.lzma",
+        "df.zst",
+        "checkpoint.pth.tar",
+        "weights.dat",
+    ] {
+        let o = scan(blob.clone(), name);
+        assert_eq!(o.node.format, Format::Unknown, "{name}");
+        assert!(rules(&o).contains(&"MG002".to_string()), "{name}: {:?}", rules(&o));
+        assert_eq!(o.verdict, Verdict::Fail, "{name}");
+    }
+    let o = scan(blob, "blob.raw");
+    assert_eq!(rules(&o), ["MG003"]);
+    assert_eq!(o.verdict, Verdict::Pass);
+}

@@ -59,6 +59,20 @@ fn registry_binary() -> Option<PathBuf> {
     None
 }
 
+/// A loopback port no other registry of this test process was given (tests run in parallel, and
+/// the kernel may hand a just-released ephemeral port out again).
+fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
 impl Registry {
     fn start(htpasswd: bool) -> Option<Registry> {
         let Some(bin) = registry_binary() else {
@@ -68,7 +82,7 @@ impl Registry {
             return None;
         };
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let storage = dir.path().join("data");
         let mut config = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: modelgate-test\n",
@@ -89,11 +103,17 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .expect("start docker-registry");
+        let mut child = child;
         let deadline = Instant::now() + Duration::from_secs(20);
+        // Ready when something listens on the port and it is our registry: a registry that could
+        // not bind (the port taken meanwhile) exits, and the listener found was someone else's.
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "docker-registry did not start");
+            assert!(child.try_wait().unwrap().is_none(), "docker-registry exited (port {port} taken?)");
             std::thread::sleep(Duration::from_millis(50));
         }
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(child.try_wait().unwrap().is_none(), "docker-registry exited (port {port} taken?)");
         let auth = htpasswd.then(|| format!("{USER}:{PASSWORD}"));
         Some(Registry { child, host: format!("127.0.0.1:{port}"), storage, _dir: dir, auth })
     }

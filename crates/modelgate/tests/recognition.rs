@@ -273,3 +273,23 @@ fn unknown_binaries_under_wrapper_names_are_models() {
     assert_eq!(rules(&o), ["MG003"]);
     assert_eq!(o.verdict, Verdict::Pass);
 }
+
+/// FRAME with no PROTO in front (CPython's `load_frame` does not look at the protocol), around a
+/// protocol-0 body, and an empty FRAME before PROTO: still pickles, still MG101.
+#[test]
+fn frames_without_proto_keep_the_stream_a_pickle() {
+    let framed = |body: &[u8]| {
+        let mut b = vec![0x95];
+        b.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        b.extend_from_slice(body);
+        b
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("FRAME around a protocol-0 pickle", framed(EVIL)),
+        ("empty FRAME, then the pickle", [framed(b""), EVIL.to_vec()].concat()),
+        ("FRAME, then PROTO 4 inside it", framed(&[b"\x80\x04", EVIL].concat())),
+    ];
+    for (what, bytes) in cases {
+        assert_denied(&scan(bytes, "frames.bin"), what);
+    }
+}

@@ -87,7 +87,16 @@ impl DirBackend {
 
 impl Backend for DirBackend {
     fn get(&self, key: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.path(key)).ok()
+        use std::io::Read;
+        // Held to the same size as an object-store entry: a damaged or planted file in the cache
+        // directory is not read into memory whole.
+        let file = std::fs::File::open(self.path(key)).ok()?;
+        if file.metadata().ok()?.len() > MAX_STORED_ENTRY {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_STORED_ENTRY + 1).read_to_end(&mut bytes).ok()?;
+        (bytes.len() as u64 <= MAX_STORED_ENTRY).then_some(bytes)
     }
 
     fn put(&self, key: &str, bytes: &[u8]) -> std::io::Result<()> {
@@ -544,6 +553,22 @@ fn local_cacheable(node: &Node) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An entry file larger than any entry modelgate writes is not read (a sparse file: no disk).
+    #[test]
+    fn an_oversized_directory_entry_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = DirBackend::new(dir.path()).unwrap();
+        backend.put("abcdef", b"{}").unwrap();
+        assert_eq!(backend.get("abcdef").as_deref(), Some(&b"{}"[..]));
+        std::fs::File::options()
+            .write(true)
+            .open(backend.path("abcdef"))
+            .unwrap()
+            .set_len(MAX_STORED_ENTRY + 1)
+            .unwrap();
+        assert!(backend.get("abcdef").is_none());
+    }
 
     #[test]
     fn sizes_parse() {
